@@ -1,0 +1,170 @@
+//! The network configuration of a `userspace` network, as the Go
+//! Userspace CNI defined it plus this plugin's additions.
+//!
+//! Parsing works on the JSON value field by field so that every invalid
+//! value is reported as CNI error 7 naming the field and what it accepts.
+//! Unknown keys are ignored (the runtime adds its own; custom engines read
+//! theirs from the raw `host` section).
+
+mod fields;
+mod side;
+
+use std::collections::BTreeMap;
+
+use cni_protocol::{codes, CniError, CniResult, Version};
+use serde_json::Value;
+
+use fields::Obj;
+pub use side::{Bridge, Engine, IfType, Memif, NetType, Ovs, Side, Vhost};
+
+/// Largest network config read from stdin.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// Default state directory (attachment records and journals).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/cni/userspace";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+/// A parsed, validated network configuration.
+#[derive(Debug, Clone)]
+pub struct NetConf {
+    pub cni_version: Version,
+    pub name: String,
+    pub host: Side,
+    pub container: Side,
+    /// The `ipam` section, when IPAM is delegated.
+    pub ipam: Option<Value>,
+    pub shared_dir: Option<String>,
+    pub kubeconfig: Option<String>,
+    pub log_file: Option<String>,
+    pub log_level: LogLevel,
+    pub state_dir: String,
+    /// `runtimeConfig`, keys lower-cased (containerd sends `HostPort`).
+    pub runtime_config: BTreeMap<String, Value>,
+    pub prev_result: Option<CniResult>,
+    /// GC: the attachments the runtime still knows, as (container ID, ifname).
+    pub valid_attachments: Option<Vec<(String, String)>>,
+    /// The config as received, for delegation to IPAM.
+    pub raw: Value,
+}
+
+/// Reads just enough of a config to answer VERSION or report an error in
+/// the version the runtime asked for.
+pub fn peek_version(stdin: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(stdin).ok()?;
+    value.get("cniVersion")?.as_str().map(str::to_string)
+}
+
+impl NetConf {
+    pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
+        if stdin.len() > MAX_CONFIG_BYTES {
+            return Err(CniError::new(
+                codes::DECODING_FAILURE,
+                format!("network config is {} bytes, more than the {MAX_CONFIG_BYTES} accepted", stdin.len()),
+                "",
+            ));
+        }
+        let raw: Value = serde_json::from_slice(stdin).map_err(|e| {
+            CniError::new(codes::DECODING_FAILURE, "network config is not valid JSON", e.to_string())
+        })?;
+        let top = Obj::root(&raw)?;
+
+        let cni_version = match (top.opt_str("cniVersion")?, top.get("cniVersions")) {
+            (_, Some(list)) if list.is_array() => {
+                let offered: Vec<String> = top.str_list("cniVersions")?;
+                Version::negotiate(&offered)?
+            }
+            (Some(v), _) => Version::parse(v)?,
+            (None, _) => return Err(CniError::invalid_config("cniVersion: required (one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)")),
+        };
+        let name = top.req_str("name")?;
+        if !fields::is_safe_name(name) {
+            return Err(CniError::invalid_config(format!(
+                "name: {name:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 128)"
+            )));
+        }
+        let plugin_type = top.req_str("type")?;
+        if plugin_type != "userspace" {
+            return Err(CniError::invalid_config(format!("type: {plugin_type:?} is not \"userspace\"")));
+        }
+
+        let ipam = match top.get("ipam") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(obj)) if obj.is_empty() => None,
+            Some(v) => {
+                let section = top.child("ipam")?;
+                let ipam_type = section.req_str("type")?;
+                if !fields::is_safe_name(ipam_type) {
+                    return Err(CniError::invalid_config(format!(
+                        "ipam.type: {ipam_type:?} must be a plugin file name in CNI_PATH"
+                    )));
+                }
+                Some(v.clone())
+            }
+        };
+
+        let mtu = top.opt_u32_in("mtu", 68, 65535)?;
+        let mac = top.opt_mac("mac")?;
+        let host = Side::parse(&top, "host", None, mtu, mac.clone())?;
+        let container = Side::parse(&top, "container", Some((&host, ipam.is_some())), mtu, mac)?;
+
+        let log_level = match top.opt_str("logLevel")?.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("warning") | Some("warn") => LogLevel::Warning,
+            Some("panic") | Some("error") => LogLevel::Error,
+            Some("info") => LogLevel::Info,
+            Some("debug") | Some("verbose") => LogLevel::Debug,
+            Some(other) => {
+                return Err(CniError::invalid_config(format!(
+                    "logLevel: {other:?} is not one of panic, error, warning, info, debug, verbose"
+                )))
+            }
+        };
+
+        let runtime_config = match top.get("runtimeConfig") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(_) => top
+                .child("runtimeConfig")?
+                .entries()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+        };
+
+        let prev_result = match top.get("prevResult") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(CniResult::from_value(v).map_err(|e| {
+                CniError::invalid_config(format!("prevResult: not a CNI result: {}", e.details))
+            })?),
+        };
+
+        let valid_attachments = ["cni.dev/valid-attachments", "cni.dev/attachments"]
+            .iter()
+            .find(|key| top.get(key).is_some())
+            .map(|key| top.attachments(key))
+            .transpose()?;
+
+        Ok(NetConf {
+            cni_version,
+            name: name.to_string(),
+            host,
+            container,
+            ipam,
+            shared_dir: top.opt_abs_path("sharedDir")?,
+            kubeconfig: top.opt_abs_path("kubeconfig")?,
+            log_file: top.opt_abs_path("logFile")?,
+            log_level,
+            state_dir: top.opt_abs_path("stateDir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.to_string()),
+            runtime_config,
+            prev_result,
+            valid_attachments,
+            raw,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

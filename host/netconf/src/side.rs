@@ -1,0 +1,254 @@
+//! The `host` and `container` sections.
+
+use cni_protocol::CniError;
+use serde_json::{json, Value};
+
+use crate::fields::{is_safe_name, Obj};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    OvsDpdk,
+    Vpp,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::OvsDpdk => "ovs-dpdk",
+            Engine::Vpp => "vpp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfType {
+    Memif,
+    VhostUser,
+}
+
+impl IfType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IfType::Memif => "memif",
+            IfType::VhostUser => "vhostuser",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetType {
+    Bridge,
+    Interface,
+}
+
+impl NetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetType::Bridge => "bridge",
+            NetType::Interface => "interface",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Memif {
+    /// `master` or `slave`.
+    pub role: String,
+    /// `ethernet`, `ip` or `inject-punt`.
+    pub mode: String,
+    pub socketfile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vhost {
+    /// `client` or `server`; absent means the vSwitch is the server.
+    pub mode: Option<String>,
+    pub group: Option<String>,
+    pub socketfile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bridge {
+    pub bridge_name: Option<String>,
+    pub bridge_id: Option<u32>,
+    pub vlan_id: Option<u16>,
+}
+
+/// How to reach OVS (host side, engine ovs-dpdk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ovs {
+    pub db_socket: String,
+    /// Where ovs-vswitchd creates `dpdkvhostuser` sockets (its rundir).
+    pub vhost_sock_dir: String,
+}
+
+pub const DEFAULT_OVS_DB_SOCKET: &str = "unix:/var/run/openvswitch/db.sock";
+pub const DEFAULT_OVS_VHOST_SOCK_DIR: &str = "/var/run/openvswitch";
+
+#[derive(Debug, Clone)]
+pub struct Side {
+    pub engine: Engine,
+    pub iftype: IfType,
+    pub net_type: NetType,
+    pub memif: Memif,
+    pub vhost: Vhost,
+    pub bridge: Bridge,
+    pub ovs: Ovs,
+    pub mtu: Option<u32>,
+    pub mac: Option<String>,
+    /// The section as written, for keys this host does not know.
+    raw: Value,
+}
+
+fn flip(value: &str, a: &str, b: &str) -> String {
+    if value == a { b } else { a }.to_string()
+}
+
+impl Side {
+    /// Parses `top[key]`. For the container section, `derive_from` is the
+    /// host side and whether IPAM is configured: unset fields take the Go
+    /// plugin's defaults (iftype copied, memif role and vhost mode flipped,
+    /// mode and socket file copied, netType `interface`).
+    pub(crate) fn parse(
+        top: &Obj<'_>,
+        key: &str,
+        derive_from: Option<(&Side, bool)>,
+        default_mtu: Option<u32>,
+        default_mac: Option<String>,
+    ) -> Result<Side, CniError> {
+        let s = top.child(key)?;
+        let host = derive_from.map(|(h, _)| h);
+        let engine = match (s.opt_enum("engine", &["ovs-dpdk", "vpp"])?.as_deref(), host) {
+            (Some("vpp"), _) => Engine::Vpp,
+            (Some(_), _) => Engine::OvsDpdk,
+            (None, Some(h)) => h.engine,
+            (None, None) => return Err(CniError::invalid_config(format!("{key}.engine: required (ovs-dpdk or vpp)"))),
+        };
+        let iftype = match (s.opt_enum("iftype", &["memif", "vhostuser"])?.as_deref(), host) {
+            (Some("memif"), _) => IfType::Memif,
+            (Some(_), _) => IfType::VhostUser,
+            (None, Some(h)) => h.iftype,
+            (None, None) => return Err(CniError::invalid_config(format!("{key}.iftype: required (memif or vhostuser)"))),
+        };
+        let net_type = match (s.opt_enum("netType", &["bridge", "interface"])?.as_deref(), host) {
+            (Some("interface"), _) | (None, Some(_)) => NetType::Interface,
+            (Some(_), _) | (None, None) => NetType::Bridge,
+        };
+
+        let m = s.child("memif")?;
+        let memif = Memif {
+            role: match (m.opt_enum("role", &["master", "slave"])?, host) {
+                (Some(role), _) => role,
+                (None, Some(h)) => flip(&h.memif.role, "slave", "master"),
+                (None, None) => "master".to_string(),
+            },
+            mode: m
+                .opt_enum("mode", &["ethernet", "ip", "inject-punt"])?
+                .or_else(|| host.map(|h| h.memif.mode.clone()))
+                .unwrap_or_else(|| "ethernet".to_string()),
+            socketfile: m.opt_file_name("socketfile")?.or_else(|| host.and_then(|h| h.memif.socketfile.clone())),
+        };
+
+        let v = s.child("vhost")?;
+        let vhost = Vhost {
+            mode: match (v.opt_enum("mode", &["client", "server"])?, host) {
+                (Some(mode), _) => Some(mode),
+                (None, Some(h)) => Some(flip(h.vhost.mode.as_deref().unwrap_or("server"), "server", "client")),
+                (None, None) => None,
+            },
+            group: match v.opt_str("group")? {
+                Some(g) if !g.is_empty() && !is_safe_name(g) => {
+                    return Err(CniError::invalid_config(format!("{key}.vhost.group: {g:?} is not a group name")))
+                }
+                g => g.filter(|g| !g.is_empty()).map(str::to_string),
+            },
+            socketfile: v.opt_file_name("socketfile")?.or_else(|| host.and_then(|h| h.vhost.socketfile.clone())),
+        };
+
+        let b = s.child("bridge")?;
+        let bridge = Bridge {
+            bridge_name: match b.opt_str("bridgeName")? {
+                None | Some("") => None,
+                Some(n) if is_safe_name(n) && n.len() <= 15 => Some(n.to_string()),
+                Some(n) => {
+                    return Err(CniError::invalid_config(format!(
+                        "{key}.bridge.bridgeName: {n:?} must be 1-15 letters, digits, '_', '.', '-'"
+                    )))
+                }
+            },
+            bridge_id: b.opt_u32_in("bridgeId", 0, u32::MAX)?,
+            vlan_id: b.opt_u32_in("vlanId", 0, 4095)?.map(|v| v as u16),
+        };
+
+        let o = s.child("ovs")?;
+        let ovs = Ovs {
+            db_socket: match o.opt_str("dbSocket")? {
+                None | Some("") => DEFAULT_OVS_DB_SOCKET.to_string(),
+                Some(p) if p.strip_prefix("unix:").unwrap_or(p).starts_with('/') => p.to_string(),
+                Some(p) => {
+                    return Err(CniError::invalid_config(format!(
+                        "{key}.ovs.dbSocket: {p:?} must be unix:/absolute/path (only unix sockets are supported)"
+                    )))
+                }
+            },
+            vhost_sock_dir: o.opt_abs_path("vhostSockDir")?.unwrap_or_else(|| DEFAULT_OVS_VHOST_SOCK_DIR.to_string()),
+        };
+
+        Ok(Side {
+            engine,
+            iftype,
+            net_type,
+            memif,
+            vhost,
+            bridge,
+            ovs,
+            mtu: s.opt_u32_in("mtu", 68, 65535)?.or(default_mtu),
+            mac: s.opt_mac("mac")?.or(default_mac),
+            raw: s_raw(top, key),
+        })
+    }
+
+    /// The normalised section as JSON: the fields above with their defaults
+    /// filled in, plus any keys this host does not know.
+    pub fn to_json(&self) -> Value {
+        let mut out = match &self.raw {
+            Value::Object(_) => self.raw.clone(),
+            _ => json!({}),
+        };
+        out["engine"] = self.engine.as_str().into();
+        out["iftype"] = self.iftype.as_str().into();
+        out["netType"] = self.net_type.as_str().into();
+        out["memif"] = json!({"role": self.memif.role, "mode": self.memif.mode,
+                              "socketfile": self.memif.socketfile});
+        out["vhost"] = json!({"mode": self.vhost.mode, "group": self.vhost.group,
+                              "socketfile": self.vhost.socketfile});
+        out["bridge"] = json!({"bridgeName": self.bridge.bridge_name, "bridgeId": self.bridge.bridge_id,
+                               "vlanId": self.bridge.vlan_id});
+        out["ovs"] = json!({"dbSocket": self.ovs.db_socket, "vhostSockDir": self.ovs.vhost_sock_dir});
+        if let Some(mtu) = self.mtu {
+            out["mtu"] = mtu.into();
+        }
+        if let Some(mac) = &self.mac {
+            out["mac"] = mac.as_str().into();
+        }
+        out
+    }
+
+    /// The section in the Go plugin's container-data shape.
+    pub fn to_go_json(&self) -> Value {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        json!({
+            "engine": self.engine.as_str(),
+            "iftype": self.iftype.as_str(),
+            "netType": self.net_type.as_str(),
+            "memif": {"role": self.memif.role, "mode": self.memif.mode, "socketfile": opt(&self.memif.socketfile)},
+            "vhost": {"mode": opt(&self.vhost.mode), "group": opt(&self.vhost.group), "socketfile": opt(&self.vhost.socketfile)},
+            "bridge": {"bridgeName": opt(&self.bridge.bridge_name), "bridgeId": self.bridge.bridge_id.unwrap_or(0),
+                       "vlanId": self.bridge.vlan_id.unwrap_or(0)},
+        })
+    }
+}
+
+fn s_raw(top: &Obj<'_>, key: &str) -> Value {
+    top.get(key).cloned().unwrap_or(Value::Null)
+}

@@ -1,0 +1,103 @@
+use super::*;
+use serde_json::json;
+
+fn parse(v: Value) -> Result<NetConf, CniError> {
+    NetConf::parse(v.to_string().as_bytes())
+}
+
+fn tutorial() -> Value {
+    json!({
+        "cniVersion": "0.3.1", "type": "userspace", "name": "memif-network",
+        "host": {"engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge",
+                 "memif": {"role": "master", "mode": "ethernet"}, "bridge": {"bridgeName": "br4"}},
+        "container": {"engine": "ovs-dpdk", "iftype": "memif", "netType": "interface",
+                      "memif": {"role": "slave", "mode": "ethernet"}},
+        "ipam": {"type": "host-local", "subnet": "192.168.210.0/24", "routes": [{"dst": "0.0.0.0/0"}]}
+    })
+}
+
+/// Sets the value at a JSON pointer, creating objects on the way.
+fn set(v: &mut Value, pointer: &str, value: Value) {
+    let mut at = v;
+    let keys: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    for key in &keys[..keys.len() - 1] {
+        at = at.as_object_mut().unwrap().entry(key.to_string()).or_insert_with(|| json!({}));
+    }
+    at[keys[keys.len() - 1]] = value;
+}
+
+#[test]
+fn tutorial_config_parses() {
+    let c = parse(tutorial()).unwrap();
+    assert_eq!(c.cni_version, Version::parse("0.3.1").unwrap());
+    assert_eq!(c.host.iftype, IfType::Memif);
+    assert_eq!(c.container.memif.role, "slave");
+    assert_eq!(c.host.bridge.bridge_name.as_deref(), Some("br4"));
+    assert_eq!(c.state_dir, DEFAULT_STATE_DIR);
+    assert_eq!(c.host.ovs.db_socket, side::DEFAULT_OVS_DB_SOCKET);
+}
+
+#[test]
+fn container_section_defaults_follow_the_go_plugin() {
+    let mut v = tutorial();
+    v["container"] = json!({});
+    v["host"]["memif"]["socketfile"] = json!("x.sock");
+    let c = parse(v).unwrap();
+    assert_eq!(c.container.engine, Engine::OvsDpdk);
+    assert_eq!(c.container.iftype, IfType::Memif);
+    assert_eq!(c.container.net_type, NetType::Interface);
+    assert_eq!(c.container.memif.role, "slave");
+    assert_eq!(c.container.memif.socketfile.as_deref(), Some("x.sock"));
+
+    let mut v = tutorial();
+    v["host"] = json!({"engine": "ovs-dpdk", "iftype": "vhostuser", "vhost": {"mode": "client"}});
+    v["container"] = json!({});
+    let c = parse(v).unwrap();
+    assert_eq!(c.container.vhost.mode.as_deref(), Some("server"));
+}
+
+#[test]
+fn runtime_config_keys_are_case_insensitive() {
+    let mut v = tutorial();
+    v["runtimeConfig"] = json!({"HostPort": 1, "CNIDeviceInfoFile": "/x"});
+    let c = parse(v).unwrap();
+    assert!(c.runtime_config.contains_key("hostport"));
+    assert!(c.runtime_config.contains_key("cnideviceinfofile"));
+}
+
+#[test]
+fn cni_versions_list_is_negotiated() {
+    let mut v = tutorial();
+    v["cniVersions"] = json!(["0.4.0", "1.1.0"]);
+    assert_eq!(parse(v).unwrap().cni_version, Version::V1_1_0);
+}
+
+#[test]
+fn invalid_values_name_the_field() {
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("/host/engine", json!("kernel"), "host.engine"),
+        ("/host/iftype", json!("veth"), "host.iftype"),
+        ("/host/memif/role", json!("boss"), "host.memif.role"),
+        ("/host/memif/socketfile", json!("../x"), "host.memif.socketfile"),
+        ("/host/bridge/vlanId", json!(5000), "host.bridge.vlanId"),
+        ("/host/bridge/bridgeId", json!("4"), "host.bridge.bridgeId"),
+        ("/container/vhost/mode", json!(1), "container.vhost.mode"),
+        ("/ipam/type", json!("../../bin/sh"), "ipam.type"),
+        ("/logLevel", json!("loud"), "logLevel"),
+        ("/sharedDir", json!("relative"), "sharedDir"),
+    ];
+    for (pointer, value, field) in cases {
+        let mut v = tutorial();
+        set(&mut v, pointer, value);
+        let err = parse(v).unwrap_err();
+        assert_eq!(err.code, 7, "{pointer}: {err}");
+        assert!(err.msg.starts_with(field), "{pointer}: {}", err.msg);
+    }
+}
+
+#[test]
+fn broken_or_oversized_input_is_a_decoding_failure() {
+    assert_eq!(NetConf::parse(b"{\"cniVersion\":").unwrap_err().code, 6);
+    let big = vec![b' '; MAX_CONFIG_BYTES + 1];
+    assert_eq!(NetConf::parse(&big).unwrap_err().code, 6);
+}

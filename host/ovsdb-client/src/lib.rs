@@ -1,0 +1,276 @@
+//! A synchronous OVSDB client (RFC 7047) for one short-lived CNI call.
+//!
+//! The crates.io `ovsdb` crate (0.0.x) is async-first and models the whole
+//! schema; a CNI call makes two or three requests over one unix socket and
+//! must start in a millisecond, so this client is blocking, schema-less and
+//! small. It also implements what `ovs-vsctl` does without `--no-wait`:
+//! bump `next_cfg` in the transaction and wait until ovs-vswitchd reports
+//! it in `cur_cfg`.
+
+use std::io::{BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub const DATABASE: &str = "Open_vSwitch";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot connect to ovsdb-server at {socket}: {source}")]
+    Unreachable {
+        socket: String,
+        source: std::io::Error,
+    },
+    #[error("ovsdb-server answered with an error: {0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("connection to ovsdb-server failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("unexpected message from ovsdb-server: {0}")]
+    Protocol(String),
+}
+
+/// One connection to ovsdb-server.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    next_id: u64,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to `target`: `unix:/path/db.sock` or a plain path.
+    /// `timeout` bounds every exchange, including waiting for ovs-vswitchd.
+    pub fn connect(target: &str, timeout: Duration) -> Result<Client, Error> {
+        let path = target.strip_prefix("unix:").unwrap_or(target);
+        let stream = UnixStream::connect(path).map_err(|source| Error::Unreachable {
+            socket: target.to_string(),
+            source,
+        })?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(Client {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            next_id: 1,
+            timeout,
+        })
+    }
+
+    /// Runs `ops` as one transaction; returns the per-operation results.
+    /// Operation errors are left in the results for the caller to read.
+    pub fn transact(&mut self, ops: &[Value]) -> Result<Vec<Value>, Error> {
+        let mut params = vec![json!(DATABASE)];
+        params.extend_from_slice(ops);
+        let deadline = Instant::now() + self.timeout;
+        let reply = self.call("transact", Value::Array(params), deadline)?;
+        serde_json::from_value(reply).map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    /// Runs `ops` plus a `next_cfg` increment as one transaction, then waits
+    /// until ovs-vswitchd has applied that configuration. Returns the
+    /// results of `ops` only. If any operation failed, nothing was
+    /// committed and the function returns without waiting.
+    pub fn transact_and_wait(&mut self, ops: &[Value]) -> Result<Vec<Value>, Error> {
+        let mut all = ops.to_vec();
+        all.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                        "mutations": [["next_cfg", "+=", 1]]}));
+        all.push(json!({"op": "select", "table": "Open_vSwitch", "where": [],
+                        "columns": ["next_cfg"]}));
+        let mut results = self.transact(&all)?;
+        if results.len() < all.len() || results.iter().any(|r| r.get("error").is_some()) {
+            results.truncate(ops.len().max(results.iter().position(|r| r.get("error").is_some()).map_or(0, |i| i + 1)));
+            return Ok(results);
+        }
+        let target = results[ops.len() + 1]["rows"][0]["next_cfg"]
+            .as_i64()
+            .ok_or_else(|| Error::Protocol("select next_cfg returned no row".into()))?;
+        results.truncate(ops.len());
+        self.wait_for_cur_cfg(target)?;
+        Ok(results)
+    }
+
+    /// Blocks until `Open_vSwitch.cur_cfg >= target`, as ovs-vswitchd sets
+    /// it once it has applied the database up to `next_cfg = target`.
+    fn wait_for_cur_cfg(&mut self, target: i64) -> Result<(), Error> {
+        let deadline = Instant::now() + self.timeout;
+        let initial = self.call(
+            "monitor",
+            json!([DATABASE, "cur_cfg", {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
+            deadline,
+        )?;
+        if max_cur_cfg(&initial) >= target {
+            return Ok(());
+        }
+        loop {
+            let message = self.read_message(deadline).map_err(|e| match e {
+                Error::Timeout(_) => Error::Timeout(format!(
+                    "ovs-vswitchd did not apply configuration {target} within {:?} (is it running?)",
+                    self.timeout
+                )),
+                other => other,
+            })?;
+            if message.method.as_deref() == Some("update") {
+                if let Some(update) = message.params.as_ref().and_then(|p| p.get(1)) {
+                    if max_cur_cfg(update) >= target {
+                        return Ok(());
+                    }
+                }
+            } else {
+                self.answer_echo(&message)?;
+            }
+        }
+    }
+
+    fn call(&mut self, method: &str, params: Value, deadline: Instant) -> Result<Value, Error> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({"id": id, "method": method, "params": params});
+        self.writer.write_all(request.to_string().as_bytes())?;
+        loop {
+            let message = self.read_message(deadline)?;
+            if message.id.as_ref().and_then(Value::as_u64) == Some(id) && message.method.is_none() {
+                if let Some(error) = message.error.filter(|e| !e.is_null()) {
+                    return Err(Error::Rejected(error.to_string()));
+                }
+                return Ok(message.result.unwrap_or(Value::Null));
+            }
+            self.answer_echo(&message)?;
+        }
+    }
+
+    /// ovsdb-server may probe an idle client with `echo`; answer it.
+    fn answer_echo(&mut self, message: &Message) -> Result<(), Error> {
+        if message.method.as_deref() == Some("echo") {
+            let reply = json!({"id": message.id, "result": message.params, "error": null});
+            self.writer.write_all(reply.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn read_message(&mut self, deadline: Instant) -> Result<Message, Error> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Timeout(format!("no answer from ovsdb-server within {:?}", self.timeout)));
+        }
+        self.reader.get_ref().set_read_timeout(Some(left))?;
+        // Messages are concatenated JSON objects; parsing one stops at its
+        // closing brace and never reads into the next.
+        let mut de = serde_json::Deserializer::from_reader(&mut self.reader);
+        Message::deserialize(&mut de).map_err(|e| {
+            if e.is_io() || e.is_eof() {
+                let kind = std::io::Error::from(e);
+                match kind.kind() {
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Timeout(format!(
+                        "no answer from ovsdb-server within {:?}",
+                        self.timeout
+                    )),
+                    _ => Error::Io(kind),
+                }
+            } else {
+                Error::Protocol(e.to_string())
+            }
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<Value>,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// The highest `cur_cfg` in a monitor reply or update (`new` rows).
+fn max_cur_cfg(table_updates: &Value) -> i64 {
+    table_updates["Open_vSwitch"]
+        .as_object()
+        .into_iter()
+        .flat_map(|rows| rows.values())
+        .filter_map(|row| row["new"]["cur_cfg"].as_i64())
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+
+    /// A scripted server: answers each request with the reply the script
+    /// gives for its method.
+    fn scripted_server(dir: &std::path::Path, replies: Vec<Value>) -> String {
+        let path = dir.join("db.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            for reply in replies {
+                let mut de = serde_json::Deserializer::from_reader(&mut reader);
+                let request = Value::deserialize(&mut de).unwrap();
+                let mut reply = reply;
+                if reply.get("method").is_none() {
+                    reply["id"] = request["id"].clone();
+                }
+                conn.write_all(reply.to_string().as_bytes()).unwrap();
+            }
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+        });
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn connect_to_missing_socket_is_unreachable() {
+        let err = Client::connect("unix:/nonexistent/db.sock", Duration::from_secs(1)).err().unwrap();
+        assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    }
+
+    #[test]
+    fn transact_returns_results_and_surfaces_rpc_errors() {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = scripted_server(
+            &dir,
+            vec![
+                json!({"result": [{"rows": []}], "error": null}),
+                json!({"result": null, "error": "unknown database"}),
+            ],
+        );
+        let mut client = Client::connect(&sock, Duration::from_secs(2)).unwrap();
+        let results = client.transact(&[json!({"op": "select"})]).unwrap();
+        assert_eq!(results, vec![json!({"rows": []})]);
+        let err = client.transact(&[]).unwrap_err();
+        assert!(matches!(err, Error::Rejected(ref m) if m.contains("unknown database")), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn silent_server_times_out() {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-silent-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sock");
+        let _listener = UnixListener::bind(&path).unwrap();
+        let mut client = Client::connect(path.to_str().unwrap(), Duration::from_millis(200)).unwrap();
+        let err = client.transact(&[]).unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cur_cfg_is_read_from_monitor_updates() {
+        let update = json!({"Open_vSwitch": {"u1": {"old": {"cur_cfg": 3}, "new": {"cur_cfg": 4}}}});
+        assert_eq!(max_cur_cfg(&update), 4);
+        assert_eq!(max_cur_cfg(&json!({})), i64::MIN);
+    }
+}

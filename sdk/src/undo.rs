@@ -1,0 +1,36 @@
+//! Pair every mutation with the journal record of its inverse.
+//!
+//! The host persists the record before the call returns, so the undo is on
+//! disk before the mutation happens: a crash, a trap or an error at any
+//! later point leaves a journal the host can replay.
+
+use crate::bindings::userspace::cni::journal::{self, OvsdbUndo, Undo};
+use crate::CniError;
+
+/// Records `undo` (an ovsdb transaction) before the caller mutates.
+pub fn record_ovsdb(
+    description: &str,
+    undo_ops: &serde_json::Value,
+    wait_applied: bool,
+    skip_if_unmet: bool,
+) -> Result<(), CniError> {
+    let step = Undo::Ovsdb(OvsdbUndo {
+        ops: undo_ops.to_string(),
+        wait_applied,
+        skip_if_unmet,
+    });
+    journal::record(description, &step).map_err(journal_error)
+}
+
+/// Records that `path` must be removed on undo.
+pub fn record_remove_file(description: &str, path: &str) -> Result<(), CniError> {
+    journal::record(description, &Undo::RemoveFile(path.to_string())).map_err(journal_error)
+}
+
+fn journal_error(message: String) -> CniError {
+    CniError::new(
+        5,
+        "cannot write the undo journal",
+        format!("{message}; nothing was changed on the vSwitch"),
+    )
+}

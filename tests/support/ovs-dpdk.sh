@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Start or stop a private OVS-DPDK (ovsdb-server + ovs-vswitchd-dpdk) whose
+# database, sockets, logs and pidfiles all live in one directory.
+#   ovs-dpdk.sh start DIR   -> prints nothing; DIR/db.sock is ready, vswitchd applied the config
+#   ovs-dpdk.sh stop DIR    -> stops both daemons by the pids in their pidfiles
+#   ovs-dpdk.sh stop-vswitchd DIR / start-vswitchd DIR
+set -euo pipefail
+cmd=${1:?usage: ovs-dpdk.sh start|stop|start-vswitchd|stop-vswitchd DIR}
+dir=${2:?usage: ovs-dpdk.sh $cmd DIR}
+db="unix:$dir/db.sock"
+vsctl() { ovs-vsctl --db="$db" --timeout=30 "$@"; }
+
+stop_pidfile() {
+  local pidfile=$1
+  [[ -f $pidfile ]] || return 0
+  local pid
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  fi
+  rm -f "$pidfile"
+}
+
+start_vswitchd() {
+  # OVS_RUNDIR keeps dpdkvhostuser sockets and control files in DIR.
+  OVS_RUNDIR=$dir /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "$db" \
+    --pidfile="$dir/vswitchd.pid" --detach --log-file="$dir/vswitchd.log" \
+    --unixctl="$dir/vswitchd.ctl"
+  # Readiness: vswitchd has applied the current configuration.
+  vsctl wait-until Open_vSwitch . dpdk_initialized=true
+  vsctl set Open_vSwitch . external_ids:ready=1
+}
+
+case $cmd in
+start)
+  mkdir -p "$dir" /var/run/openvswitch
+  ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ovsdb-server --remote="punix:$dir/db.sock" --pidfile="$dir/ovsdb.pid" --detach \
+    --log-file="$dir/ovsdb.log" --unixctl="$dir/ovsdb.ctl" "$dir/conf.db"
+  vsctl --no-wait init
+  vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+    other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=512 \
+    other_config:dpdk-extra="--no-pci --file-prefix=ovs$$"
+  start_vswitchd
+  ;;
+stop)
+  stop_pidfile "$dir/vswitchd.pid"
+  stop_pidfile "$dir/ovsdb.pid"
+  ;;
+stop-vswitchd) stop_pidfile "$dir/vswitchd.pid" ;;
+start-vswitchd) start_vswitchd ;;
+*) echo "unknown command $cmd" >&2; exit 2 ;;
+esac
