@@ -19,12 +19,12 @@ pub fn record_ovsdb(
         wait_applied,
         skip_if_unmet,
     });
-    journal::record(description, &step).map_err(journal_error)
+    journal::append(description, &step).map_err(journal_error)
 }
 
 /// Records that `path` must be removed on undo.
 pub fn record_remove_file(description: &str, path: &str) -> Result<(), CniError> {
-    journal::record(description, &Undo::RemoveFile(path.to_string())).map_err(journal_error)
+    journal::append(description, &Undo::RemoveFile(path.to_string())).map_err(journal_error)
 }
 
 fn journal_error(message: String) -> CniError {

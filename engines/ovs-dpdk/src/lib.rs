@@ -21,7 +21,6 @@ struct Settings {
     bridge: String,
     vlan: Option<u16>,
     memif_role: String,
-    memif_mode: String,
     vhost_mode: String,
     vhost_sock_dir: String,
 }
@@ -64,7 +63,6 @@ impl Settings {
             bridge,
             vlan,
             memif_role: text(&cfg["memif"]["role"]),
-            memif_mode,
             vhost_mode: text(&cfg["vhost"]["mode"]),
             vhost_sock_dir: text(&cfg["ovs"]["vhostSockDir"]),
         })

@@ -1,1 +1,285 @@
+//! Where the plugin remembers what it did.
+//!
+//! One record per (network, container ID, ifname) under
+//! `<stateDir>/attachments/<network>/<container>/<ifname>.json`. A record
+//! holds the undo journal: each step is persisted (temp file, fsync,
+//! rename, fsync of the directory) *before* the mutation it undoes, so a
+//! crash at any point leaves a journal that DEL or GC can replay.
+//! The whole state dir is guarded by one exclusive `flock`, held for the
+//! duration of a command: concurrent ADDs on one bridge cannot race.
 
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("state dir {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("attachment record {path} is unreadable: {source}")]
+    Corrupt {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Identifies one attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentKey {
+    pub network: String,
+    pub container_id: String,
+    pub ifname: String,
+}
+
+/// One step of the undo journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Undo {
+    /// Run an ovsdb transaction on `db_socket`.
+    Ovsdb {
+        db_socket: String,
+        ops: Value,
+        wait_applied: bool,
+        skip_if_unmet: bool,
+    },
+    /// Remove a file if it exists.
+    RemoveFile { path: String },
+    /// Remove a directory if it exists and is empty.
+    RemoveEmptyDir { path: String },
+    /// Release the addresses IPAM gave: exec the plugin with DEL.
+    IpamDel {
+        network_config: Value,
+        netns: String,
+        cni_args: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub description: String,
+    pub undo: Undo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// ADD is in progress (or crashed): the journal may be partial.
+    Adding,
+    /// ADD succeeded; `result` holds what was printed.
+    Committed,
+}
+
+/// What the plugin did for one attachment, and how to undo it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub key: AttachmentKey,
+    pub phase: Phase,
+    /// Facts about the attachment that CHECK and the container data need
+    /// (socket path, port name, MAC, normalised config...).
+    pub details: Value,
+    /// The ADD result in the 1.x shape.
+    pub result: Option<Value>,
+    pub journal: Vec<JournalEntry>,
+}
+
+impl Record {
+    pub fn new(key: AttachmentKey, details: Value) -> Record {
+        Record {
+            key,
+            phase: Phase::Adding,
+            details,
+            result: None,
+            journal: Vec::new(),
+        }
+    }
+}
+
+/// The state directory, locked for as long as this value lives.
+pub struct Store {
+    root: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating, mode 0700) the state dir and takes its lock,
+    /// waiting for any other plugin process that holds it.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store, Error> {
+        let root = root.into();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root.join("attachments"))
+            .map_err(io_err(&root))?;
+        let lock_path = root.join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io_err(&lock_path)(e.into()))?;
+        Ok(Store { root, _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn network_dir(&self, network: &str) -> PathBuf {
+        self.root.join("attachments").join(network)
+    }
+
+    fn path(&self, key: &AttachmentKey) -> PathBuf {
+        self.network_dir(&key.network)
+            .join(&key.container_id)
+            .join(format!("{}.json", key.ifname))
+    }
+
+    pub fn load(&self, key: &AttachmentKey) -> Result<Option<Record>, Error> {
+        read_record(&self.path(key))
+    }
+
+    /// Writes the record atomically and durably.
+    pub fn save(&self, record: &Record) -> Result<(), Error> {
+        let path = self.path(&record.key);
+        let dir = path.parent().expect("record path has a parent");
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err(dir))?;
+        let tmp = path.with_extension("json.tmp");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        let bytes = serde_json::to_vec_pretty(record).expect("record serialises");
+        file.write_all(&bytes).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+    }
+
+    /// Appends a journal entry and persists it before returning.
+    pub fn append(&self, record: &mut Record, entry: JournalEntry) -> Result<(), Error> {
+        record.journal.push(entry);
+        self.save(record)
+    }
+
+    /// Removes the record and the directories it leaves empty.
+    pub fn remove(&self, key: &AttachmentKey) -> Result<(), Error> {
+        let path = self.path(key);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let container_dir = path.parent().expect("has parent");
+        let _ = fs::remove_dir(container_dir);
+        let _ = fs::remove_dir(self.network_dir(&key.network));
+        Ok(())
+    }
+
+    /// Every record of `network` (GC).
+    pub fn list(&self, network: &str) -> Result<Vec<Record>, Error> {
+        let mut records = Vec::new();
+        let dir = self.network_dir(network);
+        let containers = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(records),
+            Err(e) => return Err(io_err(&dir)(e)),
+        };
+        for container in containers {
+            let container = container.map_err(io_err(&dir))?.path();
+            for file in fs::read_dir(&container).map_err(io_err(&container))? {
+                let file = file.map_err(io_err(&container))?.path();
+                if file.extension().is_some_and(|e| e == "json") {
+                    records.extend(read_record(&file)?);
+                }
+            }
+        }
+        Ok(records)
+    }
+}
+
+fn read_record(path: &Path) -> Result<Option<Record>, Error> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::Corrupt {
+            path: path.display().to_string(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(cid: &str, ifname: &str) -> AttachmentKey {
+        AttachmentKey {
+            network: "net".into(),
+            container_id: cid.into(),
+            ifname: ifname.into(),
+        }
+    }
+
+    #[test]
+    fn journal_survives_reopen_and_remove_leaves_no_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut rec = Record::new(key("c1", "net1"), Value::Null);
+            store
+                .append(
+                    &mut rec,
+                    JournalEntry {
+                        description: "remove x".into(),
+                        undo: Undo::RemoveFile { path: "/x".into() },
+                    },
+                )
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let rec = store.load(&key("c1", "net1")).unwrap().unwrap();
+        assert_eq!(rec.journal.len(), 1);
+        assert_eq!(rec.phase, Phase::Adding);
+        assert_eq!(store.list("net").unwrap().len(), 1);
+        store.remove(&key("c1", "net1")).unwrap();
+        store.remove(&key("c1", "net1")).unwrap();
+        assert!(store.load(&key("c1", "net1")).unwrap().is_none());
+        assert_eq!(fs::read_dir(dir.path().join("attachments")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_second_store_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap();
+        let path = dir.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _second = Store::open(&path).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(rx.recv_timeout(std::time::Duration::from_millis(200)).is_err(), "lock not held");
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("lock released");
+        waiter.join().unwrap();
+    }
+}

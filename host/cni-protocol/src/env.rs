@@ -47,6 +47,8 @@ pub struct Environment {
     pub netns: String,
     pub ifname: String,
     pub args: CniArgs,
+    /// CNI_ARGS as given, for delegates.
+    pub args_raw: String,
     pub path: Vec<String>,
 }
 
@@ -79,13 +81,15 @@ impl Environment {
             Command::Version => Vec::new(),
             _ => required("CNI_PATH")?.split(':').filter(|p| !p.is_empty()).map(String::from).collect(),
         };
-        let args = CniArgs::parse(&var("CNI_ARGS").unwrap_or_default())?;
+        let args_raw = var("CNI_ARGS").unwrap_or_default();
+        let args = CniArgs::parse(&args_raw)?;
         Ok(Environment {
             command,
             container_id,
             netns,
             ifname,
             args,
+            args_raw,
             path,
         })
     }

@@ -1,1 +1,166 @@
+//! Delegation to an IPAM plugin (host-local, dhcp, whereabouts, ...): the
+//! plugin is found in `CNI_PATH`, run with the CNI variables of the call
+//! and the network config on stdin, and its answer or error returned.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cni_protocol::{codes, CniError};
+use serde_json::Value;
+
+/// How long an IPAM plugin may take before it is killed.
+pub const IPAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The parts of the CNI call that the delegate sees.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    pub command: &'a str,
+    pub container_id: &'a str,
+    pub netns: &'a str,
+    pub ifname: &'a str,
+    pub cni_args: &'a str,
+    pub cni_path: &'a [String],
+}
+
+/// Finds `plugin` in the CNI_PATH directories.
+pub fn find_plugin(plugin: &str, cni_path: &[String]) -> Result<PathBuf, CniError> {
+    cni_path
+        .iter()
+        .map(|dir| Path::new(dir).join(plugin))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            CniError::new(
+                codes::INVALID_NETWORK_CONFIG,
+                format!("ipam.type: plugin {plugin:?} not found in CNI_PATH"),
+                format!("searched {}", cni_path.join(":")),
+            )
+        })
+}
+
+/// Runs the IPAM plugin named by `network_config.ipam.type` and returns its
+/// stdout parsed as JSON (`Value::Null` when it printed nothing, as DEL may).
+pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> {
+    let plugin = network_config["ipam"]["type"]
+        .as_str()
+        .ok_or_else(|| CniError::invalid_config("ipam.type: required to delegate IPAM"))?;
+    let binary = find_plugin(plugin, call.cni_path)?;
+    tracing::debug!(plugin, command = call.command, "exec IPAM plugin");
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        CniError::new(codes::IPAM_FAILURE, format!("IPAM plugin {plugin}: {what}"), e.to_string())
+    };
+    let mut child = Command::new(&binary)
+        .env("CNI_COMMAND", call.command)
+        .env("CNI_CONTAINERID", call.container_id)
+        .env("CNI_NETNS", call.netns)
+        .env("CNI_IFNAME", call.ifname)
+        .env("CNI_ARGS", call.cni_args)
+        .env("CNI_PATH", call.cni_path.join(":"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed("cannot start", &e))?;
+
+    let stdin = network_config.to_string();
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    // The plugin may exit before reading everything; its answer says why.
+    let _ = pipe.write_all(stdin.as_bytes());
+    drop(pipe);
+
+    let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
+    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let _ = stdout_pipe.read_to_end(&mut out);
+        let _ = stderr_pipe.read_to_end(&mut err);
+        let _ = tx.send((out, err));
+    });
+    let (stdout, stderr) = match rx.recv_timeout(IPAM_TIMEOUT) {
+        Ok(output) => output,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CniError::new(
+                codes::TRY_AGAIN_LATER,
+                format!("IPAM plugin {plugin}: no answer within {IPAM_TIMEOUT:?}, killed"),
+                "",
+            ));
+        }
+    };
+    let status = child.wait().map_err(|e| failed("wait failed", &e))?;
+    let stderr = String::from_utf8_lossy(&stderr);
+    if !stderr.trim().is_empty() {
+        tracing::debug!(plugin, stderr = %stderr.trim(), "IPAM plugin stderr");
+    }
+    if !status.success() {
+        return Err(delegate_error(plugin, call.command, &stdout, &stderr));
+    }
+    if stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&stdout).map_err(|e| failed("printed a result that is not JSON", &e))
+}
+
+/// The delegate's error, keeping its code when it is one of the spec's.
+fn delegate_error(plugin: &str, command: &str, stdout: &[u8], stderr: &str) -> CniError {
+    let reported: Option<Value> = serde_json::from_slice(stdout).ok();
+    let code = reported
+        .as_ref()
+        .and_then(|v| v["code"].as_u64())
+        .filter(|c| (1..=11).contains(c))
+        .map(|c| c as u32)
+        .unwrap_or(codes::IPAM_FAILURE);
+    let msg = reported
+        .as_ref()
+        .and_then(|v| v["msg"].as_str().map(str::to_string))
+        .unwrap_or_else(|| stderr.trim().to_string());
+    let details = reported
+        .as_ref()
+        .and_then(|v| v["details"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    CniError::new(code, format!("IPAM plugin {plugin} failed {command}: {msg}"), details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, name: &str, body: &str) {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn call<'a>(path: &'a [String]) -> Call<'a> {
+        Call { command: "ADD", container_id: "c", netns: "/n", ifname: "net1", cni_args: "", cni_path: path }
+    }
+
+    #[test]
+    fn result_and_env_reach_the_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "fake", r#"cat >/dev/null; echo "{\"cmd\":\"$CNI_COMMAND\",\"if\":\"$CNI_IFNAME\"}""#);
+        let path = vec![dir.path().display().to_string()];
+        let out = exec(&call(&path), &json!({"ipam": {"type": "fake"}})).unwrap();
+        assert_eq!(out, json!({"cmd": "ADD", "if": "net1"}));
+    }
+
+    #[test]
+    fn plugin_errors_keep_spec_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "busy", r#"echo '{"code":11,"msg":"busy"}'; exit 1"#);
+        script(dir.path(), "full", r#"echo '{"code":999,"msg":"no addresses"}'; exit 1"#);
+        let path = vec![dir.path().display().to_string()];
+        assert_eq!(exec(&call(&path), &json!({"ipam": {"type": "busy"}})).unwrap_err().code, 11);
+        let err = exec(&call(&path), &json!({"ipam": {"type": "full"}})).unwrap_err();
+        assert_eq!(err.code, codes::IPAM_FAILURE);
+        assert!(err.msg.contains("no addresses"));
+        assert_eq!(exec(&call(&path), &json!({"ipam": {"type": "none"}})).unwrap_err().code, 7);
+    }
+}

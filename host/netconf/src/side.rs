@@ -5,17 +5,20 @@ use serde_json::{json, Value};
 
 use crate::fields::{is_safe_name, Obj};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Engine {
     OvsDpdk,
     Vpp,
+    /// A custom engine component: an absolute path to a `.wasm` file.
+    Component(String),
 }
 
 impl Engine {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Engine::OvsDpdk => "ovs-dpdk",
             Engine::Vpp => "vpp",
+            Engine::Component(path) => path,
         }
     }
 }
@@ -118,11 +121,21 @@ impl Side {
     ) -> Result<Side, CniError> {
         let s = top.child(key)?;
         let host = derive_from.map(|(h, _)| h);
-        let engine = match (s.opt_enum("engine", &["ovs-dpdk", "vpp"])?.as_deref(), host) {
+        let engine = match (s.opt_str("engine")?, host) {
+            (Some("ovs-dpdk"), _) => Engine::OvsDpdk,
             (Some("vpp"), _) => Engine::Vpp,
-            (Some(_), _) => Engine::OvsDpdk,
-            (None, Some(h)) => h.engine,
-            (None, None) => return Err(CniError::invalid_config(format!("{key}.engine: required (ovs-dpdk or vpp)"))),
+            (Some(path), _) if path.starts_with('/') && path.ends_with(".wasm") && !path.contains("/../") => {
+                Engine::Component(path.to_string())
+            }
+            (None | Some(""), Some(h)) => h.engine.clone(),
+            (None | Some(""), None) => {
+                return Err(CniError::invalid_config(format!("{key}.engine: required (ovs-dpdk or vpp)")))
+            }
+            (Some(other), _) => {
+                return Err(CniError::invalid_config(format!(
+                    "{key}.engine: {other:?} is not one of ovs-dpdk, vpp, or an absolute path to a .wasm component"
+                )))
+            }
         };
         let iftype = match (s.opt_enum("iftype", &["memif", "vhostuser"])?.as_deref(), host) {
             (Some("memif"), _) => IfType::Memif,

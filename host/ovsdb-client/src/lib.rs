@@ -80,8 +80,9 @@ impl Client {
         all.push(json!({"op": "select", "table": "Open_vSwitch", "where": [],
                         "columns": ["next_cfg"]}));
         let mut results = self.transact(&all)?;
-        if results.len() < all.len() || results.iter().any(|r| r.get("error").is_some()) {
-            results.truncate(ops.len().max(results.iter().position(|r| r.get("error").is_some()).map_or(0, |i| i + 1)));
+        if let Some(failed) = results.iter().position(|r| r.get("error").is_some()) {
+            // Nothing was committed: report up to the failed operation.
+            results.truncate(ops.len().max(failed + 1));
             return Ok(results);
         }
         let target = results[ops.len() + 1]["rows"][0]["next_cfg"]
@@ -96,15 +97,15 @@ impl Client {
     /// it once it has applied the database up to `next_cfg = target`.
     fn wait_for_cur_cfg(&mut self, target: i64) -> Result<(), Error> {
         let deadline = Instant::now() + self.timeout;
+        // Monitor IDs must be unique on a connection.
+        let monitor_id = format!("cur_cfg-{}", self.next_id);
         let initial = self.call(
             "monitor",
-            json!([DATABASE, "cur_cfg", {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
+            json!([DATABASE, monitor_id, {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
             deadline,
         )?;
-        if max_cur_cfg(&initial) >= target {
-            return Ok(());
-        }
-        loop {
+        let mut current = max_cur_cfg(&initial);
+        while current < target {
             let message = self.read_message(deadline).map_err(|e| match e {
                 Error::Timeout(_) => Error::Timeout(format!(
                     "ovs-vswitchd did not apply configuration {target} within {:?} (is it running?)",
@@ -112,16 +113,19 @@ impl Client {
                 )),
                 other => other,
             })?;
-            if message.method.as_deref() == Some("update") {
-                if let Some(update) = message.params.as_ref().and_then(|p| p.get(1)) {
-                    if max_cur_cfg(update) >= target {
-                        return Ok(());
-                    }
+            let params = message.params.as_ref();
+            if message.method.as_deref() == Some("update") && params.and_then(|p| p.get(0)) == Some(&json!(monitor_id)) {
+                if let Some(update) = params.and_then(|p| p.get(1)) {
+                    current = current.max(max_cur_cfg(update));
                 }
             } else {
                 self.answer_echo(&message)?;
             }
         }
+        // Stop the updates; the reply is skipped by the next call.
+        let cancel = json!({"id": "cancel", "method": "monitor_cancel", "params": [monitor_id]});
+        self.writer.write_all(cancel.to_string().as_bytes())?;
+        Ok(())
     }
 
     fn call(&mut self, method: &str, params: Value, deadline: Instant) -> Result<Value, Error> {

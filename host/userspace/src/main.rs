@@ -1,1 +1,95 @@
-fn main() {}
+//! `userspace`: the CNI plugin binary.
+//!
+//! A runtime execs it once per command with the CNI variables in the
+//! environment and the network config on stdin. Only the result (or a CNI
+//! error) is printed on stdout; logs go to stderr or `logFile`.
+
+mod capabilities;
+mod commands;
+mod container_data;
+mod logging;
+mod naming;
+mod rollback;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use cni_protocol::{codes, CniError, Command, Environment, Version};
+use netconf::{NetConf, MAX_CONFIG_BYTES};
+
+/// What a command prints on success (DEL, GC and STATUS print nothing).
+pub(crate) enum Output {
+    Json(String),
+    Nothing,
+}
+
+fn main() -> ExitCode {
+    let mut stdin = Vec::new();
+    let read = std::io::stdin()
+        .take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut stdin);
+    let requested_version = netconf::peek_version(&stdin);
+    let outcome = read
+        .map_err(|e| CniError::io("cannot read the network config from stdin", e))
+        .and_then(|_| run(&stdin));
+    let (text, code) = match outcome {
+        Ok(Output::Json(json)) => (Some(json), ExitCode::SUCCESS),
+        Ok(Output::Nothing) => (None, ExitCode::SUCCESS),
+        Err(err) => {
+            tracing::error!(code = err.code, "{err}");
+            // The error is printed in the version the runtime asked for when
+            // we support it, else in the newest we speak.
+            let version = requested_version
+                .filter(|v| Version::parse(v).is_ok())
+                .unwrap_or_else(|| Version::V1_1_0.to_string());
+            (Some(err.to_json(&version)), ExitCode::FAILURE)
+        }
+    };
+    if let Some(text) = text {
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "{text}").and_then(|_| out.flush()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    code
+}
+
+fn run(stdin: &[u8]) -> Result<Output, CniError> {
+    let env = Environment::from_vars(|name| std::env::var(name).ok())?;
+    if env.command == Command::Version {
+        let version = netconf::peek_version(stdin)
+            .and_then(|v| Version::parse(&v).ok())
+            .unwrap_or(Version::V1_1_0);
+        return Ok(Output::Json(version.version_reply()));
+    }
+    let conf = NetConf::parse(stdin)?;
+    logging::init(&conf);
+    require_version_for(env.command, conf.cni_version)?;
+    tracing::debug!(command = ?env.command, container = %env.container_id, ifname = %env.ifname, "start");
+    match env.command {
+        Command::Add => commands::add::run(&env, &conf),
+        Command::Del => commands::del::run(&env, &conf),
+        Command::Check => commands::check::run(&env, &conf),
+        Command::Status => commands::status::run(&env, &conf),
+        Command::Gc => commands::gc::run(&env, &conf),
+        Command::Version => unreachable!("answered above"),
+    }
+}
+
+/// CHECK exists from 0.4.0, STATUS and GC from 1.1.0.
+fn require_version_for(command: Command, version: Version) -> Result<(), CniError> {
+    let (name, since) = match command {
+        Command::Check => ("CHECK", Version::V0_4_0),
+        Command::Status => ("STATUS", Version::V1_1_0),
+        Command::Gc => ("GC", Version::V1_1_0),
+        _ => return Ok(()),
+    };
+    if version < since {
+        return Err(CniError::new(
+            codes::INCOMPATIBLE_VERSION,
+            format!("cniVersion {version} does not allow {name}"),
+            format!("{name} needs cniVersion {since} or later"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The host side of the capabilities a component imports: the OVSDB
+//! connection, the attachment's journal and IPAM delegation.
+
+use std::time::Duration;
+
+use attachment_store::{JournalEntry, Record, Store};
+use cni_protocol::CniError;
+use serde_json::Value;
+use wasm_runtime::{Capabilities, CniError as WitCniError, OvsdbError, Undo as WitUndo};
+
+/// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
+pub(crate) const OVSDB_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A lazily opened OVSDB connection.
+pub(crate) struct Ovsdb {
+    socket: String,
+    client: Option<ovsdb_client::Client>,
+}
+
+impl Ovsdb {
+    pub(crate) fn new(socket: &str) -> Ovsdb {
+        Ovsdb {
+            socket: socket.to_string(),
+            client: None,
+        }
+    }
+
+    pub(crate) fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    /// Runs `ops`; on a broken connection the next call reconnects.
+    pub(crate) fn transact(&mut self, ops: &[Value], wait_applied: bool) -> Result<Vec<Value>, ovsdb_client::Error> {
+        if self.client.is_none() {
+            self.client = Some(ovsdb_client::Client::connect(&self.socket, OVSDB_TIMEOUT)?);
+        }
+        let client = self.client.as_mut().expect("connected above");
+        let result = if wait_applied {
+            client.transact_and_wait(ops)
+        } else {
+            client.transact(ops)
+        };
+        if result.is_err() {
+            self.client = None;
+        }
+        result
+    }
+}
+
+/// What a component of one attachment may use. Owns the store (and its
+/// lock) and the record so that every journal step is persisted at once.
+pub(crate) struct AttachmentCaps {
+    pub store: Store,
+    pub record: Record,
+    pub ovsdb: Ovsdb,
+}
+
+impl AttachmentCaps {
+    /// Persists the undo of a mutation the host is about to make.
+    pub(crate) fn journal(&mut self, description: impl Into<String>, undo: attachment_store::Undo) -> Result<(), CniError> {
+        let description = description.into();
+        tracing::debug!(%description, "journal");
+        self.store
+            .append(&mut self.record, JournalEntry { description, undo })
+            .map_err(|e| CniError::io("cannot write the undo journal", e))
+    }
+}
+
+impl Capabilities for AttachmentCaps {
+    fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
+        let ops: Vec<Value> = serde_json::from_str(&ops)
+            .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
+        match self.ovsdb.transact(&ops, wait_applied) {
+            Ok(results) => Ok(Value::Array(results).to_string()),
+            Err(ovsdb_client::Error::Timeout(m)) => Err(OvsdbError::Timeout(m)),
+            Err(ovsdb_client::Error::Rejected(m)) => Err(OvsdbError::Rejected(m)),
+            Err(other) => Err(OvsdbError::Unreachable(other.to_string())),
+        }
+    }
+
+    fn journal_append(&mut self, description: String, step: WitUndo) -> Result<(), String> {
+        let undo = match step {
+            WitUndo::Ovsdb(u) => attachment_store::Undo::Ovsdb {
+                db_socket: self.ovsdb.socket().to_string(),
+                ops: serde_json::from_str(&u.ops).map_err(|e| format!("undo operations are not JSON: {e}"))?,
+                wait_applied: u.wait_applied,
+                skip_if_unmet: u.skip_if_unmet,
+            },
+            WitUndo::RemoveFile(path) => attachment_store::Undo::RemoveFile { path },
+        };
+        self.journal(description, undo).map_err(|e| e.to_string())
+    }
+
+    fn ipam_exec(&mut self, command: String, _network_config: String) -> Result<String, WitCniError> {
+        // IPAM runs in the host before the engine (see commands::add); an
+        // engine asking for it is refused rather than left to guess.
+        Err(WitCniError {
+            code: cni_protocol::codes::IPAM_FAILURE,
+            msg: format!("ipam {command}: IPAM is delegated by the host, not by engines"),
+            details: String::new(),
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! ADD: publish a userspace interface for a container.
+//!
+//! Order: validate everything and load the engine before touching the
+//! host; then, each step journalled before it is taken: the shared dir,
+//! the socket path, IPAM (before the engine, so `netType: interface` can
+//! use the address), the engine's vSwitch work, the container data. Any
+//! failure replays the journal and leaves nothing behind.
+
+use std::os::unix::fs::DirBuilderExt;
+
+use attachment_store::{Phase, Record, Undo};
+use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
+use netconf::NetConf;
+use serde_json::{json, Value};
+use wasm_runtime::EngineComponent;
+
+use super::{attachment, component_error, engine_source, from_wit, key, limits, open_store, runtime};
+use crate::capabilities::{AttachmentCaps, Ovsdb};
+use crate::naming::{self, Names};
+use crate::{container_data, rollback, Output};
+
+pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
+    let names = naming::names(conf, &env.container_id, &env.ifname)?;
+    let runtime = runtime(conf)?;
+    let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
+
+    let store = open_store(conf)?;
+    let key = key(conf, env);
+    match store.load(&key).map_err(|e| CniError::io("cannot read the attachment record", e))? {
+        // A retried ADD gets the answer the first one gave.
+        Some(Record {
+            phase: Phase::Committed,
+            result: Some(result),
+            ..
+        }) => {
+            tracing::info!("attachment exists; returning its recorded result");
+            let result = CniResult::from_value(&result)?;
+            return Ok(Output::Json(result.to_value(conf.cni_version).to_string()));
+        }
+        // An ADD that crashed half-way: finish its rollback first.
+        Some(stale) => rollback::undo_attachment(&store, stale, &env.path)?,
+        None => {}
+    }
+
+    let nonce = naming::nonce();
+    let record = Record::new(key, details(conf, env, &names, nonce));
+    store
+        .save(&record)
+        .map_err(|e| CniError::io("cannot write the attachment record", e))?;
+    let caps = AttachmentCaps {
+        store,
+        record,
+        ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
+    };
+
+    let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, &engine);
+    match outcome {
+        Ok(result) => {
+            caps.record.phase = Phase::Committed;
+            caps.record.result = Some(result.to_value(Version::V1_1_0));
+            caps.store
+                .save(&caps.record)
+                .map_err(|e| CniError::io("cannot commit the attachment record", e))?;
+            Ok(Output::Json(result.to_value(conf.cni_version).to_string()))
+        }
+        Err(mut error) => {
+            tracing::warn!("ADD failed, rolling back: {error}");
+            if let Err(undo) = rollback::undo_attachment(&caps.store, caps.record, &env.path) {
+                error.details = format!("{}; rollback incomplete: {undo}", error.details);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// What CHECK and the container data need to know about the attachment.
+fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Value {
+    json!({
+        "engine": conf.host.engine.as_str(),
+        "netns": env.netns,
+        "hostConfig": conf.host.to_json(),
+        "sharedDir": names.shared_dir,
+        "socketPath": names.socket_path,
+        "portName": names.port_name,
+        "mac": names.mac,
+        "dataPath": names.data_path,
+        "nonce": nonce,
+    })
+}
+
+fn add_steps(
+    mut caps: AttachmentCaps,
+    env: &Environment,
+    conf: &NetConf,
+    names: &Names,
+    nonce: u64,
+    engine: &EngineComponent<'_>,
+) -> (AttachmentCaps, Result<CniResult, CniError>) {
+    let prepared = prepare_host(&mut caps, env, conf, names);
+    let ipam_result = match prepared {
+        Ok(r) => r,
+        Err(e) => return (caps, Err(e)),
+    };
+
+    let ipam_json = ipam_result.as_ref().map(|r| r.to_value(Version::V1_0_0).to_string());
+    let att = attachment(conf, env, names, nonce, ipam_json);
+    let (mut caps, added) = engine.add(caps, limits(), &att);
+    let added = match added {
+        Ok(Ok(added)) => added,
+        Ok(Err(e)) => return (caps, Err(from_wit(e))),
+        Err(e) => return (caps, Err(component_error(e))),
+    };
+    let published = publish(&mut caps, env, conf, names, &added.socket_moves, ipam_result);
+    (caps, published)
+}
+
+/// Shared dir, socket path and IPAM, each journalled first.
+fn prepare_host(
+    caps: &mut AttachmentCaps,
+    env: &Environment,
+    conf: &NetConf,
+    names: &Names,
+) -> Result<Option<CniResult>, CniError> {
+    let dir_error = |e: std::io::Error| {
+        CniError::new(codes::CONTAINER_DATA_FAILURE, format!("shared dir {}", names.shared_dir), e.to_string())
+    };
+    match std::fs::symlink_metadata(&names.shared_dir) {
+        Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+            return Err(CniError::new(
+                codes::CONTAINER_DATA_FAILURE,
+                format!("shared dir {} exists and is not a directory (a symlink is not followed)", names.shared_dir),
+                "",
+            ));
+        }
+        Ok(_) => {}
+        Err(_) => {
+            caps.journal(
+                format!("remove shared dir {}", names.shared_dir),
+                Undo::RemoveEmptyDir {
+                    path: names.shared_dir.clone(),
+                },
+            )?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(&names.shared_dir)
+                .map_err(dir_error)?;
+        }
+    }
+
+    caps.journal(
+        format!("remove socket {}", names.socket_path),
+        Undo::RemoveFile {
+            path: names.socket_path.clone(),
+        },
+    )?;
+    // A socket left by an earlier run (or a vSwitch that exited) makes
+    // the vSwitch fail with "Address already in use".
+    match std::fs::remove_file(&names.socket_path) {
+        Ok(()) => tracing::info!(path = %names.socket_path, "removed a stale socket file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(dir_error(e)),
+    }
+
+    let Some(_) = &conf.ipam else {
+        return Ok(conf.prev_result.clone());
+    };
+    let mut ipam_conf = conf.raw.clone();
+    // Reference IPAM plugins speak up to 1.0.0; results are converted back.
+    ipam_conf["cniVersion"] = conf.cni_version.min(Version::V1_0_0).to_string().into();
+    if let Some(obj) = ipam_conf.as_object_mut() {
+        obj.remove("cniVersions");
+    }
+    caps.journal(
+        "release the IPAM allocation",
+        Undo::IpamDel {
+            network_config: ipam_conf.clone(),
+            netns: env.netns.clone(),
+            cni_args: env.args_raw.clone(),
+        },
+    )?;
+    let call = ipam_delegate::Call {
+        command: "ADD",
+        container_id: &env.container_id,
+        netns: &env.netns,
+        ifname: &env.ifname,
+        cni_args: &env.args_raw,
+        cni_path: &env.path,
+    };
+    let output = ipam_delegate::exec(&call, &ipam_conf)?;
+    CniResult::from_value(&output).map(Some)
+}
+
+/// Moves vSwitch-made sockets into the shared dir, builds the result and
+/// writes the container data.
+fn publish(
+    caps: &mut AttachmentCaps,
+    env: &Environment,
+    conf: &NetConf,
+    names: &Names,
+    socket_moves: &[(String, String)],
+    ipam_result: Option<CniResult>,
+) -> Result<CniResult, CniError> {
+    for (from, to) in socket_moves {
+        caps.journal(format!("remove socket {to}"), Undo::RemoveFile { path: to.clone() })?;
+        std::fs::rename(from, to)
+            .or_else(|_| std::os::unix::fs::symlink(from, to))
+            .map_err(|e| {
+                CniError::new(codes::CONTAINER_DATA_FAILURE, format!("cannot publish socket {from} as {to}"), e.to_string())
+            })?;
+    }
+
+    let mut result = conf.prev_result.clone().unwrap_or_default();
+    let index = result.interfaces.len();
+    result.interfaces.push(Interface {
+        name: env.ifname.clone(),
+        mac: names.mac.clone(),
+        mtu: conf.container.mtu,
+        sandbox: env.netns.clone(),
+        socket_path: names.socket_path.clone(),
+    });
+    if let Some(ipam) = ipam_result.filter(|_| conf.ipam.is_some()) {
+        result.ips.extend(ipam.ips.into_iter().map(|mut ip| {
+            ip.interface = Some(index);
+            ip
+        }));
+        result.routes.extend(ipam.routes);
+        if ipam.dns != Default::default() {
+            result.dns = ipam.dns;
+        }
+    }
+
+    caps.journal(
+        format!("remove container data {}", names.data_path),
+        Undo::RemoveFile {
+            path: names.data_path.clone(),
+        },
+    )?;
+    let doc = container_data::document(conf, &env.container_id, &env.ifname, &result);
+    container_data::write(&names.data_path, &doc)?;
+    Ok(result)
+}

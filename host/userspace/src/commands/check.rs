@@ -1,0 +1,96 @@
+//! CHECK: the attachment is still as ADD left it: the vSwitch port (engine),
+//! the socket, the container data and the IPAM allocation.
+
+use attachment_store::Phase;
+use cni_protocol::{codes, CniError, CniResult, Environment, Version};
+use netconf::NetConf;
+use serde_json::Value;
+
+use super::{component_error, engine_source, from_wit, key, limits, open_store, runtime};
+use crate::capabilities::{AttachmentCaps, Ovsdb};
+use crate::Output;
+
+pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
+    let runtime = runtime(conf)?;
+    let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
+    let store = open_store(conf)?;
+    let key = key(conf, env);
+    let record = match store.load(&key).map_err(|e| CniError::io("cannot read the attachment record", e))? {
+        Some(r) if r.phase == Phase::Committed => r,
+        _ => {
+            return Err(CniError::new(
+                codes::UNKNOWN_CONTAINER,
+                format!("no attachment of container {} as {} on network {}", env.container_id, env.ifname, conf.name),
+                "",
+            ))
+        }
+    };
+    let failed = |msg: String| Err(CniError::new(codes::CHECK_FAILED, msg, ""));
+    let d = &record.details;
+    let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+
+    if let Some(prev) = &conf.prev_result {
+        if !prev.interfaces.iter().any(|i| i.name == env.ifname) {
+            return failed(format!("prevResult has no interface {}", env.ifname));
+        }
+    }
+    let data_path = text("dataPath");
+    if !std::path::Path::new(&data_path).is_file() {
+        return failed(format!("container data {data_path} is missing"));
+    }
+    let socket_path = text("socketPath");
+    if vswitch_owns_socket(&d["hostConfig"]) && std::fs::symlink_metadata(&socket_path).is_err() {
+        return failed(format!("socket {socket_path} is missing"));
+    }
+
+    let attachment = wasm_runtime::Attachment {
+        network: conf.name.clone(),
+        container_id: env.container_id.clone(),
+        ifname: env.ifname.clone(),
+        netns: text("netns"),
+        host_config: d["hostConfig"].to_string(),
+        socket_path,
+        port_name: text("portName"),
+        mac: text("mac"),
+        mtu: d["hostConfig"]["mtu"].as_u64().map(|m| m as u32),
+        nonce: d["nonce"].as_u64().unwrap_or_default(),
+        ipam_result: None,
+    };
+    let db_socket = d["hostConfig"]["ovs"]["dbSocket"].as_str().unwrap_or(&conf.host.ovs.db_socket).to_string();
+    let caps = AttachmentCaps {
+        store,
+        record: record.clone(),
+        ovsdb: Ovsdb::new(&db_socket),
+    };
+    let (_, checked) = engine.check(caps, limits(), &attachment);
+    checked.map_err(component_error)?.map_err(from_wit)?;
+
+    if conf.ipam.is_some() {
+        let mut ipam_conf = conf.raw.clone();
+        ipam_conf["cniVersion"] = conf.cni_version.min(Version::V1_0_0).to_string().into();
+        if let (Some(obj), Some(result)) = (ipam_conf.as_object_mut(), &record.result) {
+            obj.remove("cniVersions");
+            let ours = CniResult::from_value(result)?;
+            obj.insert("prevResult".into(), ours.to_value(conf.cni_version.min(Version::V1_0_0)));
+        }
+        let call = ipam_delegate::Call {
+            command: "CHECK",
+            container_id: &env.container_id,
+            netns: &env.netns,
+            ifname: &env.ifname,
+            cni_args: &env.args_raw,
+            cni_path: &env.path,
+        };
+        ipam_delegate::exec(&call, &ipam_conf)?;
+    }
+    Ok(Output::Nothing)
+}
+
+/// The vSwitch creates the socket when it is the server: memif master,
+/// vhost-user with OVS as server (mode unset or server).
+fn vswitch_owns_socket(host: &Value) -> bool {
+    match host["iftype"].as_str() {
+        Some("memif") => host["memif"]["role"].as_str() != Some("slave"),
+        _ => host["vhost"]["mode"].as_str() != Some("client"),
+    }
+}

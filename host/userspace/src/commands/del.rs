@@ -1,0 +1,46 @@
+//! DEL: undo what ADD did, driven by the attachment record (not by the
+//! config, which may have changed). Succeeds when things are already
+//! gone, and when called twice.
+
+use cni_protocol::{CniError, Environment, Version};
+use netconf::NetConf;
+
+use super::{key, open_store};
+use crate::{rollback, Output};
+
+pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
+    let store = open_store(conf)?;
+    let key = key(conf, env);
+    match store.load(&key).map_err(|e| CniError::io("cannot read the attachment record", e))? {
+        Some(record) => rollback::undo_attachment(&store, record, &env.path)?,
+        None => {
+            tracing::info!("no record of this attachment; releasing any IPAM allocation");
+            release_ipam_without_record(env, conf)?;
+        }
+    }
+    Ok(Output::Nothing)
+}
+
+/// Without a record (never added, or already deleted) IPAM may still hold
+/// an address from an ADD that crashed before its record was written;
+/// IPAM DEL is idempotent, so ask it to release.
+fn release_ipam_without_record(env: &Environment, conf: &NetConf) -> Result<(), CniError> {
+    if conf.ipam.is_none() {
+        return Ok(());
+    }
+    let mut ipam_conf = conf.raw.clone();
+    ipam_conf["cniVersion"] = conf.cni_version.min(Version::V1_0_0).to_string().into();
+    if let Some(obj) = ipam_conf.as_object_mut() {
+        obj.remove("cniVersions");
+        obj.remove("prevResult");
+    }
+    let call = ipam_delegate::Call {
+        command: "DEL",
+        container_id: &env.container_id,
+        netns: &env.netns,
+        ifname: &env.ifname,
+        cni_args: &env.args_raw,
+        cni_path: &env.path,
+    };
+    ipam_delegate::exec(&call, &ipam_conf).map(|_| ())
+}

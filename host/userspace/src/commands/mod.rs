@@ -1,0 +1,78 @@
+//! One module per CNI command.
+
+pub(crate) mod add;
+pub(crate) mod check;
+pub(crate) mod del;
+pub(crate) mod gc;
+pub(crate) mod status;
+
+use attachment_store::{AttachmentKey, Store};
+use cni_protocol::{codes, CniError, Environment};
+use netconf::{Engine, NetConf};
+use wasm_runtime::{Limits, Runtime, Source};
+
+use crate::naming::Names;
+
+pub(crate) fn open_store(conf: &NetConf) -> Result<Store, CniError> {
+    Store::open(&conf.state_dir).map_err(|e| CniError::io("cannot open the state dir", e))
+}
+
+pub(crate) fn key(conf: &NetConf, env: &Environment) -> AttachmentKey {
+    AttachmentKey {
+        network: conf.name.clone(),
+        container_id: env.container_id.clone(),
+        ifname: env.ifname.clone(),
+    }
+}
+
+/// The runtime, with its artifact cache under the state dir.
+pub(crate) fn runtime(conf: &NetConf) -> Result<Runtime, CniError> {
+    Runtime::new(format!("{}/cache", conf.state_dir)).map_err(component_error)
+}
+
+pub(crate) fn engine_source(conf: &NetConf) -> Result<Source, CniError> {
+    match &conf.host.engine {
+        Engine::OvsDpdk => Ok(Source::BuiltIn("ovs-dpdk".into())),
+        Engine::Vpp => Err(CniError::new(
+            codes::INVALID_NETWORK_CONFIG,
+            "host.engine: \"vpp\" is not available in this build yet",
+            "use \"ovs-dpdk\"",
+        )),
+        Engine::Component(path) => Ok(Source::File(path.into())),
+    }
+}
+
+pub(crate) fn limits() -> Limits {
+    Limits::default()
+}
+
+pub(crate) fn component_error(e: wasm_runtime::Error) -> CniError {
+    CniError::new(codes::COMPONENT_FAILURE, e.to_string(), "")
+}
+
+pub(crate) fn from_wit(e: wasm_runtime::CniError) -> CniError {
+    CniError::new(e.code, e.msg, e.details)
+}
+
+/// The attachment as the engine sees it.
+pub(crate) fn attachment(
+    conf: &NetConf,
+    env: &Environment,
+    names: &Names,
+    nonce: u64,
+    ipam_result: Option<String>,
+) -> wasm_runtime::Attachment {
+    wasm_runtime::Attachment {
+        network: conf.name.clone(),
+        container_id: env.container_id.clone(),
+        ifname: env.ifname.clone(),
+        netns: env.netns.clone(),
+        host_config: conf.host.to_json().to_string(),
+        socket_path: names.socket_path.clone(),
+        port_name: names.port_name.clone(),
+        mac: names.mac.clone(),
+        mtu: conf.host.mtu,
+        nonce,
+        ipam_result,
+    }
+}

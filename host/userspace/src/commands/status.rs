@@ -1,0 +1,28 @@
+//! STATUS: can this plugin serve an ADD now? The engine probes its vSwitch.
+
+use cni_protocol::{CniError, Environment};
+use netconf::NetConf;
+
+use super::{component_error, engine_source, from_wit, limits, open_store, runtime};
+use crate::capabilities::{AttachmentCaps, Ovsdb};
+use crate::Output;
+
+pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
+    let runtime = runtime(conf)?;
+    let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
+    let caps = AttachmentCaps {
+        store: open_store(conf)?,
+        record: attachment_store::Record::new(
+            attachment_store::AttachmentKey {
+                network: conf.name.clone(),
+                container_id: String::new(),
+                ifname: String::new(),
+            },
+            serde_json::Value::Null,
+        ),
+        ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
+    };
+    let (_, status) = engine.status(caps, limits(), &conf.host.to_json().to_string());
+    status.map_err(component_error)?.map_err(from_wit)?;
+    Ok(Output::Nothing)
+}

@@ -1,0 +1,43 @@
+//! The data published for the container: the Go plugin's
+//! `configData-<cid12>-<ifname>.json` in the shared dir.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use cni_protocol::{CniError, CniResult, Version};
+use netconf::NetConf;
+use serde_json::{json, Value};
+
+/// The container-data object in the Go plugin's shape.
+pub(crate) fn document(conf: &NetConf, container_id: &str, ifname: &str, result: &CniResult) -> Value {
+    json!({
+        "containerId": container_id,
+        "ifName": ifname,
+        "name": conf.name,
+        "config": conf.container.to_go_json(),
+        "ipResult": result.to_value(Version::V1_0_0),
+    })
+}
+
+/// Writes `doc` to `path` through a temp file and a rename, never
+/// following a planted symlink (O_NOFOLLOW | O_EXCL on the temp file).
+pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
+    let failed = |e: std::io::Error| CniError::new(cni_protocol::codes::CONTAINER_DATA_FAILURE, format!("cannot write container data {path}"), e.to_string());
+    let tmp = format!("{path}.tmp{}", std::process::id());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&tmp)
+        .map_err(failed)?;
+    let written = file
+        .write_all(serde_json::to_string_pretty(doc).expect("json").as_bytes())
+        .and_then(|_| file.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed(e));
+    }
+    Ok(())
+}

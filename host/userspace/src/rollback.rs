@@ -1,0 +1,103 @@
+//! Replays an undo journal, newest step first.
+//!
+//! Every step is idempotent, so a replay after a crash, a second DEL or a
+//! GC after a DEL are all safe. Failures do not stop the replay: each step
+//! is tried and every failure reported, and the steps that failed stay in
+//! the record for the next DEL or GC.
+
+use attachment_store::{JournalEntry, Record, Store, Undo};
+use cni_protocol::{codes, CniError};
+use serde_json::Value;
+
+use crate::capabilities::Ovsdb;
+
+/// Undoes what `record` journals and removes the record when all went well.
+pub(crate) fn undo_attachment(store: &Store, mut record: Record, cni_path: &[String]) -> Result<(), CniError> {
+    let mut failed: Vec<(JournalEntry, String)> = Vec::new();
+    let mut ovsdb: Option<Ovsdb> = None;
+    for entry in record.journal.iter().rev() {
+        tracing::debug!(step = %entry.description, "undo");
+        if let Err(e) = undo_step(&entry.undo, &record, &mut ovsdb, cni_path) {
+            tracing::warn!(step = %entry.description, "undo failed: {e}");
+            failed.push((entry.clone(), e));
+        }
+    }
+    if failed.is_empty() {
+        return store
+            .remove(&record.key)
+            .map_err(|e| CniError::io("cannot remove the attachment record", e));
+    }
+    let summary = failed
+        .iter()
+        .map(|(entry, e)| format!("{}: {e}", entry.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    failed.reverse();
+    record.journal = failed.into_iter().map(|(entry, _)| entry).collect();
+    if let Err(e) = store.save(&record) {
+        tracing::error!("cannot save the remaining undo steps: {e}");
+    }
+    Err(CniError::new(
+        codes::TRY_AGAIN_LATER,
+        format!(
+            "could not undo {} step(s) of attachment {}/{}; they are kept for the next DEL or GC",
+            record.journal.len(),
+            record.key.container_id,
+            record.key.ifname
+        ),
+        summary,
+    ))
+}
+
+fn undo_step(undo: &Undo, record: &Record, ovsdb: &mut Option<Ovsdb>, cni_path: &[String]) -> Result<(), String> {
+    match undo {
+        Undo::Ovsdb {
+            db_socket,
+            ops,
+            wait_applied,
+            skip_if_unmet,
+        } => {
+            let client = match ovsdb {
+                Some(c) if c.socket() == db_socket => c,
+                _ => ovsdb.insert(Ovsdb::new(db_socket)),
+            };
+            let ops = ops.as_array().cloned().unwrap_or_default();
+            let results = client.transact(&ops, *wait_applied).map_err(|e| e.to_string())?;
+            match results.iter().find_map(|r| r.get("error")) {
+                None => Ok(()),
+                Some(Value::String(e)) if *skip_if_unmet && e == "timed out" => {
+                    tracing::debug!("undo condition not met; nothing to undo");
+                    Ok(())
+                }
+                Some(e) => Err(format!("ovsdb-server refused: {e}")),
+            }
+        }
+        Undo::RemoveFile { path } => match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("remove {path}: {e}")),
+            _ => Ok(()),
+        },
+        Undo::RemoveEmptyDir { path } => match std::fs::remove_dir(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                tracing::debug!(path, "directory not empty; left in place");
+                Ok(())
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("remove {path}: {e}")),
+            _ => Ok(()),
+        },
+        Undo::IpamDel {
+            network_config,
+            netns,
+            cni_args,
+        } => {
+            let call = ipam_delegate::Call {
+                command: "DEL",
+                container_id: &record.key.container_id,
+                netns,
+                ifname: &record.key.ifname,
+                cni_args,
+                cni_path,
+            };
+            ipam_delegate::exec(&call, network_config).map(|_| ()).map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Precompiled components on disk.
+//!
+//! Key: sha256 of the component bytes, the wasmtime version and a hash of
+//! the engine's compilation settings. An artifact is native code, so the
+//! cache dir is root-only (0700) and artifacts are written to a temp file
+//! and renamed into place, never seen half-written.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+
+pub(crate) enum CacheError {
+    Io(String, std::io::Error),
+    Wasm(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |e| CacheError::Io(path.display().to_string(), e)
+}
+
+pub(crate) fn artifact_path(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8]) -> PathBuf {
+    let mut settings = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut settings);
+    dir.join(format!(
+        "{}-wasmtime{}-{:016x}.cwasm",
+        hex::encode(Sha256::digest(bytes)),
+        env!("USERSPACE_WASMTIME_VERSION"),
+        settings.finish()
+    ))
+}
+
+pub(crate) fn load(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8]) -> Result<Component, CacheError> {
+    let path = artifact_path(engine, dir, bytes);
+    if path.exists() {
+        // SAFETY: the artifact was written by `compile_into` below into a
+        // root-only directory (temp file + rename, so never partial), and
+        // wasmtime checks its header, version and engine settings.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {e:?}"),
+        }
+    }
+    compile_into(engine, dir, &path, bytes)
+}
+
+fn compile_into(engine: &wasmtime::Engine, dir: &Path, path: &Path, bytes: &[u8]) -> Result<Component, CacheError> {
+    tracing::info!(path = %path.display(), "compiling component into the cache");
+    let artifact = engine
+        .precompile_component(bytes)
+        .map_err(|e| CacheError::Wasm(format!("{e:?}")))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    file.write_all(&artifact).and_then(|_| file.sync_all()).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    // SAFETY: `artifact` was produced just now by this engine's
+    // `precompile_component` and has not left this process's memory.
+    unsafe { Component::deserialize(engine, &artifact) }.map_err(|e| CacheError::Wasm(format!("{e:?}")))
+}
