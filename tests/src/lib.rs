@@ -1,1 +1,355 @@
+//! Test harness: a private OVS-DPDK per test binary, the plugin run as a
+//! runtime runs it, throwaway network namespaces, and the checks that
+//! nothing of an attachment is left behind.
+//!
+//! These tests need root, hugepages, Debian's openvswitch-switch-dpdk and
+//! containernetworking-plugins (see .ci/setup). They fail, loudly, when
+//! those are missing: they are never skipped.
 
+pub mod component;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The plugin binary under test (`cargo build --release` builds it).
+pub fn plugin_binary() -> PathBuf {
+    let path = workspace().join("target/release/userspace");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release` first (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+pub const CNI_PATH: &str = "/usr/lib/cni";
+
+/// Fails the test unless it runs as root with OVS-DPDK and host-local installed.
+pub fn require_environment() {
+    let uid = Command::new("id").arg("-u").output().expect("run id -u");
+    assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), "0", "these tests need root");
+    for tool in [
+        "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk",
+        "/usr/sbin/ovsdb-server",
+        "/usr/bin/ovs-vsctl",
+        "/usr/lib/cni/host-local",
+    ] {
+        assert!(Path::new(tool).exists(), "{tool} is missing: run .ci/setup");
+    }
+}
+
+/// A private OVS-DPDK (ovsdb-server + ovs-vswitchd) in a temp dir, stopped
+/// when the test process exits.
+pub struct Ovs {
+    pub dir: PathBuf,
+    _guard: Child,
+}
+
+impl Ovs {
+    /// The OVS shared by every test of this test binary.
+    pub fn shared() -> &'static Ovs {
+        static OVS: OnceLock<Ovs> = OnceLock::new();
+        OVS.get_or_init(Ovs::start)
+    }
+
+    fn start() -> Ovs {
+        require_environment();
+        let dir = tempfile::Builder::new().prefix("ovs-").tempdir().unwrap().keep();
+        script("start", &dir);
+        // Stops OVS once this process is gone: the guard's stdin is our end
+        // of a pipe, and its `read` returns when we exit and the pipe closes.
+        let guard = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "read _; {} stop {} >/dev/null 2>&1; rm -rf {}",
+                support_script().display(),
+                dir.display(),
+                dir.display()
+            ))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start the OVS guard");
+        Ovs { dir, _guard: guard }
+    }
+
+    pub fn db_socket(&self) -> String {
+        format!("unix:{}/db.sock", self.dir.display())
+    }
+
+    /// `ovs-vsctl` against this OVS (for assertions and set-up only).
+    pub fn vsctl(&self, args: &[&str]) -> String {
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", self.db_socket()))
+            .arg("--timeout=20")
+            .args(args)
+            .output()
+            .expect("run ovs-vsctl");
+        assert!(out.status.success(), "ovs-vsctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The whole database, for byte-for-byte comparisons.
+    pub fn dump(&self) -> String {
+        let out = Command::new("ovsdb-client")
+            .args(["dump", &self.db_socket(), "Open_vSwitch"])
+            .output()
+            .expect("run ovsdb-client dump");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Names of the ports on `bridge` (empty when the bridge is absent).
+    pub fn ports(&self, bridge: &str) -> Vec<String> {
+        if !self.bridge_exists(bridge) {
+            return Vec::new();
+        }
+        self.vsctl(&["list-ports", bridge]).lines().map(str::to_string).collect()
+    }
+
+    pub fn bridge_exists(&self, bridge: &str) -> bool {
+        self.vsctl(&["list-br"]).lines().any(|b| b == bridge)
+    }
+
+    /// Rows of `table` whose external_ids name this container.
+    pub fn rows_of_container(&self, table: &str, container_id: &str) -> String {
+        self.vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            table,
+            &format!("external_ids:userspace-cni-container-id={container_id}"),
+        ])
+    }
+
+    pub fn run_script(&self, command: &str) {
+        script(command, &self.dir);
+    }
+}
+
+fn support_script() -> PathBuf {
+    workspace().join("tests/support/ovs-dpdk.sh")
+}
+
+fn script(command: &str, dir: &Path) {
+    let out = Command::new(support_script()).arg(command).arg(dir).output().expect("run ovs-dpdk.sh");
+    assert!(
+        out.status.success(),
+        "ovs-dpdk.sh {command} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace that lives as long as this value.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("uscni-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+        let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+        assert!(status.success(), "ip netns add {name}");
+        Netns { name }
+    }
+
+    pub fn path(&self) -> String {
+        format!("/var/run/netns/{}", self.name)
+    }
+}
+
+impl Default for Netns {
+    fn default() -> Self {
+        Netns::new()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();
+    }
+}
+
+/// What the plugin printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout parsed as JSON (panics with the whole output if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}\nstderr: {}", self.stdout, self.stderr))
+    }
+
+    /// Asserts success and returns stdout as JSON (or Null when empty).
+    pub fn ok(&self) -> Value {
+        assert!(self.success, "plugin failed: {}\nstderr: {}", self.stdout, self.stderr);
+        if self.stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            self.json()
+        }
+    }
+
+    /// Asserts a CNI error with `code` and returns it.
+    pub fn err(&self, code: u64) -> Value {
+        assert!(!self.success, "plugin succeeded where it should fail: {}", self.stdout);
+        let v = self.json();
+        assert_eq!(v["code"], code, "wrong code: {v}\nstderr: {}", self.stderr);
+        assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "no msg: {v}");
+        v
+    }
+}
+
+/// Runs the plugin with `env` (CNI_* variables) and `stdin`, nothing else
+/// inherited but PATH.
+pub fn run_plugin(env: &[(&str, &str)], stdin: &[u8]) -> Run {
+    let mut child = Command::new(plugin_binary())
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the plugin");
+    let mut pipe = child.stdin.take().unwrap();
+    let _ = pipe.write_all(stdin);
+    drop(pipe);
+    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+    Run {
+        success: status.success(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A network of the plugin's with its own bridge, state, shared and IPAM
+/// data dirs, on the shared OVS.
+pub struct Network {
+    pub ovs: &'static Ovs,
+    pub name: String,
+    pub bridge: String,
+    pub dirs: tempfile::TempDir,
+    pub config: Value,
+}
+
+impl Network {
+    /// A memif network (host master on a bridge, host-local IPAM) with a
+    /// unique name and bridge.
+    pub fn memif(ovs: &'static Ovs) -> Network {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let name = format!("net-{}-{n}", std::process::id());
+        let bridge = format!("brt{}x{n}", std::process::id() % 100000);
+        let dirs = tempfile::Builder::new().prefix("uscni-").tempdir().unwrap();
+        let d = dirs.path().display().to_string();
+        let config = json!({
+            "cniVersion": "1.0.0",
+            "type": "userspace",
+            "name": name,
+            "stateDir": format!("{d}/state"),
+            "sharedDir": format!("{d}/shared"),
+            "host": {
+                "engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge",
+                "memif": {"role": "master", "mode": "ethernet"},
+                "bridge": {"bridgeName": bridge},
+                "ovs": {"dbSocket": ovs.db_socket(), "vhostSockDir": ovs.dir.display().to_string()}
+            },
+            "container": {"engine": "ovs-dpdk", "iftype": "memif", "netType": "interface",
+                          "memif": {"role": "slave", "mode": "ethernet"}},
+            "ipam": {"type": "host-local", "subnet": "10.77.0.0/24",
+                     "routes": [{"dst": "0.0.0.0/0"}], "dataDir": format!("{d}/ipam")}
+        });
+        Network { ovs, name, bridge, dirs, config }
+    }
+
+    /// The same network with vhost-user; `mode` is the host (OVS) side's.
+    pub fn vhostuser(ovs: &'static Ovs, mode: Option<&str>) -> Network {
+        let mut net = Network::memif(ovs);
+        net.config["host"]["iftype"] = json!("vhostuser");
+        net.config["container"]["iftype"] = json!("vhostuser");
+        net.config["host"]["vhost"] = match mode {
+            Some(m) => json!({"mode": m}),
+            None => json!({}),
+        };
+        net
+    }
+
+    pub fn dir(&self, sub: &str) -> PathBuf {
+        self.dirs.path().join(sub)
+    }
+
+    pub fn stdin(&self) -> Vec<u8> {
+        self.config.to_string().into_bytes()
+    }
+
+    /// Runs `command` for container `id` / `ifname` in `netns`.
+    pub fn call(&self, command: &str, id: &str, ifname: &str, netns: &str, stdin: &[u8]) -> Run {
+        run_plugin(
+            &[
+                ("CNI_COMMAND", command),
+                ("CNI_CONTAINERID", id),
+                ("CNI_IFNAME", ifname),
+                ("CNI_NETNS", netns),
+                ("CNI_PATH", CNI_PATH),
+            ],
+            stdin,
+        )
+    }
+
+    pub fn add(&self, id: &str, netns: &Netns) -> Run {
+        self.call("ADD", id, "net1", &netns.path(), &self.stdin())
+    }
+
+    pub fn del(&self, id: &str) -> Run {
+        self.call("DEL", id, "net1", "", &self.stdin())
+    }
+
+    /// CHECK with the ADD result as prevResult.
+    pub fn check(&self, id: &str, netns: &Netns, prev_result: &Value) -> Run {
+        let mut conf = self.config.clone();
+        conf["prevResult"] = prev_result.clone();
+        self.call("CHECK", id, "net1", &netns.path(), conf.to_string().as_bytes())
+    }
+
+    /// Asserts that nothing of container `id` is left: no OVS rows, no
+    /// shared dir, no attachment record, no IPAM reservation.
+    pub fn assert_nothing_left(&self, id: &str) {
+        for table in ["Port", "Interface"] {
+            assert_eq!(self.ovs.rows_of_container(table, id), "", "{table} rows of {id} left in OVSDB");
+        }
+        let cid12 = &id[..id.len().min(12)];
+        let shared = self.dir("shared").join(cid12);
+        assert!(!shared.exists(), "shared dir {} left: {:?}", shared.display(), list(&shared));
+        let record_dir = self.dir("state/attachments").join(&self.name).join(id);
+        assert!(!record_dir.exists(), "attachment record left: {:?}", list(&record_dir));
+        let ipam = self.dir("ipam").join(&self.name);
+        for entry in list(&ipam) {
+            let text = std::fs::read_to_string(ipam.join(&entry)).unwrap_or_default();
+            assert!(!text.contains(id), "IPAM reservation {entry} of {id} left");
+        }
+    }
+}
+
+/// File names in `dir` (empty when it does not exist).
+pub fn list(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Start or stop a private OVS-DPDK (ovsdb-server + ovs-vswitchd-dpdk) whose
 # database, sockets, logs and pidfiles all live in one directory.
+# ovs-vswitchd runs in a network namespace of its own: the netdev datapath
+# creates tap devices (ovs-netdev, one per bridge) that would otherwise land
+# in the host's namespace, outlive the daemon and stop a second instance.
 #   ovs-dpdk.sh start DIR   -> prints nothing; DIR/db.sock is ready, vswitchd applied the config
 #   ovs-dpdk.sh stop DIR    -> stops both daemons by the pids in their pidfiles
-#   ovs-dpdk.sh stop-vswitchd DIR / start-vswitchd DIR
+#   ovs-dpdk.sh stop-vswitchd DIR / start-vswitchd DIR / stop-ovsdb DIR / start-ovsdb DIR
 set -euo pipefail
-cmd=${1:?usage: ovs-dpdk.sh start|stop|start-vswitchd|stop-vswitchd DIR}
+cmd=${1:?usage: ovs-dpdk.sh start|stop|start-vswitchd|stop-vswitchd|start-ovsdb|stop-ovsdb DIR}
 dir=${2:?usage: ovs-dpdk.sh $cmd DIR}
 db="unix:$dir/db.sock"
+netns="ovs-$(basename "$dir")"
 vsctl() { ovs-vsctl --db="$db" --timeout=30 "$@"; }
 
 stop_pidfile() {
@@ -17,15 +21,16 @@ stop_pidfile() {
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
-    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    timeout 10 tail --pid="$pid" -f /dev/null || kill -9 "$pid"
   fi
   rm -f "$pidfile"
 }
 
 start_vswitchd() {
   # OVS_RUNDIR keeps dpdkvhostuser sockets and control files in DIR.
-  OVS_RUNDIR=$dir /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "$db" \
+  ip netns list | grep -qx "$netns" || ip netns add "$netns"
+  OVS_RUNDIR=$dir nsenter --net="/var/run/netns/$netns" \
+    /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "$db" \
     --pidfile="$dir/vswitchd.pid" --detach --log-file="$dir/vswitchd.log" \
     --unixctl="$dir/vswitchd.ctl"
   # Readiness: vswitchd has applied the current configuration.
@@ -37,8 +42,7 @@ case $cmd in
 start)
   mkdir -p "$dir" /var/run/openvswitch
   ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-  ovsdb-server --remote="punix:$dir/db.sock" --pidfile="$dir/ovsdb.pid" --detach \
-    --log-file="$dir/ovsdb.log" --unixctl="$dir/ovsdb.ctl" "$dir/conf.db"
+  "$0" start-ovsdb "$dir"
   vsctl --no-wait init
   vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
     other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=512 \
@@ -48,8 +52,14 @@ start)
 stop)
   stop_pidfile "$dir/vswitchd.pid"
   stop_pidfile "$dir/ovsdb.pid"
+  ip netns delete "$netns" 2>/dev/null || true
   ;;
 stop-vswitchd) stop_pidfile "$dir/vswitchd.pid" ;;
 start-vswitchd) start_vswitchd ;;
+start-ovsdb)
+  ovsdb-server --remote="punix:$dir/db.sock" --pidfile="$dir/ovsdb.pid" --detach \
+    --log-file="$dir/ovsdb.log" --unixctl="$dir/ovsdb.ctl" "$dir/conf.db"
+  ;;
+stop-ovsdb) stop_pidfile "$dir/ovsdb.pid" ;;
 *) echo "unknown command $cmd" >&2; exit 2 ;;
 esac

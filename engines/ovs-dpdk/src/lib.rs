@@ -267,8 +267,17 @@ impl Engine for OvsDpdk {
         if let Some(error) = row["error"].as_str() {
             return Err(interface_failure(&s, &att, error));
         }
-        if row["ofport"].as_i64() == Some(-1) {
-            return Err(interface_failure(&s, &att, "ofport -1 (see ovs-vswitchd.log)"));
+        // No error but no OpenFlow port either: vswitchd did not attach it
+        // (for instance the bridge itself could not be created).
+        match row["ofport"].as_i64() {
+            Some(port) if port > 0 => {}
+            _ => {
+                return Err(interface_failure(
+                    &s,
+                    &att,
+                    &format!("no OpenFlow port assigned (ofport {}); see ovs-vswitchd.log", row["ofport"]),
+                ))
+            }
         }
 
         let socket_moves = if kind == "dpdkvhostuser" {

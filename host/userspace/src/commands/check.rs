@@ -34,14 +34,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             return failed(format!("prevResult has no interface {}", env.ifname));
         }
     }
-    let data_path = text("dataPath");
-    if !std::path::Path::new(&data_path).is_file() {
-        return failed(format!("container data {data_path} is missing"));
-    }
     let socket_path = text("socketPath");
-    if vswitch_owns_socket(&d["hostConfig"]) && std::fs::symlink_metadata(&socket_path).is_err() {
-        return failed(format!("socket {socket_path} is missing"));
-    }
 
     let attachment = wasm_runtime::Attachment {
         network: conf.name.clone(),
@@ -64,6 +57,14 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     };
     let (_, checked) = engine.check(caps, limits(), &attachment);
     checked.map_err(component_error)?.map_err(from_wit)?;
+
+    let data_path = text("dataPath");
+    if !std::path::Path::new(&data_path).is_file() {
+        return failed(format!("container data {data_path} is missing"));
+    }
+    if vswitch_owns_socket(&d["hostConfig"]) && std::fs::symlink_metadata(&attachment.socket_path).is_err() {
+        return failed(format!("socket {} is missing", attachment.socket_path));
+    }
 
     if conf.ipam.is_some() {
         let mut ipam_conf = conf.raw.clone();
