@@ -289,3 +289,17 @@ fn prev_result_is_chained() {
     net.del("chain000000001").ok();
     net.assert_nothing_left("chain000000001");
 }
+
+#[test]
+fn debug_logs_never_reach_stdout() {
+    let mut net = Network::memif(Ovs::shared());
+    net.config["logLevel"] = json!("debug");
+    let ns = Netns::new();
+    let run = net.add("debuglog00001", &ns);
+    let result = run.ok();
+    assert_eq!(run.stdout.lines().count(), 1, "stdout holds only the result");
+    assert!(run.stderr.contains("DEBUG"), "debug logs go to stderr");
+    assert!(result["interfaces"].is_array());
+    net.del("debuglog00001").ok();
+    net.assert_nothing_left("debuglog00001");
+}

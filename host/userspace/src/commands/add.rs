@@ -21,6 +21,9 @@ use crate::{container_data, rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let names = naming::names(conf, &env.container_id, &env.ifname)?;
+    if let Some(plugin) = conf.ipam.as_ref().and_then(|i| i["type"].as_str()) {
+        ipam_delegate::find_plugin(plugin, &env.path)?;
+    }
     let runtime = runtime(conf)?;
     let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
 
