@@ -198,17 +198,29 @@ fn ensure_bridge(s: &Settings, att: &Attachment) -> Result<String, CniError> {
     Ok(bridge_uuid)
 }
 
+/// Debian's DPDK is built with RTE_MAX_ETHPORTS=32.
+const DPDK_MAX_PORTS: usize = 32;
+
 fn interface_failure(s: &Settings, att: &Attachment, error: &str) -> CniError {
-    let hint = if error.contains("Invalid port_id") {
-        " (Debian's DPDK allows at most 32 DPDK ports per ovs-vswitchd)"
-    } else {
-        ""
-    };
-    CniError::new(
-        codes::VSWITCH_FAILURE,
-        format!("bridge {}: ovs-vswitchd rejected port {}: {error}{hint}", s.bridge, att.port_name),
-        "the port was rolled back",
-    )
+    let mut msg = format!("bridge {}: ovs-vswitchd rejected port {}: {error}", s.bridge, att.port_name);
+    if s.iftype == "memif" {
+        // DPDK only says it could not attach the device; count the ports
+        // to tell the operator when the cause is the port limit.
+        let dpdk_ports = ovsdb::transact(
+            "count DPDK ports",
+            &[ovsdb::select("Interface", vec![cond("type", "==", json!("dpdk"))], &["name"])],
+            false,
+        )
+        .map(|r| ovsdb::rows(&r[0]).len())
+        .unwrap_or(0);
+        if dpdk_ports > DPDK_MAX_PORTS || error.contains("Invalid port_id") {
+            msg.push_str(&format!(
+                " (Debian's DPDK allows at most {DPDK_MAX_PORTS} DPDK ports per ovs-vswitchd; {} exist besides this one)",
+                dpdk_ports.saturating_sub(1)
+            ));
+        }
+    }
+    CniError::new(codes::VSWITCH_FAILURE, msg, "the port was rolled back")
 }
 
 impl Engine for OvsDpdk {

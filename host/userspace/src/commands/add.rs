@@ -124,6 +124,7 @@ fn prepare_host(
     conf: &NetConf,
     names: &Names,
 ) -> Result<Option<CniResult>, CniError> {
+    refuse_foreign_files(env, names)?;
     let dir_error = |e: std::io::Error| {
         CniError::new(codes::CONTAINER_DATA_FAILURE, format!("shared dir {}", names.shared_dir), e.to_string())
     };
@@ -192,6 +193,29 @@ fn prepare_host(
     };
     let output = ipam_delegate::exec(&call, &ipam_conf)?;
     CniResult::from_value(&output).map(Some)
+}
+
+/// Two container IDs with the same first 12 characters get the same
+/// shared dir and socket names (the Go plugin's naming). Refuse the second
+/// rather than take over the first one's socket.
+fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError> {
+    let Ok(bytes) = std::fs::read(&names.data_path) else {
+        return Ok(());
+    };
+    let owner = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|doc| doc["containerId"].as_str().map(str::to_string));
+    match owner {
+        Some(owner) if owner != env.container_id => Err(CniError::new(
+            codes::INVALID_NETWORK_CONFIG,
+            format!(
+                "container {} would reuse the socket and data of container {owner}: their IDs share the first 12 characters",
+                env.container_id
+            ),
+            format!("{} is in use; set memif/vhost socketfile or use distinct container IDs", names.data_path),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Moves vSwitch-made sockets into the shared dir, builds the result and

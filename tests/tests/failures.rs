@@ -1,0 +1,133 @@
+//! Failures in the middle of an ADD leave nothing behind: IPAM exhausted,
+//! ovs-vswitchd refusing a port, ovsdb-server stopped mid-run, a trap in
+//! the engine. These tests stop and start this binary's OVS, so they run
+//! one at a time.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Mutex;
+
+use integration_tests::{component, run_plugin, Netns, Network, Ovs, CNI_PATH};
+use serde_json::json;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn ipam_exhausted_rolls_back_the_second_add() {
+    let _serial = serial();
+    let mut net = Network::vhostuser(Ovs::shared(), Some("client"));
+    // A /30 holds one address besides the gateway.
+    net.config["ipam"]["subnet"] = json!("10.78.0.0/30");
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    net.add("exhaustA00001", &ns1).ok();
+    let err = net.add("exhaustB00001", &ns2).err(101);
+    assert!(err["msg"].as_str().unwrap().contains("host-local"), "{err}");
+    net.assert_nothing_left("exhaustB00001");
+    assert_eq!(net.ovs.ports(&net.bridge).len(), 1);
+    net.del("exhaustA00001").ok();
+    net.assert_nothing_left("exhaustA00001");
+    assert!(!net.ovs.bridge_exists(&net.bridge));
+}
+
+#[test]
+fn vswitchd_refusing_the_33rd_memif_port_is_a_clear_error_with_nothing_left() {
+    let _serial = serial();
+    let net = Network::memif(Ovs::shared());
+    let ns = Netns::new();
+    let ids: Vec<String> = (0..33).map(|i| format!("limit{i:02}xxxxxxx")).collect();
+    let mut added = Vec::new();
+    let mut refused = None;
+    for id in &ids {
+        let run = net.add(id, &ns);
+        if run.success {
+            added.push(id.clone());
+        } else {
+            refused = Some((id.clone(), run.err(110)));
+            break;
+        }
+    }
+    let (id, err) = refused.expect("Debian's DPDK allows at most 32 DPDK ports");
+    let msg = err["msg"].as_str().unwrap();
+    assert!(msg.contains("ovs-vswitchd rejected port") && msg.contains("32 DPDK ports"), "{err}");
+    assert_eq!(added.len(), 32, "the first 32 memif ports are accepted");
+    net.assert_nothing_left(&id);
+    assert_eq!(net.ovs.ports(&net.bridge).len(), added.len());
+    for id in &added {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
+    }
+    assert!(!net.ovs.bridge_exists(&net.bridge));
+}
+
+#[test]
+fn ovsdb_server_stopped_mid_add_leaves_nothing() {
+    let _serial = serial();
+    let ovs = Ovs::shared();
+    let mut net = Network::vhostuser(ovs, Some("client"));
+    // An IPAM plugin that stops ovsdb-server on ADD, then runs host-local:
+    // the engine's first OVSDB call finds the server gone.
+    let bin = net.dir("cni-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("stop-ovsdb-ipam");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] && {} stop-ovsdb {} >&2\nexec {CNI_PATH}/host-local\n",
+            integration_tests::workspace().join("tests/support/ovs-dpdk.sh").display(),
+            ovs.dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::copy(format!("{CNI_PATH}/host-local"), bin.join("host-local")).unwrap();
+    net.config["ipam"]["type"] = json!("stop-ovsdb-ipam");
+    let ns = Netns::new();
+    let path = format!("{}:{CNI_PATH}", bin.display());
+    let run = run_plugin(
+        &[
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "ovsdbgone0001"),
+            ("CNI_IFNAME", "net1"),
+            ("CNI_NETNS", &ns.path()),
+            ("CNI_PATH", &path),
+        ],
+        &net.stdin(),
+    );
+    let err = run.err(11);
+    assert!(err["msg"].as_str().unwrap().contains("unreachable"), "{err}");
+    ovs.run_script("start-ovsdb");
+    net.assert_nothing_left("ovsdbgone0001");
+    assert!(!ovs.bridge_exists(&net.bridge));
+}
+
+#[test]
+fn status_with_ovsdb_server_stopped_is_50() {
+    let _serial = serial();
+    let ovs = Ovs::shared();
+    let mut net = Network::memif(ovs);
+    net.config["cniVersion"] = json!("1.1.0");
+    let status = || run_plugin(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", CNI_PATH)], &net.stdin());
+    status().ok();
+    ovs.run_script("stop-ovsdb");
+    let err = status().err(50);
+    ovs.run_script("start-ovsdb");
+    assert!(err["details"].as_str().unwrap().contains("ovsdb-server"), "{err}");
+    status().ok();
+}
+
+#[test]
+fn a_trap_in_the_engine_rolls_back_its_journalled_work() {
+    let _serial = serial();
+    let trap = component::build("trap-engine");
+    let mut net = Network::memif(Ovs::shared());
+    net.config["host"]["engine"] = json!(trap.display().to_string());
+    let ns = Netns::new();
+    let err = net.add("trapped000001", &ns).err(102);
+    let msg = err["msg"].as_str().unwrap();
+    assert!(msg.contains("trapped") && msg.contains("trap-engine"), "{err}");
+    assert!(!net.ovs.bridge_exists(&net.bridge), "the bridge the engine made is rolled back");
+    net.assert_nothing_left("trapped000001");
+}
