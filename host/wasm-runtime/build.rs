@@ -13,20 +13,39 @@ const TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let root = manifest
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     for dir in ["wit", "sdk", "engines"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
-    println!("cargo:rustc-env=USERSPACE_WASMTIME_VERSION={}", wasmtime_version(&root));
+    println!(
+        "cargo:rustc-env=USERSPACE_WASMTIME_VERSION={}",
+        wasmtime_version(&root)
+    );
     let target_dir = root.join("target").join("engines");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for (package, stem) in BUILT_IN {
         let status = Command::new(&cargo)
             .current_dir(&root)
-            .args(["build", "--quiet", "--package", package, "--target", TARGET, "--profile", "wasm"])
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                package,
+                "--target",
+                TARGET,
+                "--profile",
+                "wasm",
+            ])
             .arg("--target-dir")
             .arg(&target_dir)
             // The host build's flags (coverage, sanitizers, target) are not the guest's.
@@ -41,8 +60,12 @@ fn main() {
             "building {package} for {TARGET} failed; is the target installed? \
              (rustup target add {TARGET})"
         );
-        let module_path = target_dir.join(TARGET).join("wasm").join(format!("{stem}.wasm"));
-        let module = std::fs::read(&module_path).unwrap_or_else(|e| panic!("{}: {e}", module_path.display()));
+        let module_path = target_dir
+            .join(TARGET)
+            .join("wasm")
+            .join(format!("{stem}.wasm"));
+        let module = std::fs::read(&module_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", module_path.display()));
         let component = wit_component::ComponentEncoder::default()
             .module(&module)
             .and_then(|encoder| encoder.validate(true).encode())

@@ -56,8 +56,8 @@ impl CniError {
 
 /// Logs through the host, tagged with the component's name.
 pub mod log {
-    pub use crate::bindings::userspace::cni::log::Level;
     use crate::bindings::userspace::cni::log::log;
+    pub use crate::bindings::userspace::cni::log::Level;
 
     pub fn info(message: &str) {
         log(Level::Info, message)

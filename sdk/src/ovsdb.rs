@@ -37,7 +37,13 @@ pub fn insert_with_uuid(table: &str, row_uuid: &str, row: Value) -> Value {
     json!({"op": "insert", "table": table, "uuid": row_uuid, "row": row})
 }
 
-pub fn mutate(table: &str, conditions: Vec<Value>, column: &str, mutator: &str, value: Value) -> Value {
+pub fn mutate(
+    table: &str,
+    conditions: Vec<Value>,
+    column: &str,
+    mutator: &str,
+    value: Value,
+) -> Value {
     json!({"op": "mutate", "table": table, "where": conditions,
            "mutations": [[column, mutator, value]]})
 }
@@ -55,7 +61,11 @@ pub fn transact(what: &str, ops: &[Value], wait_applied: bool) -> Result<Vec<Val
     let ops = Value::Array(ops.to_vec()).to_string();
     let reply = host::transact(&ops, wait_applied).map_err(|e| ovsdb_error(what, e))?;
     let results: Vec<Value> = serde_json::from_str(&reply).map_err(|e| {
-        CniError::new(codes::VSWITCH_FAILURE, format!("{what}: unreadable ovsdb reply"), e.to_string())
+        CniError::new(
+            codes::VSWITCH_FAILURE,
+            format!("{what}: unreadable ovsdb reply"),
+            e.to_string(),
+        )
     })?;
     if let Some(err) = results.iter().find(|r| r.get("error").is_some()) {
         let error = err["error"].as_str().unwrap_or("error");
@@ -86,9 +96,12 @@ pub fn map_get<'a>(map: &'a Value, key: &str) -> Option<&'a str> {
 /// The UUIDs in a column that holds a single UUID or a set of them.
 pub fn uuids(value: &Value) -> Vec<String> {
     match value {
-        Value::Array(a) if a.first() == Some(&json!("uuid")) => {
-            a.get(1).and_then(Value::as_str).map(str::to_string).into_iter().collect()
-        }
+        Value::Array(a) if a.first() == Some(&json!("uuid")) => a
+            .get(1)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
         Value::Array(a) if a.first() == Some(&json!("set")) => a
             .get(1)
             .and_then(Value::as_array)

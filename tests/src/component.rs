@@ -16,14 +16,24 @@ pub fn build(package: &str) -> PathBuf {
     let target_dir = root.join("target/test-components");
     let status = Command::new(env!("CARGO"))
         .current_dir(&root)
-        .args(["build", "--quiet", "-p", package, "--target", "wasm32-unknown-unknown", "--profile", "wasm"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            package,
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .status()
         .expect("run cargo");
     assert!(status.success(), "building test component {package} failed");
     let stem = package.replace('-', "_");
-    let module = std::fs::read(target_dir.join(format!("wasm32-unknown-unknown/wasm/{stem}.wasm"))).unwrap();
+    let module =
+        std::fs::read(target_dir.join(format!("wasm32-unknown-unknown/wasm/{stem}.wasm"))).unwrap();
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
         .and_then(|e| e.validate(true).encode())

@@ -18,7 +18,10 @@ use serde_json::{json, Value};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The plugin binary under test (`cargo build --release` builds it).
@@ -37,7 +40,11 @@ pub const CNI_PATH: &str = "/usr/lib/cni";
 /// Fails the test unless it runs as root with OVS-DPDK and host-local installed.
 pub fn require_environment() {
     let uid = Command::new("id").arg("-u").output().expect("run id -u");
-    assert_eq!(String::from_utf8_lossy(&uid.stdout).trim(), "0", "these tests need root");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "these tests need root"
+    );
     for tool in [
         "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk",
         "/usr/sbin/ovsdb-server",
@@ -64,7 +71,11 @@ impl Ovs {
 
     fn start() -> Ovs {
         require_environment();
-        let dir = tempfile::Builder::new().prefix("ovs-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("ovs-")
+            .tempdir()
+            .unwrap()
+            .keep();
         script("start", &dir);
         // Stops OVS once this process is gone: the guard's stdin is our end
         // of a pipe, and its `read` returns when we exit and the pipe closes.
@@ -94,7 +105,11 @@ impl Ovs {
             .args(args)
             .output()
             .expect("run ovs-vsctl");
-        assert!(out.status.success(), "ovs-vsctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ovs-vsctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -113,7 +128,10 @@ impl Ovs {
         if !self.bridge_exists(bridge) {
             return Vec::new();
         }
-        self.vsctl(&["list-ports", bridge]).lines().map(str::to_string).collect()
+        self.vsctl(&["list-ports", bridge])
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     pub fn bridge_exists(&self, bridge: &str) -> bool {
@@ -141,7 +159,11 @@ fn support_script() -> PathBuf {
 }
 
 fn script(command: &str, dir: &Path) {
-    let out = Command::new(support_script()).arg(command).arg(dir).output().expect("run ovs-dpdk.sh");
+    let out = Command::new(support_script())
+        .arg(command)
+        .arg(dir)
+        .output()
+        .expect("run ovs-dpdk.sh");
     assert!(
         out.status.success(),
         "ovs-dpdk.sh {command} failed: {}{}",
@@ -158,8 +180,15 @@ pub struct Netns {
 impl Netns {
     pub fn new() -> Netns {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("uscni-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
-        let status = Command::new("ip").args(["netns", "add", &name]).status().unwrap();
+        let name = format!(
+            "uscni-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let status = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
         assert!(status.success(), "ip netns add {name}");
         Netns { name }
     }
@@ -177,7 +206,9 @@ impl Default for Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
     }
 }
 
@@ -192,13 +223,21 @@ pub struct Run {
 impl Run {
     /// stdout parsed as JSON (panics with the whole output if it is not).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {:?}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// Asserts success and returns stdout as JSON (or Null when empty).
     pub fn ok(&self) -> Value {
-        assert!(self.success, "plugin failed: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            self.success,
+            "plugin failed: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         if self.stdout.trim().is_empty() {
             Value::Null
         } else {
@@ -208,10 +247,17 @@ impl Run {
 
     /// Asserts a CNI error with `code` and returns it.
     pub fn err(&self, code: u64) -> Value {
-        assert!(!self.success, "plugin succeeded where it should fail: {}", self.stdout);
+        assert!(
+            !self.success,
+            "plugin succeeded where it should fail: {}",
+            self.stdout
+        );
         let v = self.json();
         assert_eq!(v["code"], code, "wrong code: {v}\nstderr: {}", self.stderr);
-        assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "no msg: {v}");
+        assert!(
+            v["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "no msg: {v}"
+        );
         v
     }
 }
@@ -231,7 +277,11 @@ pub fn run_plugin(env: &[(&str, &str)], stdin: &[u8]) -> Run {
     let mut pipe = child.stdin.take().unwrap();
     let _ = pipe.write_all(stdin);
     drop(pipe);
-    let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
     Run {
         success: status.success(),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -276,7 +326,13 @@ impl Network {
             "ipam": {"type": "host-local", "subnet": "10.77.0.0/24",
                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": format!("{d}/ipam")}
         });
-        Network { ovs, name, bridge, dirs, config }
+        Network {
+            ovs,
+            name,
+            bridge,
+            dirs,
+            config,
+        }
     }
 
     /// The same network with vhost-user; `mode` is the host (OVS) side's.
@@ -325,20 +381,39 @@ impl Network {
     pub fn check(&self, id: &str, netns: &Netns, prev_result: &Value) -> Run {
         let mut conf = self.config.clone();
         conf["prevResult"] = prev_result.clone();
-        self.call("CHECK", id, "net1", &netns.path(), conf.to_string().as_bytes())
+        self.call(
+            "CHECK",
+            id,
+            "net1",
+            &netns.path(),
+            conf.to_string().as_bytes(),
+        )
     }
 
     /// Asserts that nothing of container `id` is left: no OVS rows, no
     /// shared dir, no attachment record, no IPAM reservation.
     pub fn assert_nothing_left(&self, id: &str) {
         for table in ["Port", "Interface"] {
-            assert_eq!(self.ovs.rows_of_container(table, id), "", "{table} rows of {id} left in OVSDB");
+            assert_eq!(
+                self.ovs.rows_of_container(table, id),
+                "",
+                "{table} rows of {id} left in OVSDB"
+            );
         }
         let cid12 = &id[..id.len().min(12)];
         let shared = self.dir("shared").join(cid12);
-        assert!(!shared.exists(), "shared dir {} left: {:?}", shared.display(), list(&shared));
+        assert!(
+            !shared.exists(),
+            "shared dir {} left: {:?}",
+            shared.display(),
+            list(&shared)
+        );
         let record_dir = self.dir("state/attachments").join(&self.name).join(id);
-        assert!(!record_dir.exists(), "attachment record left: {:?}", list(&record_dir));
+        assert!(
+            !record_dir.exists(),
+            "attachment record left: {:?}",
+            list(&record_dir)
+        );
         let ipam = self.dir("ipam").join(&self.name);
         for entry in list(&ipam) {
             let text = std::fs::read_to_string(ipam.join(&entry)).unwrap_or_default();
@@ -350,6 +425,11 @@ impl Network {
 /// File names in `dir` (empty when it does not exist).
 pub fn list(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }

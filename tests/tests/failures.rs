@@ -51,7 +51,10 @@ fn vswitchd_refusing_the_33rd_memif_port_is_a_clear_error_with_nothing_left() {
     }
     let (id, err) = refused.expect("Debian's DPDK allows at most 32 DPDK ports");
     let msg = err["msg"].as_str().unwrap();
-    assert!(msg.contains("ovs-vswitchd rejected port") && msg.contains("32 DPDK ports"), "{err}");
+    assert!(
+        msg.contains("ovs-vswitchd rejected port") && msg.contains("32 DPDK ports"),
+        "{err}"
+    );
     assert_eq!(added.len(), 32, "the first 32 memif ports are accepted");
     net.assert_nothing_left(&id);
     assert_eq!(net.ovs.ports(&net.bridge).len(), added.len());
@@ -97,7 +100,10 @@ fn ovsdb_server_stopped_mid_add_leaves_nothing() {
         &net.stdin(),
     );
     let err = run.err(11);
-    assert!(err["msg"].as_str().unwrap().contains("unreachable"), "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("unreachable"),
+        "{err}"
+    );
     ovs.run_script("start-ovsdb");
     net.assert_nothing_left("ovsdbgone0001");
     assert!(!ovs.bridge_exists(&net.bridge));
@@ -109,12 +115,20 @@ fn status_with_ovsdb_server_stopped_is_50() {
     let ovs = Ovs::shared();
     let mut net = Network::memif(ovs);
     net.config["cniVersion"] = json!("1.1.0");
-    let status = || run_plugin(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", CNI_PATH)], &net.stdin());
+    let status = || {
+        run_plugin(
+            &[("CNI_COMMAND", "STATUS"), ("CNI_PATH", CNI_PATH)],
+            &net.stdin(),
+        )
+    };
     status().ok();
     ovs.run_script("stop-ovsdb");
     let err = status().err(50);
     ovs.run_script("start-ovsdb");
-    assert!(err["details"].as_str().unwrap().contains("ovsdb-server"), "{err}");
+    assert!(
+        err["details"].as_str().unwrap().contains("ovsdb-server"),
+        "{err}"
+    );
     status().ok();
 }
 
@@ -127,7 +141,13 @@ fn a_trap_in_the_engine_rolls_back_its_journalled_work() {
     let ns = Netns::new();
     let err = net.add("trapped000001", &ns).err(102);
     let msg = err["msg"].as_str().unwrap();
-    assert!(msg.contains("trapped") && msg.contains("trap-engine"), "{err}");
-    assert!(!net.ovs.bridge_exists(&net.bridge), "the bridge the engine made is rolled back");
+    assert!(
+        msg.contains("trapped") && msg.contains("trap-engine"),
+        "{err}"
+    );
+    assert!(
+        !net.ovs.bridge_exists(&net.bridge),
+        "the bridge the engine made is rolled back"
+    );
     net.assert_nothing_left("trapped000001");
 }

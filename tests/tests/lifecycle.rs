@@ -19,18 +19,33 @@ fn memif_add_check_del_leaves_nothing() {
     assert_eq!(iface["sandbox"], ns.path());
     assert!(iface["mac"].as_str().is_some_and(|m| m.len() == 17));
     assert_eq!(result["ips"][0]["interface"], 0);
-    assert!(result["ips"][0]["address"].as_str().unwrap().starts_with("10.77.0."));
+    assert!(result["ips"][0]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.77.0."));
 
     let port = "memif-memif0000000-net1";
     assert_eq!(net.ovs.ports(&net.bridge), vec![port]);
     assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "type"]), "dpdk");
-    let devargs = net.ovs.vsctl(&["get", "Interface", port, "options:dpdk-devargs"]);
+    let devargs = net
+        .ovs
+        .vsctl(&["get", "Interface", port, "options:dpdk-devargs"]);
     let socket = net.dir("shared/memif0000000/memif-memif0000000-net1.sock");
-    assert!(devargs.contains(&format!("socket={}", socket.display())), "{devargs}");
-    assert!(devargs.contains("role=server") && devargs.contains("socket-abstract=no"), "{devargs}");
+    assert!(
+        devargs.contains(&format!("socket={}", socket.display())),
+        "{devargs}"
+    );
+    assert!(
+        devargs.contains("role=server") && devargs.contains("socket-abstract=no"),
+        "{devargs}"
+    );
     assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "error"]), "[]");
     assert!(socket.exists(), "ovs-vswitchd created the memif socket");
-    assert_eq!(net.ovs.vsctl(&["get", "Bridge", &net.bridge, "datapath_type"]), "netdev");
+    assert_eq!(
+        net.ovs
+            .vsctl(&["get", "Bridge", &net.bridge, "datapath_type"]),
+        "netdev"
+    );
 
     // The Go plugin's container data.
     let data: Value = serde_json::from_slice(
@@ -42,12 +57,22 @@ fn memif_add_check_del_leaves_nothing() {
     assert_eq!(data["name"], net.name);
     assert_eq!(data["config"]["memif"]["role"], "slave");
     assert_eq!(data["config"]["iftype"], "memif");
-    assert_eq!(data["ipResult"]["ips"][0]["address"], result["ips"][0]["address"]);
+    assert_eq!(
+        data["config"]["memif"]["socketfile"],
+        "memif-memif0000000-net1.sock"
+    );
+    assert_eq!(
+        data["ipResult"]["ips"][0]["address"],
+        result["ips"][0]["address"]
+    );
 
     net.check("memif0000000001", &ns, &result).ok();
     net.del("memif0000000001").ok();
     net.assert_nothing_left("memif0000000001");
-    assert!(!net.ovs.bridge_exists(&net.bridge), "our bridge, now empty, is removed");
+    assert!(
+        !net.ovs.bridge_exists(&net.bridge),
+        "our bridge, now empty, is removed"
+    );
 }
 
 #[test]
@@ -57,17 +82,24 @@ fn vhostuser_client_mode_gives_dpdkvhostuserclient_with_socket_in_shared_dir() {
     let result = net.add("vhostc00000001", &ns).ok();
     let port = "vhostc000000-net1";
     assert_eq!(net.ovs.ports(&net.bridge), vec![port]);
-    assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "type"]), "dpdkvhostuserclient");
+    assert_eq!(
+        net.ovs.vsctl(&["get", "Interface", port, "type"]),
+        "dpdkvhostuserclient"
+    );
     let socket = net.dir("shared/vhostc000000/vhostc000000-net1");
     assert_eq!(
-        net.ovs.vsctl(&["get", "Interface", port, "options:vhost-server-path"]),
+        net.ovs
+            .vsctl(&["get", "Interface", port, "options:vhost-server-path"]),
         format!("\"{}\"", socket.display())
     );
     let data: Value = serde_json::from_slice(
         &std::fs::read(net.dir("shared/vhostc000000/configData-vhostc000000-net1.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(data["config"]["vhost"]["mode"], "server", "the container is the server");
+    assert_eq!(
+        data["config"]["vhost"]["mode"], "server",
+        "the container is the server"
+    );
     net.check("vhostc00000001", &ns, &result).ok();
     net.del("vhostc00000001").ok();
     net.assert_nothing_left("vhostc00000001");
@@ -78,13 +110,24 @@ fn vhostuser_server_mode_and_default_publish_ovs_socket_in_shared_dir() {
     for mode in [Some("server"), None] {
         let net = Network::vhostuser(ovs(), mode);
         let ns = Netns::new();
-        let id = if mode.is_some() { "vhosts00000001" } else { "vhostd00000001" };
+        let id = if mode.is_some() {
+            "vhosts00000001"
+        } else {
+            "vhostd00000001"
+        };
         let result = net.add(id, &ns).ok();
         let port = format!("{}-net1", &id[..12]);
-        assert_eq!(net.ovs.vsctl(&["get", "Interface", &port, "type"]), "dpdkvhostuser", "{mode:?}");
+        assert_eq!(
+            net.ovs.vsctl(&["get", "Interface", &port, "type"]),
+            "dpdkvhostuser",
+            "{mode:?}"
+        );
         let socket = net.dir(&format!("shared/{}/{port}", &id[..12]));
         let meta = std::fs::symlink_metadata(&socket).expect("OVS's socket is in the shared dir");
-        assert!(std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()), "{mode:?}");
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()),
+            "{mode:?}"
+        );
         net.check(id, &ns, &result).ok();
         net.del(id).ok();
         net.assert_nothing_left(id);
@@ -108,7 +151,13 @@ fn every_spec_version_gets_its_result_shape() {
         }
         let socket_path = &result["interfaces"][0]["socketPath"];
         if version == "1.1.0" {
-            assert!(socket_path.as_str().unwrap().ends_with("memif-version00000-net1.sock"), "{result}");
+            assert!(
+                socket_path
+                    .as_str()
+                    .unwrap()
+                    .ends_with("memif-version00000-net1.sock"),
+                "{result}"
+            );
         } else {
             assert!(socket_path.is_null(), "{version}: {result}");
         }
@@ -125,7 +174,8 @@ fn check_is_refused_before_0_4_0() {
     let mut net = Network::memif(ovs());
     net.config["cniVersion"] = json!("0.3.1");
     let ns = Netns::new();
-    net.check("nocheck0000001", &ns, &json!({"cniVersion": "0.3.1"})).err(1);
+    net.check("nocheck0000001", &ns, &json!({"cniVersion": "0.3.1"}))
+        .err(1);
 }
 
 #[test]
@@ -138,7 +188,10 @@ fn two_containers_share_one_bridge_removed_after_the_last_del() {
     assert_ne!(a["interfaces"][0]["mac"], b["interfaces"][0]["mac"]);
     let mut ports = net.ovs.ports(&net.bridge);
     ports.sort();
-    assert_eq!(ports, vec!["memif-twoa00000000-net1", "memif-twob00000000-net1"]);
+    assert_eq!(
+        ports,
+        vec!["memif-twoa00000000-net1", "memif-twob00000000-net1"]
+    );
 
     net.del("twoa0000000001").ok();
     net.assert_nothing_left("twoa0000000001");
@@ -151,12 +204,23 @@ fn two_containers_share_one_bridge_removed_after_the_last_del() {
 #[test]
 fn a_bridge_we_did_not_create_is_never_removed() {
     let net = Network::memif(ovs());
-    net.ovs.vsctl(&["add-br", &net.bridge, "--", "set", "Bridge", &net.bridge, "datapath_type=netdev"]);
+    net.ovs.vsctl(&[
+        "add-br",
+        &net.bridge,
+        "--",
+        "set",
+        "Bridge",
+        &net.bridge,
+        "datapath_type=netdev",
+    ]);
     let ns = Netns::new();
     net.add("foreign0000001", &ns).ok();
     net.del("foreign0000001").ok();
     net.assert_nothing_left("foreign0000001");
-    assert!(net.ovs.bridge_exists(&net.bridge), "the operator's bridge stays");
+    assert!(
+        net.ovs.bridge_exists(&net.bridge),
+        "the operator's bridge stays"
+    );
     net.ovs.vsctl(&["del-br", &net.bridge]);
 }
 
@@ -167,12 +231,20 @@ fn vlan_id_and_mtu_are_set_on_the_port() {
     net.config["host"]["mtu"] = json!(2000);
     let ns = Netns::new();
     let result = net.add("vlan0000000001", &ns).ok();
-    assert_eq!(net.ovs.vsctl(&["get", "Port", "vlan00000000-net1", "tag"]), "100");
-    assert_eq!(net.ovs.vsctl(&["get", "Interface", "vlan00000000-net1", "mtu_request"]), "2000");
+    assert_eq!(
+        net.ovs.vsctl(&["get", "Port", "vlan00000000-net1", "tag"]),
+        "100"
+    );
+    assert_eq!(
+        net.ovs
+            .vsctl(&["get", "Interface", "vlan00000000-net1", "mtu_request"]),
+        "2000"
+    );
     net.check("vlan0000000001", &ns, &result).ok();
 
     // CHECK notices a changed tag.
-    net.ovs.vsctl(&["set", "Port", "vlan00000000-net1", "tag=200"]);
+    net.ovs
+        .vsctl(&["set", "Port", "vlan00000000-net1", "tag=200"]);
     net.check("vlan0000000001", &ns, &result).err(111);
     net.del("vlan0000000001").ok();
     net.assert_nothing_left("vlan0000000001");
@@ -183,7 +255,11 @@ fn del_twice_and_del_without_add_succeed() {
     let net = Network::memif(ovs());
     let ns = Netns::new();
     net.add("twice000000001", &ns).ok();
-    assert_eq!(net.del("twice000000001").ok(), Value::Null, "DEL prints nothing");
+    assert_eq!(
+        net.del("twice000000001").ok(),
+        Value::Null,
+        "DEL prints nothing"
+    );
     net.del("twice000000001").ok();
     net.del("neveradded0001").ok();
     net.assert_nothing_left("twice000000001");
@@ -206,9 +282,13 @@ fn check_fails_when_the_port_is_gone() {
     let net = Network::memif(ovs());
     let ns = Netns::new();
     let result = net.add("gone0000000001", &ns).ok();
-    net.ovs.vsctl(&["del-port", &net.bridge, "memif-gone00000000-net1"]);
+    net.ovs
+        .vsctl(&["del-port", &net.bridge, "memif-gone00000000-net1"]);
     let err = net.check("gone0000000001", &ns, &result).err(111);
-    assert!(err["msg"].as_str().unwrap().contains("does not exist"), "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("does not exist"),
+        "{err}"
+    );
     net.del("gone0000000001").ok();
     net.assert_nothing_left("gone0000000001");
 }
@@ -217,8 +297,12 @@ fn check_fails_when_the_port_is_gone() {
 fn check_of_unknown_container_is_error_3() {
     let net = Network::memif(ovs());
     let ns = Netns::new();
-    net.check("unknown0000001", &ns, &json!({"cniVersion": "1.0.0", "interfaces": [{"name": "net1"}]}))
-        .err(3);
+    net.check(
+        "unknown0000001",
+        &ns,
+        &json!({"cniVersion": "1.0.0", "interfaces": [{"name": "net1"}]}),
+    )
+    .err(3);
 }
 
 #[test]
@@ -231,14 +315,28 @@ fn gc_removes_attachments_the_runtime_no_longer_knows() {
 
     let mut gc = net.config.clone();
     gc["cni.dev/valid-attachments"] = json!([{"containerID": "gckeep00000001", "ifname": "net1"}]);
-    integration_tests::run_plugin(&[("CNI_COMMAND", "GC"), ("CNI_PATH", integration_tests::CNI_PATH)], gc.to_string().as_bytes()).ok();
+    integration_tests::run_plugin(
+        &[
+            ("CNI_COMMAND", "GC"),
+            ("CNI_PATH", integration_tests::CNI_PATH),
+        ],
+        gc.to_string().as_bytes(),
+    )
+    .ok();
     net.assert_nothing_left("gcdrop00000001");
     assert_eq!(net.ovs.ports(&net.bridge), vec!["memif-gckeep000000-net1"]);
 
     // The legacy key works too.
     let mut gc = net.config.clone();
     gc["cni.dev/attachments"] = json!([]);
-    integration_tests::run_plugin(&[("CNI_COMMAND", "GC"), ("CNI_PATH", integration_tests::CNI_PATH)], gc.to_string().as_bytes()).ok();
+    integration_tests::run_plugin(
+        &[
+            ("CNI_COMMAND", "GC"),
+            ("CNI_PATH", integration_tests::CNI_PATH),
+        ],
+        gc.to_string().as_bytes(),
+    )
+    .ok();
     net.assert_nothing_left("gckeep00000001");
     assert!(!net.ovs.bridge_exists(&net.bridge));
 }
@@ -248,28 +346,49 @@ fn status_reports_ovsdb_up_and_down() {
     let mut net = Network::memif(ovs());
     net.config["cniVersion"] = json!("1.1.0");
     let status = |net: &Network| {
-        integration_tests::run_plugin(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", integration_tests::CNI_PATH)], &net.stdin())
+        integration_tests::run_plugin(
+            &[
+                ("CNI_COMMAND", "STATUS"),
+                ("CNI_PATH", integration_tests::CNI_PATH),
+            ],
+            &net.stdin(),
+        )
     };
     status(&net).ok();
-    net.config["host"]["ovs"]["dbSocket"] = json!(format!("unix:{}/no-such.sock", net.dirs.path().display()));
+    net.config["host"]["ovs"]["dbSocket"] =
+        json!(format!("unix:{}/no-such.sock", net.dirs.path().display()));
     let err = status(&net).err(50);
-    assert!(err["msg"].as_str().unwrap().contains("unreachable"), "{err}");
+    assert!(
+        err["msg"].as_str().unwrap().contains("unreachable"),
+        "{err}"
+    );
 }
 
 #[test]
 fn status_and_gc_need_1_1_0() {
     let net = Network::memif(ovs());
     for command in ["STATUS", "GC"] {
-        integration_tests::run_plugin(&[("CNI_COMMAND", command), ("CNI_PATH", integration_tests::CNI_PATH)], &net.stdin())
-            .err(1);
+        integration_tests::run_plugin(
+            &[
+                ("CNI_COMMAND", command),
+                ("CNI_PATH", integration_tests::CNI_PATH),
+            ],
+            &net.stdin(),
+        )
+        .err(1);
     }
 }
 
 #[test]
 fn version_lists_every_supported_version() {
-    let out = integration_tests::run_plugin(&[("CNI_COMMAND", "VERSION")], br#"{"cniVersion":"0.4.0"}"#).ok();
+    let out =
+        integration_tests::run_plugin(&[("CNI_COMMAND", "VERSION")], br#"{"cniVersion":"0.4.0"}"#)
+            .ok();
     assert_eq!(out["cniVersion"], "0.4.0");
-    assert_eq!(out["supportedVersions"], json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]));
+    assert_eq!(
+        out["supportedVersions"],
+        json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+    );
 }
 
 #[test]
@@ -297,7 +416,11 @@ fn debug_logs_never_reach_stdout() {
     let ns = Netns::new();
     let run = net.add("debuglog00001", &ns);
     let result = run.ok();
-    assert_eq!(run.stdout.lines().count(), 1, "stdout holds only the result");
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "stdout holds only the result"
+    );
     assert!(run.stderr.contains("DEBUG"), "debug logs go to stderr");
     assert!(result["interfaces"].is_array());
     net.del("debuglog00001").ok();

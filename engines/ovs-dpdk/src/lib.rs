@@ -27,8 +27,13 @@ struct Settings {
 
 impl Settings {
     fn parse(host_config: &str) -> Result<Self, CniError> {
-        let cfg: Value = serde_json::from_str(host_config)
-            .map_err(|e| CniError::new(codes::INVALID_CONFIG, "host section is not JSON", e.to_string()))?;
+        let cfg: Value = serde_json::from_str(host_config).map_err(|e| {
+            CniError::new(
+                codes::INVALID_CONFIG,
+                "host section is not JSON",
+                e.to_string(),
+            )
+        })?;
         let text = |v: &Value| v.as_str().unwrap_or("").to_string();
         let net_type = text(&cfg["netType"]);
         if !net_type.is_empty() && net_type != "bridge" {
@@ -74,7 +79,11 @@ impl Settings {
             "memif" => {
                 // DPDK remembers a vdev name even after the port failed or
                 // was deleted: derive a fresh one from the nonce every time.
-                let role = if self.memif_role == "slave" { "client" } else { "server" };
+                let role = if self.memif_role == "slave" {
+                    "client"
+                } else {
+                    "server"
+                };
                 let devargs = format!(
                     "net_memif{:016x},role={role},id=0,socket={},socket-abstract=no",
                     att.nonce, att.socket_path
@@ -125,7 +134,11 @@ fn ensure_bridge(s: &Settings, att: &Attachment) -> Result<String, CniError> {
         &what,
         &[
             ovsdb::select("Open_vSwitch", vec![], &["_uuid"]),
-            ovsdb::select("Bridge", bridge_where(&s.bridge), &["_uuid", "datapath_type", "external_ids"]),
+            ovsdb::select(
+                "Bridge",
+                bridge_where(&s.bridge),
+                &["_uuid", "datapath_type", "external_ids"],
+            ),
         ],
         false,
     )?;
@@ -146,7 +159,10 @@ fn ensure_bridge(s: &Settings, att: &Attachment) -> Result<String, CniError> {
             if datapath != "netdev" {
                 return Err(CniError::new(
                     codes::INVALID_CONFIG,
-                    format!("bridge {}: datapath_type is {datapath:?}, userspace ports need \"netdev\"", s.bridge),
+                    format!(
+                        "bridge {}: datapath_type is {datapath:?}, userspace ports need \"netdev\"",
+                        s.bridge
+                    ),
                     "use another bridgeName or set datapath_type=netdev on this bridge",
                 ));
             }
@@ -164,17 +180,35 @@ fn ensure_bridge(s: &Settings, att: &Attachment) -> Result<String, CniError> {
                 "Bridge",
                 vec![
                     cond("_uuid", "==", uuid(&bridge_uuid)),
-                    cond("external_ids", "includes", ovsdb::map([(OWNER_KEY, OWNER_VALUE)])),
+                    cond(
+                        "external_ids",
+                        "includes",
+                        ovsdb::map([(OWNER_KEY, OWNER_VALUE)])
+                    ),
                 ],
                 &["ports"],
                 vec![json!({"ports": ovsdb::set(vec![])})],
             ),
-            ovsdb::mutate("Open_vSwitch", vec![], "bridges", "delete", ovsdb::set(vec![uuid(&bridge_uuid)])),
+            ovsdb::mutate(
+                "Open_vSwitch",
+                vec![],
+                "bridges",
+                "delete",
+                ovsdb::set(vec![uuid(&bridge_uuid)])
+            ),
         ]);
-        undo::record_ovsdb(&format!("remove bridge {} if ours and empty", s.bridge), &undo_ops, true, true)?;
+        undo::record_ovsdb(
+            &format!("remove bridge {} if ours and empty", s.bridge),
+            &undo_ops,
+            true,
+            true,
+        )?;
     }
     if existing.is_none() {
-        log::info(&format!("creating bridge {} (datapath_type=netdev)", s.bridge));
+        log::info(&format!(
+            "creating bridge {} (datapath_type=netdev)",
+            s.bridge
+        ));
         ovsdb::transact(
             &what,
             &[
@@ -202,13 +236,20 @@ fn ensure_bridge(s: &Settings, att: &Attachment) -> Result<String, CniError> {
 const DPDK_MAX_PORTS: usize = 32;
 
 fn interface_failure(s: &Settings, att: &Attachment, error: &str) -> CniError {
-    let mut msg = format!("bridge {}: ovs-vswitchd rejected port {}: {error}", s.bridge, att.port_name);
+    let mut msg = format!(
+        "bridge {}: ovs-vswitchd rejected port {}: {error}",
+        s.bridge, att.port_name
+    );
     if s.iftype == "memif" {
         // DPDK only says it could not attach the device; count the ports
         // to tell the operator when the cause is the port limit.
         let dpdk_ports = ovsdb::transact(
             "count DPDK ports",
-            &[ovsdb::select("Interface", vec![cond("type", "==", json!("dpdk"))], &["name"])],
+            &[ovsdb::select(
+                "Interface",
+                vec![cond("type", "==", json!("dpdk"))],
+                &["name"],
+            )],
             false,
         )
         .map(|r| ovsdb::rows(&r[0]).len())
@@ -232,7 +273,13 @@ impl Engine for OvsDpdk {
 
         undo::record_ovsdb(
             &format!("remove port {} from bridge {}", att.port_name, s.bridge),
-            &json!([ovsdb::mutate("Bridge", vec![], "ports", "delete", ovsdb::set(vec![uuid(&port_uuid)]))]),
+            &json!([ovsdb::mutate(
+                "Bridge",
+                vec![],
+                "ports",
+                "delete",
+                ovsdb::set(vec![uuid(&port_uuid)])
+            )]),
             true,
             false,
         )?;
@@ -243,15 +290,20 @@ impl Engine for OvsDpdk {
             ("userspace-cni-container-id", att.container_id.as_str()),
             ("userspace-cni-ifname", att.ifname.as_str()),
         ]);
-        let mut iface = json!({"name": att.port_name, "type": kind, "options": options, "external_ids": ids});
+        let mut iface =
+            json!({"name": att.port_name, "type": kind, "options": options, "external_ids": ids});
         if let Some(mtu) = att.mtu {
             iface["mtu_request"] = json!(mtu);
         }
-        let mut port = json!({"name": att.port_name, "interfaces": uuid(&iface_uuid), "external_ids": ids});
+        let mut port =
+            json!({"name": att.port_name, "interfaces": uuid(&iface_uuid), "external_ids": ids});
         if let Some(tag) = s.vlan {
             port["tag"] = json!(tag);
         }
-        log::info(&format!("adding {kind} port {} to bridge {}", att.port_name, s.bridge));
+        log::info(&format!(
+            "adding {kind} port {} to bridge {}",
+            att.port_name, s.bridge
+        ));
         let what = format!("port {} on bridge {}", att.port_name, s.bridge);
         ovsdb::transact(
             &what,
@@ -272,10 +324,17 @@ impl Engine for OvsDpdk {
         // ovs-vswitchd reports a port it could not open in `error` / ofport -1.
         let state = ovsdb::transact(
             &what,
-            &[ovsdb::select("Interface", vec![cond("_uuid", "==", uuid(&iface_uuid))], &["error", "ofport"])],
+            &[ovsdb::select(
+                "Interface",
+                vec![cond("_uuid", "==", uuid(&iface_uuid))],
+                &["error", "ofport"],
+            )],
             false,
         )?;
-        let row = ovsdb::rows(&state[0]).first().cloned().unwrap_or(Value::Null);
+        let row = ovsdb::rows(&state[0])
+            .first()
+            .cloned()
+            .unwrap_or(Value::Null);
         if let Some(error) = row["error"].as_str() {
             return Err(interface_failure(&s, &att, error));
         }
@@ -287,13 +346,19 @@ impl Engine for OvsDpdk {
                 return Err(interface_failure(
                     &s,
                     &att,
-                    &format!("no OpenFlow port assigned (ofport {}); see ovs-vswitchd.log", row["ofport"]),
+                    &format!(
+                        "no OpenFlow port assigned (ofport {}); see ovs-vswitchd.log",
+                        row["ofport"]
+                    ),
                 ))
             }
         }
 
         let socket_moves = if kind == "dpdkvhostuser" {
-            vec![(format!("{}/{}", s.vhost_sock_dir, att.port_name), att.socket_path.clone())]
+            vec![(
+                format!("{}/{}", s.vhost_sock_dir, att.port_name),
+                att.socket_path.clone(),
+            )]
         } else {
             Vec::new()
         };
@@ -325,30 +390,44 @@ impl Engine for OvsDpdk {
         };
         let port_uuid = ovsdb::uuids(&port["_uuid"]).pop().unwrap_or_default();
         if !ovsdb::uuids(&bridge["ports"]).contains(&port_uuid) {
-            return failed(format!("port {} is not on bridge {}", att.port_name, s.bridge));
+            return failed(format!(
+                "port {} is not on bridge {}",
+                att.port_name, s.bridge
+            ));
         }
         let tag = port["tag"].as_u64().map(|t| t as u16);
         if tag != s.vlan {
-            return failed(format!("port {}: tag is {tag:?}, config says {:?}", att.port_name, s.vlan));
+            return failed(format!(
+                "port {}: tag is {tag:?}, config says {:?}",
+                att.port_name, s.vlan
+            ));
         }
         let Some(iface) = ovsdb::rows(&found[2]).first() else {
             return failed(format!("interface {} does not exist", att.port_name));
         };
         let (kind, _) = s.interface_kind(&att);
         if iface["type"].as_str() != Some(kind) {
-            return failed(format!("interface {}: type is {}, expected {kind}", att.port_name, iface["type"]));
+            return failed(format!(
+                "interface {}: type is {}, expected {kind}",
+                att.port_name, iface["type"]
+            ));
         }
         if let Some(error) = iface["error"].as_str() {
-            return failed(format!("interface {}: ovs-vswitchd reports {error}", att.port_name));
+            return failed(format!(
+                "interface {}: ovs-vswitchd reports {error}",
+                att.port_name
+            ));
         }
         Ok(())
     }
 
     fn status(_host_config: String) -> Result<(), CniError> {
-        ovsdb::transact("status", &[], false).map(|_| ()).map_err(|mut e| {
-            e.code = codes::NOT_AVAILABLE;
-            e
-        })
+        ovsdb::transact("status", &[], false)
+            .map(|_| ())
+            .map_err(|mut e| {
+                e.code = codes::NOT_AVAILABLE;
+                e
+            })
     }
 }
 

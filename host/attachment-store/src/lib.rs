@@ -159,7 +159,11 @@ impl Store {
     pub fn save(&self, record: &Record) -> Result<(), Error> {
         let path = self.path(&record.key);
         let dir = path.parent().expect("record path has a parent");
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err(dir))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err(dir))?;
         let tmp = path.with_extension("json.tmp");
         let mut file = OpenOptions::new()
             .create(true)
@@ -172,7 +176,9 @@ impl Store {
         file.write_all(&bytes).map_err(io_err(&tmp))?;
         file.sync_all().map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))
     }
 
     /// Appends a journal entry and persists it before returning.
@@ -219,10 +225,12 @@ impl Store {
 
 fn read_record(path: &Path) -> Result<Option<Record>, Error> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::Corrupt {
-            path: path.display().to_string(),
-            source,
-        }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| Error::Corrupt {
+                path: path.display().to_string(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path)(e)),
     }
@@ -264,7 +272,12 @@ mod tests {
         store.remove(&key("c1", "net1")).unwrap();
         store.remove(&key("c1", "net1")).unwrap();
         assert!(store.load(&key("c1", "net1")).unwrap().is_none());
-        assert_eq!(fs::read_dir(dir.path().join("attachments")).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("attachments"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -277,9 +290,14 @@ mod tests {
             let _second = Store::open(&path).unwrap();
             tx.send(()).unwrap();
         });
-        assert!(rx.recv_timeout(std::time::Duration::from_millis(200)).is_err(), "lock not held");
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(200))
+                .is_err(),
+            "lock not held"
+        );
         drop(first);
-        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("lock released");
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("lock released");
         waiter.join().unwrap();
     }
 }

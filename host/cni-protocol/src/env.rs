@@ -61,15 +61,25 @@ impl Environment {
         let required = |name: &str| -> Result<String, CniError> {
             match var(name) {
                 Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(CniError::invalid_env(format!("{name} is not set (required for this command)"))),
+                _ => Err(CniError::invalid_env(format!(
+                    "{name} is not set (required for this command)"
+                ))),
             }
         };
         let per_attachment = command.is_per_attachment();
-        let container_id = if per_attachment { required("CNI_CONTAINERID")? } else { String::new() };
+        let container_id = if per_attachment {
+            required("CNI_CONTAINERID")?
+        } else {
+            String::new()
+        };
         if per_attachment {
             validate_container_id(&container_id)?;
         }
-        let ifname = if per_attachment { required("CNI_IFNAME")? } else { String::new() };
+        let ifname = if per_attachment {
+            required("CNI_IFNAME")?
+        } else {
+            String::new()
+        };
         if per_attachment {
             validate_ifname(&ifname)?;
         }
@@ -79,7 +89,11 @@ impl Environment {
         };
         let path = match command {
             Command::Version => Vec::new(),
-            _ => required("CNI_PATH")?.split(':').filter(|p| !p.is_empty()).map(String::from).collect(),
+            _ => required("CNI_PATH")?
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect(),
         };
         let args_raw = var("CNI_ARGS").unwrap_or_default();
         let args = CniArgs::parse(&args_raw)?;
@@ -118,7 +132,9 @@ pub fn validate_ifname(name: &str) -> Result<(), CniError> {
         && name.len() <= MAX_IFNAME
         && name != "."
         && name != ".."
-        && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
     if valid {
         Ok(())
     } else {
@@ -186,8 +202,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Environment, CniError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Environment::from_vars(|k| map.get(k).cloned())
     }
 
@@ -203,14 +221,27 @@ mod tests {
         let e = env(&full).unwrap();
         assert_eq!(e.path, vec!["/opt/cni/bin", "/usr/lib/cni"]);
         for skip in 1..full.len() {
-            let partial: Vec<_> = full.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, p)| *p).collect();
-            assert_eq!(env(&partial).unwrap_err().code, 4, "without {}", full[skip].0);
+            let partial: Vec<_> = full
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, p)| *p)
+                .collect();
+            assert_eq!(
+                env(&partial).unwrap_err().code,
+                4,
+                "without {}",
+                full[skip].0
+            );
         }
     }
 
     #[test]
     fn version_needs_nothing_else() {
-        assert_eq!(env(&[("CNI_COMMAND", "VERSION")]).unwrap().command, Command::Version);
+        assert_eq!(
+            env(&[("CNI_COMMAND", "VERSION")]).unwrap().command,
+            Command::Version
+        );
     }
 
     #[test]
@@ -218,7 +249,15 @@ mod tests {
         for id in ["../etc", "a/b", "", "-x", &"a".repeat(300)] {
             assert!(validate_container_id(id).is_err(), "{id}");
         }
-        for name in ["..", ".", "a/b", "a:b", "a b", "sixteen-chars-xx", "a\u{0}b"] {
+        for name in [
+            "..",
+            ".",
+            "a/b",
+            "a:b",
+            "a b",
+            "sixteen-chars-xx",
+            "a\u{0}b",
+        ] {
             assert!(validate_ifname(name).is_err(), "{name}");
         }
         validate_ifname("net1").unwrap();

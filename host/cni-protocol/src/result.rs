@@ -30,7 +30,11 @@ pub struct Interface {
     pub mtu: Option<u32>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sandbox: String,
-    #[serde(rename = "socketPath", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "socketPath",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub socket_path: String,
 }
 
@@ -77,7 +81,11 @@ impl CniResult {
     /// a `prevResult`).
     pub fn from_value(value: &Value) -> Result<CniResult, CniError> {
         serde_json::from_value(value.clone()).map_err(|e| {
-            CniError::new(codes::DECODING_FAILURE, "cannot decode CNI result", e.to_string())
+            CniError::new(
+                codes::DECODING_FAILURE,
+                "cannot decode CNI result",
+                e.to_string(),
+            )
         })
     }
 

@@ -83,6 +83,9 @@ mod tests {
     fn negotiation_takes_the_highest_supported() {
         let offered = ["0.4.0", "1.1.0", "9.9.9"].map(String::from);
         assert_eq!(Version::negotiate(&offered).unwrap(), Version::V1_1_0);
-        assert_eq!(Version::negotiate(&["3.0.0".to_string()]).unwrap_err().code, 1);
+        assert_eq!(
+            Version::negotiate(&["3.0.0".to_string()]).unwrap_err().code,
+            1
+        );
     }
 }

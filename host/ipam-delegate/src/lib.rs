@@ -49,7 +49,11 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
     let binary = find_plugin(plugin, call.cni_path)?;
     tracing::debug!(plugin, command = call.command, "exec IPAM plugin");
     let failed = |what: &str, e: &dyn std::fmt::Display| {
-        CniError::new(codes::IPAM_FAILURE, format!("IPAM plugin {plugin}: {what}"), e.to_string())
+        CniError::new(
+            codes::IPAM_FAILURE,
+            format!("IPAM plugin {plugin}: {what}"),
+            e.to_string(),
+        )
     };
     let mut child = Command::new(&binary)
         .env("CNI_COMMAND", call.command)
@@ -123,7 +127,11 @@ fn delegate_error(plugin: &str, command: &str, stdout: &[u8], stderr: &str) -> C
         .as_ref()
         .and_then(|v| v["details"].as_str().map(str::to_string))
         .unwrap_or_default();
-    CniError::new(code, format!("IPAM plugin {plugin} failed {command}: {msg}"), details)
+    CniError::new(
+        code,
+        format!("IPAM plugin {plugin} failed {command}: {msg}"),
+        details,
+    )
 }
 
 #[cfg(test)]
@@ -139,13 +147,24 @@ mod tests {
     }
 
     fn call<'a>(path: &'a [String]) -> Call<'a> {
-        Call { command: "ADD", container_id: "c", netns: "/n", ifname: "net1", cni_args: "", cni_path: path }
+        Call {
+            command: "ADD",
+            container_id: "c",
+            netns: "/n",
+            ifname: "net1",
+            cni_args: "",
+            cni_path: path,
+        }
     }
 
     #[test]
     fn result_and_env_reach_the_plugin() {
         let dir = tempfile::tempdir().unwrap();
-        script(dir.path(), "fake", r#"cat >/dev/null; echo "{\"cmd\":\"$CNI_COMMAND\",\"if\":\"$CNI_IFNAME\"}""#);
+        script(
+            dir.path(),
+            "fake",
+            r#"cat >/dev/null; echo "{\"cmd\":\"$CNI_COMMAND\",\"if\":\"$CNI_IFNAME\"}""#,
+        );
         let path = vec![dir.path().display().to_string()];
         let out = exec(&call(&path), &json!({"ipam": {"type": "fake"}})).unwrap();
         assert_eq!(out, json!({"cmd": "ADD", "if": "net1"}));
@@ -154,13 +173,31 @@ mod tests {
     #[test]
     fn plugin_errors_keep_spec_codes() {
         let dir = tempfile::tempdir().unwrap();
-        script(dir.path(), "busy", r#"echo '{"code":11,"msg":"busy"}'; exit 1"#);
-        script(dir.path(), "full", r#"echo '{"code":999,"msg":"no addresses"}'; exit 1"#);
+        script(
+            dir.path(),
+            "busy",
+            r#"echo '{"code":11,"msg":"busy"}'; exit 1"#,
+        );
+        script(
+            dir.path(),
+            "full",
+            r#"echo '{"code":999,"msg":"no addresses"}'; exit 1"#,
+        );
         let path = vec![dir.path().display().to_string()];
-        assert_eq!(exec(&call(&path), &json!({"ipam": {"type": "busy"}})).unwrap_err().code, 11);
+        assert_eq!(
+            exec(&call(&path), &json!({"ipam": {"type": "busy"}}))
+                .unwrap_err()
+                .code,
+            11
+        );
         let err = exec(&call(&path), &json!({"ipam": {"type": "full"}})).unwrap_err();
         assert_eq!(err.code, codes::IPAM_FAILURE);
         assert!(err.msg.contains("no addresses"));
-        assert_eq!(exec(&call(&path), &json!({"ipam": {"type": "none"}})).unwrap_err().code, 7);
+        assert_eq!(
+            exec(&call(&path), &json!({"ipam": {"type": "none"}}))
+                .unwrap_err()
+                .code,
+            7
+        );
     }
 }

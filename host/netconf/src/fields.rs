@@ -16,7 +16,10 @@ fn invalid(msg: String) -> CniError {
 impl<'a> Obj<'a> {
     pub(crate) fn root(value: &'a Value) -> Result<Obj<'a>, CniError> {
         match value {
-            Value::Object(map) => Ok(Obj { path: String::new(), map: Some(map) }),
+            Value::Object(map) => Ok(Obj {
+                path: String::new(),
+                map: Some(map),
+            }),
             _ => Err(invalid("network config must be a JSON object".into())),
         }
     }
@@ -42,8 +45,14 @@ impl<'a> Obj<'a> {
         let path = self.field(key);
         match self.get(key) {
             None | Some(Value::Null) => Ok(Obj { path, map: None }),
-            Some(Value::Object(map)) => Ok(Obj { path, map: Some(map) }),
-            Some(other) => Err(invalid(format!("{path}: must be an object, not {}", kind(other)))),
+            Some(Value::Object(map)) => Ok(Obj {
+                path,
+                map: Some(map),
+            }),
+            Some(other) => Err(invalid(format!(
+                "{path}: must be an object, not {}",
+                kind(other)
+            ))),
         }
     }
 
@@ -51,7 +60,11 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(invalid(format!("{}: must be a string, not {}", self.field(key), kind(other)))),
+            Some(other) => Err(invalid(format!(
+                "{}: must be a string, not {}",
+                self.field(key),
+                kind(other)
+            ))),
         }
     }
 
@@ -76,22 +89,39 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub(crate) fn opt_u32_in(&self, key: &str, min: u32, max: u32) -> Result<Option<u32>, CniError> {
+    pub(crate) fn opt_u32_in(
+        &self,
+        key: &str,
+        min: u32,
+        max: u32,
+    ) -> Result<Option<u32>, CniError> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => match n.as_u64() {
                 Some(v) if (min as u64..=max as u64).contains(&v) => Ok(Some(v as u32)),
-                _ => Err(invalid(format!("{}: {n} is not an integer in {min}..={max}", self.field(key)))),
+                _ => Err(invalid(format!(
+                    "{}: {n} is not an integer in {min}..={max}",
+                    self.field(key)
+                ))),
             },
-            Some(other) => Err(invalid(format!("{}: must be an integer, not {}", self.field(key), kind(other)))),
+            Some(other) => Err(invalid(format!(
+                "{}: must be an integer, not {}",
+                self.field(key),
+                kind(other)
+            ))),
         }
     }
 
     pub(crate) fn opt_abs_path(&self, key: &str) -> Result<Option<String>, CniError> {
         match self.opt_str(key)? {
             None | Some("") => Ok(None),
-            Some(p) if p.starts_with('/') && !p.split('/').any(|c| c == "..") => Ok(Some(p.to_string())),
-            Some(p) => Err(invalid(format!("{}: {p:?} must be an absolute path without '..'", self.field(key)))),
+            Some(p) if p.starts_with('/') && !p.split('/').any(|c| c == "..") => {
+                Ok(Some(p.to_string()))
+            }
+            Some(p) => Err(invalid(format!(
+                "{}: {p:?} must be an absolute path without '..'",
+                self.field(key)
+            ))),
         }
     }
 
@@ -121,16 +151,26 @@ impl<'a> Obj<'a> {
     pub(crate) fn str_list(&self, key: &str) -> Result<Vec<String>, CniError> {
         let bad = || invalid(format!("{}: must be a list of strings", self.field(key)));
         let list = self.get(key).and_then(Value::as_array).ok_or_else(bad)?;
-        list.iter().map(|v| v.as_str().map(str::to_string).ok_or_else(bad)).collect()
+        list.iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+            .collect()
     }
 
     /// GC's attachment list: `[{"containerID": ..., "ifname": ...}]`.
     pub(crate) fn attachments(&self, key: &str) -> Result<Vec<(String, String)>, CniError> {
-        let bad = || invalid(format!("{}: must be a list of {{containerID, ifname}}", self.field(key)));
+        let bad = || {
+            invalid(format!(
+                "{}: must be a list of {{containerID, ifname}}",
+                self.field(key)
+            ))
+        };
         let list = self.get(key).and_then(Value::as_array).ok_or_else(bad)?;
         list.iter()
             .map(|item| {
-                let id = item.get("containerID").and_then(Value::as_str).ok_or_else(bad)?;
+                let id = item
+                    .get("containerID")
+                    .and_then(Value::as_str)
+                    .ok_or_else(bad)?;
                 let ifname = item.get("ifname").and_then(Value::as_str).ok_or_else(bad)?;
                 Ok((id.to_string(), ifname.to_string()))
             })
@@ -152,13 +192,20 @@ fn kind(v: &Value) -> &'static str {
 /// Letters, digits, `_`, `.`, `-`; starts with a letter or digit; at most 128.
 pub(crate) fn is_safe_name(name: &str) -> bool {
     name.len() <= 128
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn is_unicast_mac(mac: &str) -> bool {
     let octets: Vec<&str> = mac.split(':').collect();
     octets.len() == 6
-        && octets.iter().all(|o| o.len() == 2 && o.chars().all(|c| c.is_ascii_hexdigit()))
+        && octets
+            .iter()
+            .all(|o| o.len() == 2 && o.chars().all(|c| c.is_ascii_hexdigit()))
         && u8::from_str_radix(octets[0], 16).is_ok_and(|first| first & 1 == 0)
 }

@@ -65,12 +65,19 @@ impl NetConf {
         if stdin.len() > MAX_CONFIG_BYTES {
             return Err(CniError::new(
                 codes::DECODING_FAILURE,
-                format!("network config is {} bytes, more than the {MAX_CONFIG_BYTES} accepted", stdin.len()),
+                format!(
+                    "network config is {} bytes, more than the {MAX_CONFIG_BYTES} accepted",
+                    stdin.len()
+                ),
                 "",
             ));
         }
         let raw: Value = serde_json::from_slice(stdin).map_err(|e| {
-            CniError::new(codes::DECODING_FAILURE, "network config is not valid JSON", e.to_string())
+            CniError::new(
+                codes::DECODING_FAILURE,
+                "network config is not valid JSON",
+                e.to_string(),
+            )
         })?;
         let top = Obj::root(&raw)?;
 
@@ -80,7 +87,11 @@ impl NetConf {
                 Version::negotiate(&offered)?
             }
             (Some(v), _) => Version::parse(v)?,
-            (None, _) => return Err(CniError::invalid_config("cniVersion: required (one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)")),
+            (None, _) => {
+                return Err(CniError::invalid_config(
+                    "cniVersion: required (one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)",
+                ))
+            }
         };
         let name = top.req_str("name")?;
         if !fields::is_safe_name(name) {
@@ -90,7 +101,9 @@ impl NetConf {
         }
         let plugin_type = top.req_str("type")?;
         if plugin_type != "userspace" {
-            return Err(CniError::invalid_config(format!("type: {plugin_type:?} is not \"userspace\"")));
+            return Err(CniError::invalid_config(format!(
+                "type: {plugin_type:?} is not \"userspace\""
+            )));
         }
 
         let ipam = match top.get("ipam") {
@@ -113,7 +126,11 @@ impl NetConf {
         let host = Side::parse(&top, "host", None, mtu, mac.clone())?;
         let container = Side::parse(&top, "container", Some((&host, ipam.is_some())), mtu, mac)?;
 
-        let log_level = match top.opt_str("logLevel")?.map(str::to_ascii_lowercase).as_deref() {
+        let log_level = match top
+            .opt_str("logLevel")?
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("") | Some("warning") | Some("warn") => LogLevel::Warning,
             Some("panic") | Some("error") => LogLevel::Error,
             Some("info") => LogLevel::Info,
@@ -157,7 +174,9 @@ impl NetConf {
             kubeconfig: top.opt_abs_path("kubeconfig")?,
             log_file: top.opt_abs_path("logFile")?,
             log_level,
-            state_dir: top.opt_abs_path("stateDir")?.unwrap_or_else(|| DEFAULT_STATE_DIR.to_string()),
+            state_dir: top
+                .opt_abs_path("stateDir")?
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.to_string()),
             runtime_config,
             prev_result,
             valid_attachments,

@@ -137,13 +137,23 @@ impl Side {
                 )))
             }
         };
-        let iftype = match (s.opt_enum("iftype", &["memif", "vhostuser"])?.as_deref(), host) {
+        let iftype = match (
+            s.opt_enum("iftype", &["memif", "vhostuser"])?.as_deref(),
+            host,
+        ) {
             (Some("memif"), _) => IfType::Memif,
             (Some(_), _) => IfType::VhostUser,
             (None, Some(h)) => h.iftype,
-            (None, None) => return Err(CniError::invalid_config(format!("{key}.iftype: required (memif or vhostuser)"))),
+            (None, None) => {
+                return Err(CniError::invalid_config(format!(
+                    "{key}.iftype: required (memif or vhostuser)"
+                )))
+            }
         };
-        let net_type = match (s.opt_enum("netType", &["bridge", "interface"])?.as_deref(), host) {
+        let net_type = match (
+            s.opt_enum("netType", &["bridge", "interface"])?.as_deref(),
+            host,
+        ) {
             (Some("interface"), _) | (None, Some(_)) => NetType::Interface,
             (Some(_), _) | (None, None) => NetType::Bridge,
         };
@@ -159,23 +169,33 @@ impl Side {
                 .opt_enum("mode", &["ethernet", "ip", "inject-punt"])?
                 .or_else(|| host.map(|h| h.memif.mode.clone()))
                 .unwrap_or_else(|| "ethernet".to_string()),
-            socketfile: m.opt_file_name("socketfile")?.or_else(|| host.and_then(|h| h.memif.socketfile.clone())),
+            socketfile: m
+                .opt_file_name("socketfile")?
+                .or_else(|| host.and_then(|h| h.memif.socketfile.clone())),
         };
 
         let v = s.child("vhost")?;
         let vhost = Vhost {
             mode: match (v.opt_enum("mode", &["client", "server"])?, host) {
                 (Some(mode), _) => Some(mode),
-                (None, Some(h)) => Some(flip(h.vhost.mode.as_deref().unwrap_or("server"), "server", "client")),
+                (None, Some(h)) => Some(flip(
+                    h.vhost.mode.as_deref().unwrap_or("server"),
+                    "server",
+                    "client",
+                )),
                 (None, None) => None,
             },
             group: match v.opt_str("group")? {
                 Some(g) if !g.is_empty() && !is_safe_name(g) => {
-                    return Err(CniError::invalid_config(format!("{key}.vhost.group: {g:?} is not a group name")))
+                    return Err(CniError::invalid_config(format!(
+                        "{key}.vhost.group: {g:?} is not a group name"
+                    )))
                 }
                 g => g.filter(|g| !g.is_empty()).map(str::to_string),
             },
-            socketfile: v.opt_file_name("socketfile")?.or_else(|| host.and_then(|h| h.vhost.socketfile.clone())),
+            socketfile: v
+                .opt_file_name("socketfile")?
+                .or_else(|| host.and_then(|h| h.vhost.socketfile.clone())),
         };
 
         let b = s.child("bridge")?;
@@ -237,7 +257,8 @@ impl Side {
                               "socketfile": self.vhost.socketfile});
         out["bridge"] = json!({"bridgeName": self.bridge.bridge_name, "bridgeId": self.bridge.bridge_id,
                                "vlanId": self.bridge.vlan_id});
-        out["ovs"] = json!({"dbSocket": self.ovs.db_socket, "vhostSockDir": self.ovs.vhost_sock_dir});
+        out["ovs"] =
+            json!({"dbSocket": self.ovs.db_socket, "vhostSockDir": self.ovs.vhost_sock_dir});
         if let Some(mtu) = self.mtu {
             out["mtu"] = mtu.into();
         }

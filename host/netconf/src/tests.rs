@@ -21,7 +21,11 @@ fn set(v: &mut Value, pointer: &str, value: Value) {
     let mut at = v;
     let keys: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
     for key in &keys[..keys.len() - 1] {
-        at = at.as_object_mut().unwrap().entry(key.to_string()).or_insert_with(|| json!({}));
+        at = at
+            .as_object_mut()
+            .unwrap()
+            .entry(key.to_string())
+            .or_insert_with(|| json!({}));
     }
     at[keys[keys.len() - 1]] = value;
 }
@@ -78,7 +82,11 @@ fn invalid_values_name_the_field() {
         ("/host/engine", json!("kernel"), "host.engine"),
         ("/host/iftype", json!("veth"), "host.iftype"),
         ("/host/memif/role", json!("boss"), "host.memif.role"),
-        ("/host/memif/socketfile", json!("../x"), "host.memif.socketfile"),
+        (
+            "/host/memif/socketfile",
+            json!("../x"),
+            "host.memif.socketfile",
+        ),
         ("/host/bridge/vlanId", json!(5000), "host.bridge.vlanId"),
         ("/host/bridge/bridgeId", json!("4"), "host.bridge.bridgeId"),
         ("/container/vhost/mode", json!(1), "container.vhost.mode"),

@@ -114,7 +114,9 @@ impl Client {
                 other => other,
             })?;
             let params = message.params.as_ref();
-            if message.method.as_deref() == Some("update") && params.and_then(|p| p.get(0)) == Some(&json!(monitor_id)) {
+            if message.method.as_deref() == Some("update")
+                && params.and_then(|p| p.get(0)) == Some(&json!(monitor_id))
+            {
                 if let Some(update) = params.and_then(|p| p.get(1)) {
                     current = current.max(max_cur_cfg(update));
                 }
@@ -157,7 +159,10 @@ impl Client {
     fn read_message(&mut self, deadline: Instant) -> Result<Message, Error> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Error::Timeout(format!("no answer from ovsdb-server within {:?}", self.timeout)));
+            return Err(Error::Timeout(format!(
+                "no answer from ovsdb-server within {:?}",
+                self.timeout
+            )));
         }
         self.reader.get_ref().set_read_timeout(Some(left))?;
         // Messages are concatenated JSON objects; parsing one stops at its
@@ -167,10 +172,12 @@ impl Client {
             if e.is_io() || e.is_eof() {
                 let kind = std::io::Error::from(e);
                 match kind.kind() {
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => Error::Timeout(format!(
-                        "no answer from ovsdb-server within {:?}",
-                        self.timeout
-                    )),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                        Error::Timeout(format!(
+                            "no answer from ovsdb-server within {:?}",
+                            self.timeout
+                        ))
+                    }
                     _ => Error::Io(kind),
                 }
             } else {
@@ -236,7 +243,9 @@ mod tests {
 
     #[test]
     fn connect_to_missing_socket_is_unreachable() {
-        let err = Client::connect("unix:/nonexistent/db.sock", Duration::from_secs(1)).err().unwrap();
+        let err = Client::connect("unix:/nonexistent/db.sock", Duration::from_secs(1))
+            .err()
+            .unwrap();
         assert!(matches!(err, Error::Unreachable { .. }), "{err}");
     }
 
@@ -255,7 +264,10 @@ mod tests {
         let results = client.transact(&[json!({"op": "select"})]).unwrap();
         assert_eq!(results, vec![json!({"rows": []})]);
         let err = client.transact(&[]).unwrap_err();
-        assert!(matches!(err, Error::Rejected(ref m) if m.contains("unknown database")), "{err}");
+        assert!(
+            matches!(err, Error::Rejected(ref m) if m.contains("unknown database")),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -265,7 +277,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("db.sock");
         let _listener = UnixListener::bind(&path).unwrap();
-        let mut client = Client::connect(path.to_str().unwrap(), Duration::from_millis(200)).unwrap();
+        let mut client =
+            Client::connect(path.to_str().unwrap(), Duration::from_millis(200)).unwrap();
         let err = client.transact(&[]).unwrap_err();
         assert!(matches!(err, Error::Timeout(_)), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -273,7 +286,8 @@ mod tests {
 
     #[test]
     fn cur_cfg_is_read_from_monitor_updates() {
-        let update = json!({"Open_vSwitch": {"u1": {"old": {"cur_cfg": 3}, "new": {"cur_cfg": 4}}}});
+        let update =
+            json!({"Open_vSwitch": {"u1": {"old": {"cur_cfg": 3}, "new": {"cur_cfg": 4}}}});
         assert_eq!(max_cur_cfg(&update), 4);
         assert_eq!(max_cur_cfg(&json!({})), i64::MIN);
     }

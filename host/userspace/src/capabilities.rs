@@ -30,7 +30,11 @@ impl Ovsdb {
     }
 
     /// Runs `ops`; on a broken connection the next call reconnects.
-    pub(crate) fn transact(&mut self, ops: &[Value], wait_applied: bool) -> Result<Vec<Value>, ovsdb_client::Error> {
+    pub(crate) fn transact(
+        &mut self,
+        ops: &[Value],
+        wait_applied: bool,
+    ) -> Result<Vec<Value>, ovsdb_client::Error> {
         if self.client.is_none() {
             self.client = Some(ovsdb_client::Client::connect(&self.socket, OVSDB_TIMEOUT)?);
         }
@@ -57,7 +61,11 @@ pub(crate) struct AttachmentCaps {
 
 impl AttachmentCaps {
     /// Persists the undo of a mutation the host is about to make.
-    pub(crate) fn journal(&mut self, description: impl Into<String>, undo: attachment_store::Undo) -> Result<(), CniError> {
+    pub(crate) fn journal(
+        &mut self,
+        description: impl Into<String>,
+        undo: attachment_store::Undo,
+    ) -> Result<(), CniError> {
         let description = description.into();
         tracing::debug!(%description, "journal");
         self.store
@@ -82,7 +90,8 @@ impl Capabilities for AttachmentCaps {
         let undo = match step {
             WitUndo::Ovsdb(u) => attachment_store::Undo::Ovsdb {
                 db_socket: self.ovsdb.socket().to_string(),
-                ops: serde_json::from_str(&u.ops).map_err(|e| format!("undo operations are not JSON: {e}"))?,
+                ops: serde_json::from_str(&u.ops)
+                    .map_err(|e| format!("undo operations are not JSON: {e}"))?,
                 wait_applied: u.wait_applied,
                 skip_if_unmet: u.skip_if_unmet,
             },
@@ -91,7 +100,11 @@ impl Capabilities for AttachmentCaps {
         self.journal(description, undo).map_err(|e| e.to_string())
     }
 
-    fn ipam_exec(&mut self, command: String, _network_config: String) -> Result<String, WitCniError> {
+    fn ipam_exec(
+        &mut self,
+        command: String,
+        _network_config: String,
+    ) -> Result<String, WitCniError> {
         // IPAM runs in the host before the engine (see commands::add); an
         // engine asking for it is refused rather than left to guess.
         Err(WitCniError {

@@ -5,16 +5,30 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
 use cni_protocol::{CniError, CniResult, Version};
-use netconf::NetConf;
+use netconf::{IfType, NetConf};
 use serde_json::{json, Value};
 
-/// The container-data object in the Go plugin's shape.
-pub(crate) fn document(conf: &NetConf, container_id: &str, ifname: &str, result: &CniResult) -> Value {
+/// The container-data object in the Go plugin's shape. `socket_file` is
+/// the name the socket got in the shared dir, so the container app finds it
+/// without re-deriving the default.
+pub(crate) fn document(
+    conf: &NetConf,
+    container_id: &str,
+    ifname: &str,
+    socket_file: &str,
+    result: &CniResult,
+) -> Value {
+    let mut config = conf.container.to_go_json();
+    let section = match conf.container.iftype {
+        IfType::Memif => "memif",
+        IfType::VhostUser => "vhost",
+    };
+    config[section]["socketfile"] = socket_file.into();
     json!({
         "containerId": container_id,
         "ifName": ifname,
         "name": conf.name,
-        "config": conf.container.to_go_json(),
+        "config": config,
         "ipResult": result.to_value(Version::V1_0_0),
     })
 }
@@ -22,7 +36,13 @@ pub(crate) fn document(conf: &NetConf, container_id: &str, ifname: &str, result:
 /// Writes `doc` to `path` through a temp file and a rename, never
 /// following a planted symlink (O_NOFOLLOW | O_EXCL on the temp file).
 pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
-    let failed = |e: std::io::Error| CniError::new(cni_protocol::codes::CONTAINER_DATA_FAILURE, format!("cannot write container data {path}"), e.to_string());
+    let failed = |e: std::io::Error| {
+        CniError::new(
+            cni_protocol::codes::CONTAINER_DATA_FAILURE,
+            format!("cannot write container data {path}"),
+            e.to_string(),
+        )
+    };
     let tmp = format!("{path}.tmp{}", std::process::id());
     let mut file = std::fs::OpenOptions::new()
         .write(true)

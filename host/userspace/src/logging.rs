@@ -10,7 +10,9 @@ pub(crate) fn init(conf: &NetConf) {
         LogLevel::Info => LevelFilter::INFO,
         LogLevel::Debug => LevelFilter::DEBUG,
     };
-    let builder = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false);
     let file = conf.log_file.as_ref().and_then(|path| {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -22,7 +24,10 @@ pub(crate) fn init(conf: &NetConf) {
             .ok()
     });
     let _ = match file {
-        Some(file) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).try_init(),
+        Some(file) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init(),
         None => builder.with_writer(std::io::stderr).try_init(),
     };
 }

@@ -13,6 +13,8 @@ pub(crate) struct Names {
     /// The per-container directory holding sockets and container data.
     pub shared_dir: String,
     pub socket_path: String,
+    /// The socket's file name in the shared dir.
+    pub socket_file: String,
     /// The vSwitch port / interface name.
     pub port_name: String,
     /// MAC address of the container interface.
@@ -34,8 +36,18 @@ pub(crate) fn names(conf: &NetConf, container_id: &str, ifname: &str) -> Result<
         (None, _) => format!("/usr/local/var/run/openvswitch/{short}"),
     };
     let socket_file = match conf.host.iftype {
-        IfType::Memif => conf.host.memif.socketfile.clone().unwrap_or_else(|| format!("memif-{short}-{ifname}.sock")),
-        IfType::VhostUser => conf.host.vhost.socketfile.clone().unwrap_or_else(|| format!("{short}-{ifname}")),
+        IfType::Memif => conf
+            .host
+            .memif
+            .socketfile
+            .clone()
+            .unwrap_or_else(|| format!("memif-{short}-{ifname}.sock")),
+        IfType::VhostUser => conf
+            .host
+            .vhost
+            .socketfile
+            .clone()
+            .unwrap_or_else(|| format!("{short}-{ifname}")),
     };
     let socket_path = format!("{shared_dir}/{socket_file}");
     if socket_path.len() > MAX_SOCKET_PATH {
@@ -45,7 +57,10 @@ pub(crate) fn names(conf: &NetConf, container_id: &str, ifname: &str) -> Result<
             socket_path.len()
         )));
     }
-    let port_name = socket_file.strip_suffix(".sock").unwrap_or(&socket_file).to_string();
+    let port_name = socket_file
+        .strip_suffix(".sock")
+        .unwrap_or(&socket_file)
+        .to_string();
     let mac = conf
         .container
         .mac
@@ -55,6 +70,7 @@ pub(crate) fn names(conf: &NetConf, container_id: &str, ifname: &str) -> Result<
         data_path: format!("{shared_dir}/configData-{short}-{ifname}.json"),
         shared_dir,
         socket_path,
+        socket_file,
         port_name,
         mac,
     })

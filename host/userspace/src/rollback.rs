@@ -12,7 +12,11 @@ use serde_json::Value;
 use crate::capabilities::Ovsdb;
 
 /// Undoes what `record` journals and removes the record when all went well.
-pub(crate) fn undo_attachment(store: &Store, mut record: Record, cni_path: &[String]) -> Result<(), CniError> {
+pub(crate) fn undo_attachment(
+    store: &Store,
+    mut record: Record,
+    cni_path: &[String],
+) -> Result<(), CniError> {
     let mut failed: Vec<(JournalEntry, String)> = Vec::new();
     let mut ovsdb: Option<Ovsdb> = None;
     for entry in record.journal.iter().rev() {
@@ -49,7 +53,12 @@ pub(crate) fn undo_attachment(store: &Store, mut record: Record, cni_path: &[Str
     ))
 }
 
-fn undo_step(undo: &Undo, record: &Record, ovsdb: &mut Option<Ovsdb>, cni_path: &[String]) -> Result<(), String> {
+fn undo_step(
+    undo: &Undo,
+    record: &Record,
+    ovsdb: &mut Option<Ovsdb>,
+    cni_path: &[String],
+) -> Result<(), String> {
     match undo {
         Undo::Ovsdb {
             db_socket,
@@ -62,7 +71,9 @@ fn undo_step(undo: &Undo, record: &Record, ovsdb: &mut Option<Ovsdb>, cni_path: 
                 _ => ovsdb.insert(Ovsdb::new(db_socket)),
             };
             let ops = ops.as_array().cloned().unwrap_or_default();
-            let results = client.transact(&ops, *wait_applied).map_err(|e| e.to_string())?;
+            let results = client
+                .transact(&ops, *wait_applied)
+                .map_err(|e| e.to_string())?;
             match results.iter().find_map(|r| r.get("error")) {
                 None => Ok(()),
                 Some(Value::String(e)) if *skip_if_unmet && e == "timed out" => {
@@ -73,7 +84,9 @@ fn undo_step(undo: &Undo, record: &Record, ovsdb: &mut Option<Ovsdb>, cni_path: 
             }
         }
         Undo::RemoveFile { path } => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("remove {path}: {e}")),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("remove {path}: {e}"))
+            }
             _ => Ok(()),
         },
         Undo::RemoveEmptyDir { path } => match std::fs::remove_dir(path) {
@@ -81,7 +94,9 @@ fn undo_step(undo: &Undo, record: &Record, ovsdb: &mut Option<Ovsdb>, cni_path: 
                 tracing::debug!(path, "directory not empty; left in place");
                 Ok(())
             }
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("remove {path}: {e}")),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("remove {path}: {e}"))
+            }
             _ => Ok(()),
         },
         Undo::IpamDel {
@@ -97,7 +112,9 @@ fn undo_step(undo: &Undo, record: &Record, ovsdb: &mut Option<Ovsdb>, cni_path: 
                 cni_args,
                 cni_path,
             };
-            ipam_delegate::exec(&call, network_config).map(|_| ()).map_err(|e| e.to_string())
+            ipam_delegate::exec(&call, network_config)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     }
 }

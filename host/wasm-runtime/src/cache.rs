@@ -33,7 +33,11 @@ pub(crate) fn artifact_path(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8])
     ))
 }
 
-pub(crate) fn load(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8]) -> Result<Component, CacheError> {
+pub(crate) fn load(
+    engine: &wasmtime::Engine,
+    dir: &Path,
+    bytes: &[u8],
+) -> Result<Component, CacheError> {
     let path = artifact_path(engine, dir, bytes);
     if path.exists() {
         // SAFETY: the artifact was written by `compile_into` below into a
@@ -41,18 +45,29 @@ pub(crate) fn load(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8]) -> Resul
         // wasmtime checks its header, version and engine settings.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {e:?}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {e:?}")
+            }
         }
     }
     compile_into(engine, dir, &path, bytes)
 }
 
-fn compile_into(engine: &wasmtime::Engine, dir: &Path, path: &Path, bytes: &[u8]) -> Result<Component, CacheError> {
+fn compile_into(
+    engine: &wasmtime::Engine,
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Component, CacheError> {
     tracing::info!(path = %path.display(), "compiling component into the cache");
     let artifact = engine
         .precompile_component(bytes)
         .map_err(|e| CacheError::Wasm(format!("{e:?}")))?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -61,9 +76,12 @@ fn compile_into(engine: &wasmtime::Engine, dir: &Path, path: &Path, bytes: &[u8]
         .mode(0o600)
         .open(&tmp)
         .map_err(io(&tmp))?;
-    file.write_all(&artifact).and_then(|_| file.sync_all()).map_err(io(&tmp))?;
+    file.write_all(&artifact)
+        .and_then(|_| file.sync_all())
+        .map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
     // SAFETY: `artifact` was produced just now by this engine's
     // `precompile_component` and has not left this process's memory.
-    unsafe { Component::deserialize(engine, &artifact) }.map_err(|e| CacheError::Wasm(format!("{e:?}")))
+    unsafe { Component::deserialize(engine, &artifact) }
+        .map_err(|e| CacheError::Wasm(format!("{e:?}")))
 }

@@ -51,7 +51,10 @@ pub enum Error {
     #[error("component {component}: trapped: {message}")]
     Trap { component: String, message: String },
     #[error("component cache {path}: {source}")]
-    Cache { path: String, source: std::io::Error },
+    Cache {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// What a component may ask of the host.
@@ -147,10 +150,11 @@ impl Runtime {
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| load_error(e.to_string()))?,
         };
-        let component = cache::load(&self.engine, &self.cache_dir, &bytes).map_err(|e| match e {
-            cache::CacheError::Io(path, source) => Error::Cache { path, source },
-            cache::CacheError::Wasm(message) => load_error(message),
-        })?;
+        let component =
+            cache::load(&self.engine, &self.cache_dir, &bytes).map_err(|e| match e {
+                cache::CacheError::Io(path, source) => Error::Cache { path, source },
+                cache::CacheError::Wasm(message) => load_error(message),
+            })?;
         Ok(EngineComponent {
             runtime: self,
             component,
@@ -213,14 +217,19 @@ impl<'r> EngineComponent<'r> {
 
     fn classify(&self, error: wasmtime::Error, limits: Limits) -> Error {
         let component = self.name.clone();
-        if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+        if matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        ) {
             return Error::Timeout {
                 component,
                 limit: limits.timeout,
             };
         }
         let message = format!("{error:?}");
-        if message.contains("forcing trap when growing memory") || message.contains("memory minimum size") {
+        if message.contains("forcing trap when growing memory")
+            || message.contains("memory minimum size")
+        {
             return Error::MemoryLimit {
                 component,
                 limit: limits.memory_bytes,
@@ -235,7 +244,9 @@ impl<'r> EngineComponent<'r> {
         limits: Limits,
         attachment: &Attachment,
     ) -> (C, Result<Result<AddResult, CniError>, Error>) {
-        self.call(caps, limits, |engine, store| engine.call_add(store, attachment))
+        self.call(caps, limits, |engine, store| {
+            engine.call_add(store, attachment)
+        })
     }
 
     pub fn check<C: Capabilities>(
@@ -244,7 +255,9 @@ impl<'r> EngineComponent<'r> {
         limits: Limits,
         attachment: &Attachment,
     ) -> (C, Result<Result<(), CniError>, Error>) {
-        self.call(caps, limits, |engine, store| engine.call_check(store, attachment))
+        self.call(caps, limits, |engine, store| {
+            engine.call_check(store, attachment)
+        })
     }
 
     pub fn status<C: Capabilities>(
@@ -253,7 +266,9 @@ impl<'r> EngineComponent<'r> {
         limits: Limits,
         host_config: &str,
     ) -> (C, Result<Result<(), CniError>, Error>) {
-        self.call(caps, limits, |engine, store| engine.call_status(store, host_config))
+        self.call(caps, limits, |engine, store| {
+            engine.call_status(store, host_config)
+        })
     }
 }
 

@@ -14,7 +14,9 @@ use netconf::NetConf;
 use serde_json::{json, Value};
 use wasm_runtime::EngineComponent;
 
-use super::{attachment, component_error, engine_source, from_wit, key, limits, open_store, runtime};
+use super::{
+    attachment, component_error, engine_source, from_wit, key, limits, open_store, runtime,
+};
 use crate::capabilities::{AttachmentCaps, Ovsdb};
 use crate::naming::{self, Names};
 use crate::{container_data, rollback, Output};
@@ -25,11 +27,16 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         ipam_delegate::find_plugin(plugin, &env.path)?;
     }
     let runtime = runtime(conf)?;
-    let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
+    let engine = runtime
+        .load_engine(&engine_source(conf)?)
+        .map_err(component_error)?;
 
     let store = open_store(conf)?;
     let key = key(conf, env);
-    match store.load(&key).map_err(|e| CniError::io("cannot read the attachment record", e))? {
+    match store
+        .load(&key)
+        .map_err(|e| CniError::io("cannot read the attachment record", e))?
+    {
         // A retried ADD gets the answer the first one gave.
         Some(Record {
             phase: Phase::Committed,
@@ -105,7 +112,9 @@ fn add_steps(
         Err(e) => return (caps, Err(e)),
     };
 
-    let ipam_json = ipam_result.as_ref().map(|r| r.to_value(Version::V1_0_0).to_string());
+    let ipam_json = ipam_result
+        .as_ref()
+        .map(|r| r.to_value(Version::V1_0_0).to_string());
     let att = attachment(conf, env, names, nonce, ipam_json);
     let (mut caps, added) = engine.add(caps, limits(), &att);
     let added = match added {
@@ -113,7 +122,14 @@ fn add_steps(
         Ok(Err(e)) => return (caps, Err(from_wit(e))),
         Err(e) => return (caps, Err(component_error(e))),
     };
-    let published = publish(&mut caps, env, conf, names, &added.socket_moves, ipam_result);
+    let published = publish(
+        &mut caps,
+        env,
+        conf,
+        names,
+        &added.socket_moves,
+        ipam_result,
+    );
     (caps, published)
 }
 
@@ -126,13 +142,20 @@ fn prepare_host(
 ) -> Result<Option<CniResult>, CniError> {
     refuse_foreign_files(env, names)?;
     let dir_error = |e: std::io::Error| {
-        CniError::new(codes::CONTAINER_DATA_FAILURE, format!("shared dir {}", names.shared_dir), e.to_string())
+        CniError::new(
+            codes::CONTAINER_DATA_FAILURE,
+            format!("shared dir {}", names.shared_dir),
+            e.to_string(),
+        )
     };
     match std::fs::symlink_metadata(&names.shared_dir) {
         Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
             return Err(CniError::new(
                 codes::CONTAINER_DATA_FAILURE,
-                format!("shared dir {} exists and is not a directory (a symlink is not followed)", names.shared_dir),
+                format!(
+                    "shared dir {} exists and is not a directory (a symlink is not followed)",
+                    names.shared_dir
+                ),
                 "",
             ));
         }
@@ -229,11 +252,18 @@ fn publish(
     ipam_result: Option<CniResult>,
 ) -> Result<CniResult, CniError> {
     for (from, to) in socket_moves {
-        caps.journal(format!("remove socket {to}"), Undo::RemoveFile { path: to.clone() })?;
+        caps.journal(
+            format!("remove socket {to}"),
+            Undo::RemoveFile { path: to.clone() },
+        )?;
         std::fs::rename(from, to)
             .or_else(|_| std::os::unix::fs::symlink(from, to))
             .map_err(|e| {
-                CniError::new(codes::CONTAINER_DATA_FAILURE, format!("cannot publish socket {from} as {to}"), e.to_string())
+                CniError::new(
+                    codes::CONTAINER_DATA_FAILURE,
+                    format!("cannot publish socket {from} as {to}"),
+                    e.to_string(),
+                )
             })?;
     }
 
@@ -263,7 +293,13 @@ fn publish(
             path: names.data_path.clone(),
         },
     )?;
-    let doc = container_data::document(conf, &env.container_id, &env.ifname, &result);
+    let doc = container_data::document(
+        conf,
+        &env.container_id,
+        &env.ifname,
+        &names.socket_file,
+        &result,
+    );
     container_data::write(&names.data_path, &doc)?;
     Ok(result)
 }

@@ -12,15 +12,23 @@ use crate::Output;
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let runtime = runtime(conf)?;
-    let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
+    let engine = runtime
+        .load_engine(&engine_source(conf)?)
+        .map_err(component_error)?;
     let store = open_store(conf)?;
     let key = key(conf, env);
-    let record = match store.load(&key).map_err(|e| CniError::io("cannot read the attachment record", e))? {
+    let record = match store
+        .load(&key)
+        .map_err(|e| CniError::io("cannot read the attachment record", e))?
+    {
         Some(r) if r.phase == Phase::Committed => r,
         _ => {
             return Err(CniError::new(
                 codes::UNKNOWN_CONTAINER,
-                format!("no attachment of container {} as {} on network {}", env.container_id, env.ifname, conf.name),
+                format!(
+                    "no attachment of container {} as {} on network {}",
+                    env.container_id, env.ifname, conf.name
+                ),
                 "",
             ))
         }
@@ -49,7 +57,10 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         nonce: d["nonce"].as_u64().unwrap_or_default(),
         ipam_result: None,
     };
-    let db_socket = d["hostConfig"]["ovs"]["dbSocket"].as_str().unwrap_or(&conf.host.ovs.db_socket).to_string();
+    let db_socket = d["hostConfig"]["ovs"]["dbSocket"]
+        .as_str()
+        .unwrap_or(&conf.host.ovs.db_socket)
+        .to_string();
     let caps = AttachmentCaps {
         store,
         record: record.clone(),
@@ -62,7 +73,9 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     if !std::path::Path::new(&data_path).is_file() {
         return failed(format!("container data {data_path} is missing"));
     }
-    if vswitch_owns_socket(&d["hostConfig"]) && std::fs::symlink_metadata(&attachment.socket_path).is_err() {
+    if vswitch_owns_socket(&d["hostConfig"])
+        && std::fs::symlink_metadata(&attachment.socket_path).is_err()
+    {
         return failed(format!("socket {} is missing", attachment.socket_path));
     }
 
@@ -72,7 +85,10 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         if let (Some(obj), Some(result)) = (ipam_conf.as_object_mut(), &record.result) {
             obj.remove("cniVersions");
             let ours = CniResult::from_value(result)?;
-            obj.insert("prevResult".into(), ours.to_value(conf.cni_version.min(Version::V1_0_0)));
+            obj.insert(
+                "prevResult".into(),
+                ours.to_value(conf.cni_version.min(Version::V1_0_0)),
+            );
         }
         let call = ipam_delegate::Call {
             command: "CHECK",

@@ -11,7 +11,10 @@ use crate::{rollback, Output};
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let store = open_store(conf)?;
     let key = key(conf, env);
-    match store.load(&key).map_err(|e| CniError::io("cannot read the attachment record", e))? {
+    match store
+        .load(&key)
+        .map_err(|e| CniError::io("cannot read the attachment record", e))?
+    {
         Some(record) => rollback::undo_attachment(&store, record, &env.path)?,
         None => {
             tracing::info!("no record of this attachment; releasing any IPAM allocation");

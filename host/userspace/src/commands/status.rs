@@ -9,7 +9,9 @@ use crate::Output;
 
 pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let runtime = runtime(conf)?;
-    let engine = runtime.load_engine(&engine_source(conf)?).map_err(component_error)?;
+    let engine = runtime
+        .load_engine(&engine_source(conf)?)
+        .map_err(component_error)?;
     let caps = AttachmentCaps {
         store: open_store(conf)?,
         record: attachment_store::Record::new(

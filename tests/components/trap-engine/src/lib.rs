@@ -24,8 +24,18 @@ impl Engine for TrapEngine {
         ovsdb::transact(
             "create bridge",
             &[
-                ovsdb::insert_with_uuid("Bridge", bridge_uuid, json!({"name": bridge, "datapath_type": "netdev"})),
-                ovsdb::mutate("Open_vSwitch", vec![], "bridges", "insert", ovsdb::set(vec![uuid(bridge_uuid)])),
+                ovsdb::insert_with_uuid(
+                    "Bridge",
+                    bridge_uuid,
+                    json!({"name": bridge, "datapath_type": "netdev"}),
+                ),
+                ovsdb::mutate(
+                    "Open_vSwitch",
+                    vec![],
+                    "bridges",
+                    "insert",
+                    ovsdb::set(vec![uuid(bridge_uuid)]),
+                ),
             ],
             false,
         )?;
