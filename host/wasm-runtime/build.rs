@@ -70,7 +70,11 @@ fn main() {
             .module(&module)
             .and_then(|encoder| encoder.validate(true).encode())
             .unwrap_or_else(|e| panic!("componentize {package}: {e:?}"));
-        std::fs::write(out.join(format!("{package}.wasm")), component).unwrap();
+        // The digest is the cache key: computing it here spares every CNI
+        // call hashing the embedded bytes.
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&component));
+        std::fs::write(out.join(format!("{package}.wasm")), &component).unwrap();
+        std::fs::write(out.join(format!("{package}.sha256")), digest).unwrap();
     }
 }
 

@@ -76,6 +76,15 @@ impl AttachmentCaps {
 
 impl Capabilities for AttachmentCaps {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
+        static FIRST_CALL: std::sync::Once = std::sync::Once::new();
+        FIRST_CALL.call_once(|| {
+            if let Some(started) = crate::STARTED.get() {
+                tracing::debug!(
+                    micros = started.elapsed().as_micros() as u64,
+                    "cold start: first host call"
+                );
+            }
+        });
         let ops: Vec<Value> = serde_json::from_str(&ops)
             .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
         match self.ovsdb.transact(&ops, wait_applied) {

@@ -23,7 +23,12 @@ pub(crate) enum Output {
     Nothing,
 }
 
+/// When the process started, for the cold-start figure logged at the
+/// engine's first host call.
+pub(crate) static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     let mut stdin = Vec::new();
     let read = std::io::stdin()
         .take(MAX_CONFIG_BYTES as u64 + 1)

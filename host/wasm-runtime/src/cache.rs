@@ -22,12 +22,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
     move |e| CacheError::Io(path.display().to_string(), e)
 }
 
-pub(crate) fn artifact_path(engine: &wasmtime::Engine, dir: &Path, bytes: &[u8]) -> PathBuf {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `sha256` is the hex digest of the component's bytes.
+pub(crate) fn artifact_path(engine: &wasmtime::Engine, dir: &Path, sha256: &str) -> PathBuf {
     let mut settings = std::hash::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
     dir.join(format!(
         "{}-wasmtime{}-{:016x}.cwasm",
-        hex::encode(Sha256::digest(bytes)),
+        sha256,
         env!("USERSPACE_WASMTIME_VERSION"),
         settings.finish()
     ))
@@ -37,8 +42,9 @@ pub(crate) fn load(
     engine: &wasmtime::Engine,
     dir: &Path,
     bytes: &[u8],
+    sha256: &str,
 ) -> Result<Component, CacheError> {
-    let path = artifact_path(engine, dir, bytes);
+    let path = artifact_path(engine, dir, sha256);
     if path.exists() {
         // SAFETY: the artifact was written by `compile_into` below into a
         // root-only directory (temp file + rename, so never partial), and

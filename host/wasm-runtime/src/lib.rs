@@ -34,11 +34,19 @@ pub use bindings::AddResult;
 /// How often the epoch ticks; deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The built-in components, embedded at build time (see build.rs).
-const BUILT_IN: &[(&str, &[u8])] = &[(
-    "ovs-dpdk",
-    include_bytes!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.wasm")),
-)];
+/// A component embedded in the binary at build time (see build.rs).
+struct BuiltIn {
+    name: &'static str,
+    bytes: &'static [u8],
+    /// sha256 of `bytes`, hex, computed at build time.
+    sha256: &'static str,
+}
+
+const BUILT_IN: &[BuiltIn] = &[BuiltIn {
+    name: "ovs-dpdk",
+    bytes: include_bytes!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.wasm")),
+    sha256: include_str!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.sha256")),
+}];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -100,7 +108,7 @@ impl Source {
 
 /// Names of the built-in components.
 pub fn built_in_names() -> impl Iterator<Item = &'static str> {
-    BUILT_IN.iter().map(|(name, _)| *name)
+    BUILT_IN.iter().map(|b| b.name)
 }
 
 pub struct Runtime {
@@ -135,23 +143,25 @@ impl Runtime {
             component: name.clone(),
             message,
         };
-        let bytes: std::borrow::Cow<'static, [u8]> = match source {
+        let (bytes, sha256): (std::borrow::Cow<'static, [u8]>, String) = match source {
             Source::BuiltIn(wanted) => BUILT_IN
                 .iter()
-                .find(|(n, _)| n == wanted)
-                .map(|(_, b)| std::borrow::Cow::Borrowed(*b))
+                .find(|b| b.name == wanted)
+                .map(|b| (std::borrow::Cow::Borrowed(b.bytes), b.sha256.to_string()))
                 .ok_or_else(|| {
                     load_error(format!(
                         "no built-in component of that name (built in: {})",
                         built_in_names().collect::<Vec<_>>().join(", ")
                     ))
                 })?,
-            Source::File(path) => std::fs::read(path)
-                .map(std::borrow::Cow::Owned)
-                .map_err(|e| load_error(e.to_string()))?,
+            Source::File(path) => {
+                let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
+                let sha256 = cache::sha256_hex(&bytes);
+                (std::borrow::Cow::Owned(bytes), sha256)
+            }
         };
         let component =
-            cache::load(&self.engine, &self.cache_dir, &bytes).map_err(|e| match e {
+            cache::load(&self.engine, &self.cache_dir, &bytes, &sha256).map_err(|e| match e {
                 cache::CacheError::Io(path, source) => Error::Cache { path, source },
                 cache::CacheError::Wasm(message) => load_error(message),
             })?;

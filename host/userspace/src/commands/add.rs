@@ -1,21 +1,26 @@
 //! ADD: publish a userspace interface for a container.
 //!
 //! Order: validate everything and load the engine before touching the
-//! host; then, each step journalled before it is taken: the shared dir,
-//! the socket path, IPAM (before the engine, so `netType: interface` can
-//! use the address), the engine's vSwitch work, the container data. Any
-//! failure replays the journal and leaves nothing behind.
+//! host. The record is then written with the undo of every host-side step
+//! it is about to take (shared dir, socket, IPAM allocation, container
+//! data: one durable write instead of one per step; each undo is
+//! idempotent, so undoing a step that never happened is harmless). Then
+//! IPAM runs (before the engine, so `netType: interface` can use the
+//! address), the engine does the vSwitch work journalling each mutation
+//! first, and the container data is written. Any failure replays the
+//! journal and leaves nothing behind.
 
 use std::os::unix::fs::DirBuilderExt;
 
-use attachment_store::{Phase, Record, Undo};
+use attachment_store::{JournalEntry, Phase, Record, Undo};
 use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
 use netconf::NetConf;
 use serde_json::{json, Value};
 use wasm_runtime::EngineComponent;
 
 use super::{
-    attachment, component_error, engine_source, from_wit, key, limits, open_store, runtime,
+    attachment, component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits,
+    open_store, runtime,
 };
 use crate::capabilities::{AttachmentCaps, Ovsdb};
 use crate::naming::{self, Names};
@@ -51,9 +56,11 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         Some(stale) => rollback::undo_attachment(&store, stale, &env.path)?,
         None => {}
     }
+    let shared_dir_is_new = check_shared_dir(env, &names)?;
 
     let nonce = naming::nonce();
-    let record = Record::new(key, details(conf, env, &names, nonce));
+    let mut record = Record::new(key, details(conf, env, &names, nonce));
+    record.journal = host_undo_plan(env, conf, &names, shared_dir_is_new);
     store
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
@@ -98,6 +105,68 @@ fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Valu
     })
 }
 
+/// The undo of every host-side step ADD takes, in the order taken.
+fn host_undo_plan(
+    env: &Environment,
+    conf: &NetConf,
+    names: &Names,
+    shared_dir_is_new: bool,
+) -> Vec<JournalEntry> {
+    let mut plan = Vec::new();
+    let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
+    if shared_dir_is_new {
+        step(
+            format!("remove shared dir {}", names.shared_dir),
+            Undo::RemoveEmptyDir {
+                path: names.shared_dir.clone(),
+            },
+        );
+    }
+    step(
+        format!("remove socket {}", names.socket_path),
+        Undo::RemoveFile {
+            path: names.socket_path.clone(),
+        },
+    );
+    if conf.ipam.is_some() {
+        step(
+            "release the IPAM allocation".into(),
+            Undo::IpamDel {
+                network_config: ipam_config(conf),
+                netns: env.netns.clone(),
+                cni_args: env.args_raw.clone(),
+            },
+        );
+    }
+    step(
+        format!("remove container data {}", names.data_path),
+        Undo::RemoveFile {
+            path: names.data_path.clone(),
+        },
+    );
+    plan
+}
+
+/// Refuses a shared dir that is a symlink or not a directory, and files
+/// of another container; tells whether the dir must be created.
+fn check_shared_dir(env: &Environment, names: &Names) -> Result<bool, CniError> {
+    match std::fs::symlink_metadata(&names.shared_dir) {
+        Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => Err(CniError::new(
+            codes::CONTAINER_DATA_FAILURE,
+            format!(
+                "shared dir {} exists and is not a directory (a symlink is not followed)",
+                names.shared_dir
+            ),
+            "",
+        )),
+        Ok(_) => {
+            refuse_foreign_files(env, names)?;
+            Ok(false)
+        }
+        Err(_) => Ok(true),
+    }
+}
+
 fn add_steps(
     mut caps: AttachmentCaps,
     env: &Environment,
@@ -106,8 +175,7 @@ fn add_steps(
     nonce: u64,
     engine: &EngineComponent<'_>,
 ) -> (AttachmentCaps, Result<CniResult, CniError>) {
-    let prepared = prepare_host(&mut caps, env, conf, names);
-    let ipam_result = match prepared {
+    let ipam_result = match prepare_host(env, conf, names) {
         Ok(r) => r,
         Err(e) => return (caps, Err(e)),
     };
@@ -116,7 +184,8 @@ fn add_steps(
         .as_ref()
         .map(|r| r.to_value(Version::V1_0_0).to_string());
     let att = attachment(conf, env, names, nonce, ipam_json);
-    let (mut caps, added) = engine.add(caps, limits(), &att);
+    let (returned, added) = engine.add(caps, limits(), &att);
+    caps = returned;
     let added = match added {
         Ok(Ok(added)) => added,
         Ok(Err(e)) => return (caps, Err(from_wit(e))),
@@ -133,14 +202,12 @@ fn add_steps(
     (caps, published)
 }
 
-/// Shared dir, socket path and IPAM, each journalled first.
+/// Shared dir, stale socket and IPAM (their undo is already journalled).
 fn prepare_host(
-    caps: &mut AttachmentCaps,
     env: &Environment,
     conf: &NetConf,
     names: &Names,
 ) -> Result<Option<CniResult>, CniError> {
-    refuse_foreign_files(env, names)?;
     let dir_error = |e: std::io::Error| {
         CniError::new(
             codes::CONTAINER_DATA_FAILURE,
@@ -148,39 +215,11 @@ fn prepare_host(
             e.to_string(),
         )
     };
-    match std::fs::symlink_metadata(&names.shared_dir) {
-        Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
-            return Err(CniError::new(
-                codes::CONTAINER_DATA_FAILURE,
-                format!(
-                    "shared dir {} exists and is not a directory (a symlink is not followed)",
-                    names.shared_dir
-                ),
-                "",
-            ));
-        }
-        Ok(_) => {}
-        Err(_) => {
-            caps.journal(
-                format!("remove shared dir {}", names.shared_dir),
-                Undo::RemoveEmptyDir {
-                    path: names.shared_dir.clone(),
-                },
-            )?;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(&names.shared_dir)
-                .map_err(dir_error)?;
-        }
-    }
-
-    caps.journal(
-        format!("remove socket {}", names.socket_path),
-        Undo::RemoveFile {
-            path: names.socket_path.clone(),
-        },
-    )?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&names.shared_dir)
+        .map_err(dir_error)?;
     // A socket left by an earlier run (or a vSwitch that exited) makes
     // the vSwitch fail with "Address already in use".
     match std::fs::remove_file(&names.socket_path) {
@@ -189,32 +228,10 @@ fn prepare_host(
         Err(e) => return Err(dir_error(e)),
     }
 
-    let Some(_) = &conf.ipam else {
+    if conf.ipam.is_none() {
         return Ok(conf.prev_result.clone());
-    };
-    let mut ipam_conf = conf.raw.clone();
-    // Reference IPAM plugins speak up to 1.0.0; results are converted back.
-    ipam_conf["cniVersion"] = conf.cni_version.min(Version::V1_0_0).to_string().into();
-    if let Some(obj) = ipam_conf.as_object_mut() {
-        obj.remove("cniVersions");
     }
-    caps.journal(
-        "release the IPAM allocation",
-        Undo::IpamDel {
-            network_config: ipam_conf.clone(),
-            netns: env.netns.clone(),
-            cni_args: env.args_raw.clone(),
-        },
-    )?;
-    let call = ipam_delegate::Call {
-        command: "ADD",
-        container_id: &env.container_id,
-        netns: &env.netns,
-        ifname: &env.ifname,
-        cni_args: &env.args_raw,
-        cni_path: &env.path,
-    };
-    let output = ipam_delegate::exec(&call, &ipam_conf)?;
+    let output = ipam_delegate::exec(&ipam_call(env, "ADD"), &ipam_config(conf))?;
     CniResult::from_value(&output).map(Some)
 }
 
@@ -235,7 +252,10 @@ fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError
                 "container {} would reuse the socket and data of container {owner}: their IDs share the first 12 characters",
                 env.container_id
             ),
-            format!("{} is in use; set memif/vhost socketfile or use distinct container IDs", names.data_path),
+            format!(
+                "{} is in use; set memif/vhost socketfile or use distinct container IDs",
+                names.data_path
+            ),
         )),
         _ => Ok(()),
     }
@@ -252,10 +272,17 @@ fn publish(
     ipam_result: Option<CniResult>,
 ) -> Result<CniResult, CniError> {
     for (from, to) in socket_moves {
-        caps.journal(
-            format!("remove socket {to}"),
-            Undo::RemoveFile { path: to.clone() },
-        )?;
+        let journalled = caps
+            .record
+            .journal
+            .iter()
+            .any(|e| matches!(&e.undo, Undo::RemoveFile { path } if path == to));
+        if !journalled {
+            caps.journal(
+                format!("remove socket {to}"),
+                Undo::RemoveFile { path: to.clone() },
+            )?;
+        }
         std::fs::rename(from, to)
             .or_else(|_| std::os::unix::fs::symlink(from, to))
             .map_err(|e| {
@@ -287,12 +314,6 @@ fn publish(
         }
     }
 
-    caps.journal(
-        format!("remove container data {}", names.data_path),
-        Undo::RemoveFile {
-            path: names.data_path.clone(),
-        },
-    )?;
     let doc = container_data::document(
         conf,
         &env.container_id,

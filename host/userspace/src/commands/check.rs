@@ -6,7 +6,10 @@ use cni_protocol::{codes, CniError, CniResult, Environment, Version};
 use netconf::NetConf;
 use serde_json::Value;
 
-use super::{component_error, engine_source, from_wit, key, limits, open_store, runtime};
+use super::{
+    component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, open_store,
+    runtime,
+};
 use crate::capabilities::{AttachmentCaps, Ovsdb};
 use crate::Output;
 
@@ -80,25 +83,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     }
 
     if conf.ipam.is_some() {
-        let mut ipam_conf = conf.raw.clone();
-        ipam_conf["cniVersion"] = conf.cni_version.min(Version::V1_0_0).to_string().into();
-        if let (Some(obj), Some(result)) = (ipam_conf.as_object_mut(), &record.result) {
-            obj.remove("cniVersions");
+        let mut ipam_conf = ipam_config(conf);
+        if let Some(result) = &record.result {
             let ours = CniResult::from_value(result)?;
-            obj.insert(
-                "prevResult".into(),
-                ours.to_value(conf.cni_version.min(Version::V1_0_0)),
-            );
+            ipam_conf["prevResult"] = ours.to_value(conf.cni_version.min(Version::V1_0_0));
         }
-        let call = ipam_delegate::Call {
-            command: "CHECK",
-            container_id: &env.container_id,
-            netns: &env.netns,
-            ifname: &env.ifname,
-            cni_args: &env.args_raw,
-            cni_path: &env.path,
-        };
-        ipam_delegate::exec(&call, &ipam_conf)?;
+        ipam_delegate::exec(&ipam_call(env, "CHECK"), &ipam_conf)?;
     }
     Ok(Output::Nothing)
 }

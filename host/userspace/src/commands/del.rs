@@ -2,10 +2,10 @@
 //! config, which may have changed). Succeeds when things are already
 //! gone, and when called twice.
 
-use cni_protocol::{CniError, Environment, Version};
+use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{key, open_store};
+use super::{ipam_call, ipam_config, key, open_store};
 use crate::{rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -31,19 +31,5 @@ fn release_ipam_without_record(env: &Environment, conf: &NetConf) -> Result<(), 
     if conf.ipam.is_none() {
         return Ok(());
     }
-    let mut ipam_conf = conf.raw.clone();
-    ipam_conf["cniVersion"] = conf.cni_version.min(Version::V1_0_0).to_string().into();
-    if let Some(obj) = ipam_conf.as_object_mut() {
-        obj.remove("cniVersions");
-        obj.remove("prevResult");
-    }
-    let call = ipam_delegate::Call {
-        command: "DEL",
-        container_id: &env.container_id,
-        netns: &env.netns,
-        ifname: &env.ifname,
-        cni_args: &env.args_raw,
-        cni_path: &env.path,
-    };
-    ipam_delegate::exec(&call, &ipam_conf).map(|_| ())
+    ipam_delegate::exec(&ipam_call(env, "DEL"), &ipam_config(conf)).map(|_| ())
 }

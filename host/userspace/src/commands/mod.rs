@@ -42,6 +42,34 @@ pub(crate) fn engine_source(conf: &NetConf) -> Result<Source, CniError> {
     }
 }
 
+/// The network config as the IPAM plugin gets it. Reference IPAM plugins
+/// speak up to 1.0.0; their results are converted back to our version.
+pub(crate) fn ipam_config(conf: &NetConf) -> serde_json::Value {
+    let mut ipam_conf = conf.raw.clone();
+    ipam_conf["cniVersion"] = conf
+        .cni_version
+        .min(cni_protocol::Version::V1_0_0)
+        .to_string()
+        .into();
+    if let Some(obj) = ipam_conf.as_object_mut() {
+        obj.remove("cniVersions");
+        obj.remove("prevResult");
+    }
+    ipam_conf
+}
+
+/// The delegate call for `command` with this CNI call's variables.
+pub(crate) fn ipam_call<'a>(env: &'a Environment, command: &'a str) -> ipam_delegate::Call<'a> {
+    ipam_delegate::Call {
+        command,
+        container_id: &env.container_id,
+        netns: &env.netns,
+        ifname: &env.ifname,
+        cni_args: &env.args_raw,
+        cni_path: &env.path,
+    }
+}
+
 pub(crate) fn limits() -> Limits {
     Limits::default()
 }
