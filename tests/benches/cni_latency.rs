@@ -72,20 +72,6 @@ fn ours(net: &Network, ns: &Netns, tag: &str) -> Figures {
     f
 }
 
-fn vsctl(ovs: &Ovs, args: &[&str]) -> String {
-    let out = Command::new("ovs-vsctl")
-        .arg(format!("--db={}", ovs.db_socket()))
-        .args(args)
-        .output()
-        .expect("ovs-vsctl");
-    assert!(
-        out.status.success(),
-        "ovs-vsctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The Go plugin's sequence (cniovs): find the bridge (and on a new one
 /// add-br, datapath netdev, ovs-ofctl add-flow NORMAL), add-port with the
 /// interface options, read the port's mac; DEL: del-port, list-ports (and
@@ -103,29 +89,15 @@ fn go_sequence(
     for round in 0..=ROUNDS {
         let port = format!("go{round:02}-net1");
         let t = Instant::now();
-        vsctl(
-            ovs,
-            &[
-                "--bare",
-                "--columns=name",
-                "find",
-                "bridge",
-                &format!("name={bridge}"),
-            ],
-        );
+        ovs.vsctl(&[
+            "--bare",
+            "--columns=name",
+            "find",
+            "bridge",
+            &format!("name={bridge}"),
+        ]);
         if new_bridge {
-            vsctl(
-                ovs,
-                &[
-                    "add-br",
-                    bridge,
-                    "--",
-                    "set",
-                    "bridge",
-                    bridge,
-                    "datapath_type=netdev",
-                ],
-            );
+            ovs.add_netdev_bridge(bridge);
             let mgmt = format!("unix:{}/{bridge}.mgmt", ovs.dir.display());
             let status = Command::new("ovs-ofctl")
                 .args(["add-flow", &mgmt, "actions=NORMAL"])
@@ -137,23 +109,20 @@ fn go_sequence(
             .map(String::from)
             .to_vec();
         add.extend(iface_args(&port));
-        vsctl(ovs, &add.iter().map(String::as_str).collect::<Vec<_>>());
-        vsctl(
-            ovs,
-            &[
-                "--bare",
-                "--columns=mac",
-                "find",
-                "port",
-                &format!("name={port}"),
-            ],
-        );
+        ovs.vsctl(&add.iter().map(String::as_str).collect::<Vec<_>>());
+        ovs.vsctl(&[
+            "--bare",
+            "--columns=mac",
+            "find",
+            "port",
+            &format!("name={port}"),
+        ]);
         let add = t.elapsed();
         let t = Instant::now();
-        vsctl(ovs, &["--if-exists", "del-port", bridge, &port]);
-        let left = vsctl(ovs, &["list-ports", bridge]);
+        ovs.vsctl(&["--if-exists", "del-port", bridge, &port]);
+        let left = ovs.vsctl(&["list-ports", bridge]);
         if new_bridge && left.trim().is_empty() {
-            vsctl(ovs, &["del-br", bridge]);
+            ovs.vsctl(&["del-br", bridge]);
         }
         let del = t.elapsed();
         if round > 0 {
@@ -197,18 +166,7 @@ fn compare(ovs: &'static Ovs, ns: &Netns, label: &str, mut net: Network, new_bri
     // Compare the vSwitch work: IPAM is the same exec for both plugins.
     net.config.as_object_mut().unwrap().remove("ipam");
     if !new_bridge {
-        vsctl(
-            ovs,
-            &[
-                "add-br",
-                &net.bridge,
-                "--",
-                "set",
-                "Bridge",
-                &net.bridge,
-                "datapath_type=netdev",
-            ],
-        );
+        ovs.add_netdev_bridge(&net.bridge);
     }
     let mut mine = ours(&net, ns, &label[..1]);
     let socket_dir = net.dir("go-sockets");
@@ -234,7 +192,7 @@ fn compare(ovs: &'static Ovs, ns: &Netns, label: &str, mut net: Network, new_bri
     let speedup = (ga + gd) / (oa + od);
     println!("{:<52} ADD+DEL {speedup:.1}x faster\n", "");
     if !new_bridge {
-        vsctl(ovs, &["del-br", &net.bridge]);
+        ovs.vsctl(&["del-br", &net.bridge]);
     }
     speedup
 }
@@ -274,18 +232,7 @@ fn main() {
     ];
 
     let net = Network::vhostuser(ovs, Some("client"));
-    vsctl(
-        ovs,
-        &[
-            "add-br",
-            &net.bridge,
-            "--",
-            "set",
-            "Bridge",
-            &net.bridge,
-            "datapath_type=netdev",
-        ],
-    );
+    ovs.add_netdev_bridge(&net.bridge);
     let mut with_ipam = ours(&net, &ns, "i");
     with_ipam.row("vhost-user client + host-local IPAM: userspace");
 

@@ -113,6 +113,19 @@ impl Ovs {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// Creates a bridge the way an operator would (not marked as ours).
+    pub fn add_netdev_bridge(&self, bridge: &str) {
+        self.vsctl(&[
+            "add-br",
+            bridge,
+            "--",
+            "set",
+            "Bridge",
+            bridge,
+            "datapath_type=netdev",
+        ]);
+    }
+
     /// The whole database, for byte-for-byte comparisons.
     pub fn dump(&self) -> String {
         let out = Command::new("ovsdb-client")

@@ -204,15 +204,7 @@ fn two_containers_share_one_bridge_removed_after_the_last_del() {
 #[test]
 fn a_bridge_we_did_not_create_is_never_removed() {
     let net = Network::memif(ovs());
-    net.ovs.vsctl(&[
-        "add-br",
-        &net.bridge,
-        "--",
-        "set",
-        "Bridge",
-        &net.bridge,
-        "datapath_type=netdev",
-    ]);
+    net.ovs.add_netdev_bridge(&net.bridge);
     let ns = Netns::new();
     net.add("foreign0000001", &ns).ok();
     net.del("foreign0000001").ok();
