@@ -132,22 +132,43 @@ fn status_with_ovsdb_server_stopped_is_50() {
     status().ok();
 }
 
+/// Runs the hostile engine in `mode`; returns the CNI error's message.
+fn hostile_add(mode: &str, id: &str) -> String {
+    let engine = component::build("hostile-engine");
+    let mut net = Network::memif(Ovs::shared());
+    net.config["host"]["engine"] = json!(engine.display().to_string());
+    net.config["host"]["hostile"] = json!(mode);
+    net.config["componentLimits"] = json!({"timeoutMs": 500, "memoryMiB": 32});
+    let ns = Netns::new();
+    let err = net.add(id, &ns).err(102);
+    assert!(
+        !net.ovs.bridge_exists(&net.bridge),
+        "{mode}: the bridge the engine made is rolled back"
+    );
+    net.assert_nothing_left(id);
+    err["msg"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn a_trap_in_the_engine_rolls_back_its_journalled_work() {
     let _serial = serial();
-    let trap = component::build("trap-engine");
-    let mut net = Network::memif(Ovs::shared());
-    net.config["host"]["engine"] = json!(trap.display().to_string());
-    let ns = Netns::new();
-    let err = net.add("trapped000001", &ns).err(102);
-    let msg = err["msg"].as_str().unwrap();
+    let msg = hostile_add("trap", "trapped000001");
     assert!(
-        msg.contains("trapped") && msg.contains("trap-engine"),
-        "{err}"
+        msg.contains("trapped") && msg.contains("hostile-engine"),
+        "{msg}"
     );
-    assert!(
-        !net.ovs.bridge_exists(&net.bridge),
-        "the bridge the engine made is rolled back"
-    );
-    net.assert_nothing_left("trapped000001");
+}
+
+#[test]
+fn an_engine_that_loops_forever_is_stopped_by_the_deadline() {
+    let _serial = serial();
+    let msg = hostile_add("loop", "looping000001");
+    assert!(msg.contains("time limit of 500ms"), "{msg}");
+}
+
+#[test]
+fn an_engine_that_allocates_1_gib_hits_the_memory_limit() {
+    let _serial = serial();
+    let msg = hostile_add("alloc", "allocating001");
+    assert!(msg.contains("memory limit of 33554432 bytes"), "{msg}");
 }

@@ -30,6 +30,23 @@ pub enum LogLevel {
     Debug,
 }
 
+/// `componentLimits`: how long one call into a component may run and how
+/// much memory it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComponentLimits {
+    pub timeout_ms: u32,
+    pub memory_mib: u32,
+}
+
+impl Default for ComponentLimits {
+    fn default() -> Self {
+        ComponentLimits {
+            timeout_ms: 60_000,
+            memory_mib: 64,
+        }
+    }
+}
+
 /// A parsed, validated network configuration.
 #[derive(Debug, Clone)]
 pub struct NetConf {
@@ -44,6 +61,8 @@ pub struct NetConf {
     pub log_file: Option<String>,
     pub log_level: LogLevel,
     pub state_dir: String,
+    /// Bounds on each call into a component.
+    pub component_limits: ComponentLimits,
     /// `runtimeConfig`, keys lower-cased (containerd sends `HostPort`).
     pub runtime_config: BTreeMap<String, Value>,
     pub prev_result: Option<CniResult>,
@@ -174,6 +193,18 @@ impl NetConf {
             kubeconfig: top.opt_abs_path("kubeconfig")?,
             log_file: top.opt_abs_path("logFile")?,
             log_level,
+            component_limits: {
+                let limits = top.child("componentLimits")?;
+                let default = ComponentLimits::default();
+                ComponentLimits {
+                    timeout_ms: limits
+                        .opt_u32_in("timeoutMs", 100, 600_000)?
+                        .unwrap_or(default.timeout_ms),
+                    memory_mib: limits
+                        .opt_u32_in("memoryMiB", 1, 4096)?
+                        .unwrap_or(default.memory_mib),
+                }
+            },
             state_dir: top
                 .opt_abs_path("stateDir")?
                 .unwrap_or_else(|| DEFAULT_STATE_DIR.to_string()),

@@ -79,15 +79,6 @@ pub struct Limits {
     pub memory_bytes: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            timeout: Duration::from_secs(60),
-            memory_bytes: 64 << 20,
-        }
-    }
-}
-
 /// Where a component comes from.
 #[derive(Debug, Clone)]
 pub enum Source {

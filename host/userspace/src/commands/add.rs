@@ -184,7 +184,7 @@ fn add_steps(
         .as_ref()
         .map(|r| r.to_value(Version::V1_0_0).to_string());
     let att = attachment(conf, env, names, nonce, ipam_json);
-    let (returned, added) = engine.add(caps, limits(), &att);
+    let (returned, added) = engine.add(caps, limits(conf), &att);
     caps = returned;
     let added = match added {
         Ok(Ok(added)) => added,

@@ -69,7 +69,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         record: record.clone(),
         ovsdb: Ovsdb::new(&db_socket),
     };
-    let (_, checked) = engine.check(caps, limits(), &attachment);
+    let (_, checked) = engine.check(caps, limits(conf), &attachment);
     checked.map_err(component_error)?.map_err(from_wit)?;
 
     let data_path = text("dataPath");

@@ -70,8 +70,11 @@ pub(crate) fn ipam_call<'a>(env: &'a Environment, command: &'a str) -> ipam_dele
     }
 }
 
-pub(crate) fn limits() -> Limits {
-    Limits::default()
+pub(crate) fn limits(conf: &NetConf) -> Limits {
+    Limits {
+        timeout: std::time::Duration::from_millis(conf.component_limits.timeout_ms.into()),
+        memory_bytes: conf.component_limits.memory_mib as usize * (1 << 20),
+    }
 }
 
 pub(crate) fn component_error(e: wasm_runtime::Error) -> CniError {

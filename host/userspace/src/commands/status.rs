@@ -24,7 +24,7 @@ pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError
         ),
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
     };
-    let (_, status) = engine.status(caps, limits(), &conf.host.to_json().to_string());
+    let (_, status) = engine.status(caps, limits(conf), &conf.host.to_json().to_string());
     status.map_err(component_error)?.map_err(from_wit)?;
     Ok(Output::Nothing)
 }

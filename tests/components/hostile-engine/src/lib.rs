@@ -1,14 +1,16 @@
-//! A hostile engine for the tests: it does real, journalled work on OVS
-//! (creates the configured bridge) and then panics, which traps. The host
-//! must turn the trap into a CNI error and roll the bridge back.
+//! A hostile engine for the tests. It does real, journalled work on OVS
+//! (creates the configured bridge), then misbehaves as `host.hostile`
+//! says: `trap` (panics, which traps), `loop` (spins forever) or `alloc`
+//! (allocates 1 GiB). The host must stop it with a CNI error and roll the
+//! bridge back.
 
 use serde_json::json;
 use userspace_cni_sdk::ovsdb::{self, uuid};
 use userspace_cni_sdk::{export_engine, undo, AddResult, Attachment, CniError, Engine};
 
-struct TrapEngine;
+struct HostileEngine;
 
-impl Engine for TrapEngine {
+impl Engine for HostileEngine {
     fn add(att: Attachment) -> Result<AddResult, CniError> {
         let cfg: serde_json::Value = serde_json::from_str(&att.host_config).unwrap();
         let bridge = cfg["bridge"]["bridgeName"].as_str().unwrap().to_string();
@@ -39,7 +41,17 @@ impl Engine for TrapEngine {
             ],
             false,
         )?;
-        panic!("trap-engine: deliberate trap after creating bridge {bridge}");
+        match cfg["hostile"].as_str() {
+            Some("loop") => loop {
+                std::hint::black_box(0u64);
+            },
+            Some("alloc") => {
+                let big = vec![1u8; 1 << 30];
+                std::hint::black_box(&big);
+                panic!("allocated 1 GiB")
+            }
+            _ => panic!("hostile-engine: deliberate trap after creating bridge {bridge}"),
+        }
     }
 
     fn check(_att: Attachment) -> Result<(), CniError> {
@@ -51,4 +63,4 @@ impl Engine for TrapEngine {
     }
 }
 
-export_engine!(TrapEngine);
+export_engine!(HostileEngine);
