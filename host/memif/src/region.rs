@@ -1,0 +1,77 @@
+//! Shared memory regions: created by the client (memfd, sealed against
+//! shrinking so the peer can trust the size) or mapped by the server from
+//! the fd the client sent.
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::mm::{MapFlags, ProtFlags};
+
+pub(crate) struct Region {
+    fd: OwnedFd,
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Region {
+    /// A new zeroed region of `len` bytes.
+    pub(crate) fn create(len: usize) -> rustix::io::Result<Region> {
+        let fd = rustix::fs::memfd_create("memif region", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        rustix::fs::ftruncate(&fd, len as u64)?;
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK)?;
+        Region::map(fd, len)
+    }
+
+    /// Maps `len` bytes of `fd` shared, read-write.
+    pub(crate) fn map(fd: OwnedFd, len: usize) -> rustix::io::Result<Region> {
+        if len == 0 {
+            return Err(rustix::io::Errno::INVAL);
+        }
+        // The peer's fd must really be that large, or touching the mapping
+        // past its end would fault (SIGBUS).
+        let stat = rustix::fs::fstat(&fd)?;
+        if (stat.st_size as u64) < len as u64 {
+            return Err(rustix::io::Errno::INVAL);
+        }
+        // SAFETY: a fresh shared mapping of an fd we own, at an address the
+        // kernel picks; nothing else refers to that range yet.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )?
+        };
+        Ok(Region {
+            fd,
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    pub(crate) fn fd(&self) -> impl AsFd + '_ {
+        &self.fd
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `map`, and
+        // every ring or buffer view into it belongs to the connection that
+        // owns (and is dropping) this region.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.cast(), self.len);
+        }
+    }
+}

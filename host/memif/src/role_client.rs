@@ -1,0 +1,219 @@
+//! The client ("slave") role: connect to a server's socket, allocate the
+//! shared memory, hand it over, and come out connected.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::event::EventfdFlags;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::connection::{Connection, Counters, Queue, Role, RxMode};
+use crate::protocol::{Message, Mode, RING_FLAG_S2M};
+use crate::region::Region;
+use crate::ring::{ring_size, Desc, Ring};
+use crate::{control, Error, VERSION};
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub socket: PathBuf,
+    /// Interface id; must match the server's (DPDK's `id=` devarg).
+    pub id: u32,
+    pub secret: String,
+    pub mode: Mode,
+    /// Our name, sent in INIT.
+    pub name: String,
+    /// Our interface name, sent in CONNECT.
+    pub if_name: String,
+    /// Client-to-server rings (our transmit queues).
+    pub tx_queues: u16,
+    /// Server-to-client rings (our receive queues). OVS transmits on a
+    /// queue per PMD thread plus one: ask for at least two.
+    pub rx_queues: u16,
+    pub log2_ring_size: u8,
+    pub buffer_size: u32,
+    pub rx_mode: RxMode,
+}
+
+impl ClientConfig {
+    pub fn new(socket: impl Into<PathBuf>) -> ClientConfig {
+        ClientConfig {
+            socket: socket.into(),
+            id: 0,
+            secret: String::new(),
+            mode: Mode::Ethernet,
+            name: "userspace-cni".into(),
+            if_name: "memif0".into(),
+            tx_queues: 1,
+            rx_queues: 2,
+            log2_ring_size: 10,
+            buffer_size: 2048,
+            rx_mode: RxMode::Polling,
+        }
+    }
+}
+
+pub struct Client;
+
+impl Client {
+    /// Connects and completes the handshake.
+    pub fn connect(cfg: &ClientConfig) -> Result<Connection, Error> {
+        let socket = connect_socket(&cfg.socket)?;
+        let sock = socket.as_fd();
+
+        let (hello, _) = control::expect(sock)?;
+        let Message::Hello {
+            name: peer_name,
+            min_version,
+            max_version,
+            max_m2s_ring,
+            max_s2m_ring,
+            max_log2_ring_size,
+            ..
+        } = hello
+        else {
+            return Err(unexpected("HELLO", &hello));
+        };
+        if !(min_version..=max_version).contains(&VERSION) {
+            return Err(Error::Handshake(format!(
+                "server speaks versions {min_version:#x}-{max_version:#x}, we speak {VERSION:#x}"
+            )));
+        }
+        let tx_count = cfg.tx_queues.clamp(1, max_s2m_ring.saturating_add(1));
+        let rx_count = cfg.rx_queues.clamp(1, max_m2s_ring.saturating_add(1));
+        let log2 = cfg.log2_ring_size.min(max_log2_ring_size).max(1);
+
+        let init = Message::Init {
+            version: VERSION,
+            id: cfg.id,
+            mode: cfg.mode,
+            secret: cfg.secret.clone(),
+            name: cfg.name.clone(),
+        };
+        control::send(sock, &init, None)?;
+        expect_ack(sock)?;
+
+        // One region: [client->server rings][server->client rings][buffers].
+        let rings = tx_count as usize + rx_count as usize;
+        let ring_bytes = ring_size(log2);
+        let buffers_offset = rings * ring_bytes;
+        let slots = 1usize << log2;
+        let region_len = buffers_offset + rings * slots * cfg.buffer_size as usize;
+        let region = Region::create(region_len)?;
+        control::send(
+            sock,
+            &Message::AddRegion {
+                index: 0,
+                size: region_len as u64,
+            },
+            Some(region.fd().as_fd()),
+        )?;
+        expect_ack(sock)?;
+
+        let mut tx = Vec::new();
+        let mut rx = Vec::new();
+        for global_index in 0..rings {
+            let is_tx = global_index < tx_count as usize;
+            let offset = global_index * ring_bytes;
+            // SAFETY: the ring lies inside the region just created
+            // (offset + ring_bytes <= buffers_offset <= region_len), which
+            // the connection keeps mapped for as long as it keeps the ring.
+            let ring = unsafe { Ring::new(region.ptr().add(offset), log2) };
+            ring.set_cookie();
+            for slot in 0..slots as u16 {
+                let buffer = buffers_offset + (global_index * slots + slot as usize) * cfg.buffer_size as usize;
+                ring.set_desc(
+                    slot,
+                    Desc {
+                        flags: 0,
+                        region: 0,
+                        length: cfg.buffer_size,
+                        offset: buffer as u32,
+                    },
+                );
+            }
+            let eventfd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            let index = if is_tx { global_index } else { global_index - tx_count as usize };
+            let add_ring = Message::AddRing {
+                flags: if is_tx { RING_FLAG_S2M } else { 0 },
+                index: index as u16,
+                region: 0,
+                offset: offset as u32,
+                log2_ring_size: log2,
+                private_hdr_size: 0,
+            };
+            control::send(sock, &add_ring, Some(eventfd.as_fd()))?;
+            expect_ack(sock)?;
+            let queue = Queue {
+                ring,
+                eventfd,
+                next: 0,
+                read: 0,
+                global_index,
+            };
+            if is_tx {
+                tx.push(queue);
+            } else {
+                rx.push(queue);
+            }
+        }
+
+        control::send(
+            sock,
+            &Message::Connect {
+                if_name: cfg.if_name.clone(),
+            },
+            None,
+        )?;
+        let (reply, _) = control::expect(sock)?;
+        if !matches!(reply, Message::Connected { .. }) {
+            return Err(unexpected("CONNECTED", &reply));
+        }
+
+        // The server zeroed every index on CONNECT: post all receive buffers.
+        let size = 1u16 << log2;
+        for q in &mut rx {
+            q.next = size;
+            q.ring.set_head(size);
+        }
+        let mut connection = Connection {
+            role: Role::Client,
+            control: socket,
+            regions: vec![region],
+            tx,
+            rx,
+            buffer_size: cfg.buffer_size,
+            buffers_offset,
+            peer_name,
+            counters: Counters::default(),
+        };
+        connection.set_rx_mode(cfg.rx_mode);
+        tracing::info!(socket = %cfg.socket.display(), peer = %connection.peer_name, "memif connected");
+        Ok(connection)
+    }
+}
+
+fn connect_socket(path: &Path) -> Result<OwnedFd, Error> {
+    let fail = |e: rustix::io::Errno| Error::Socket {
+        path: path.display().to_string(),
+        source: e.into(),
+    };
+    let socket =
+        rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).map_err(fail)?;
+    let addr = SocketAddrUnix::new(path).map_err(fail)?;
+    rustix::net::connect(&socket, &addr).map_err(fail)?;
+    Ok(socket)
+}
+
+fn expect_ack(sock: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
+    match control::expect(sock)? {
+        (Message::Ack, _) => Ok(()),
+        (other, _) => Err(unexpected("ACK", &other)),
+    }
+}
+
+pub(crate) fn unexpected(expected: &'static str, got: &Message) -> Error {
+    Error::Unexpected {
+        expected,
+        got: got.kind().to_string(),
+    }
+}
