@@ -106,7 +106,11 @@ impl Connection {
     /// Sets how every receive queue is woken.
     pub fn set_rx_mode(&mut self, mode: RxMode) {
         for q in &self.rx {
-            q.ring.set_flags(if mode == RxMode::Polling { FLAG_MASK_INT } else { 0 });
+            q.ring.set_flags(if mode == RxMode::Polling {
+                FLAG_MASK_INT
+            } else {
+                0
+            });
         }
     }
 
@@ -128,7 +132,8 @@ impl Connection {
 
     fn client_buffer_offset(&self, global_index: usize, counter: u16, ring_size: u16) -> u32 {
         let slot = (counter & (ring_size - 1)) as usize;
-        (self.buffers_offset + (global_index * ring_size as usize + slot) * self.buffer_size as usize) as u32
+        (self.buffers_offset
+            + (global_index * ring_size as usize + slot) * self.buffer_size as usize) as u32
     }
 
     /// Transmits up to all of `frames` on `queue`; returns how many went.
@@ -237,7 +242,8 @@ impl Connection {
         let n = ready.min(max);
         for _ in 0..n {
             let d = self.rx[queue].ring.desc(read);
-            match Self::buffer(&self.regions, &d, d.length).filter(|_| d.length <= self.buffer_size) {
+            match Self::buffer(&self.regions, &d, d.length).filter(|_| d.length <= self.buffer_size)
+            {
                 Some(src) => {
                     // SAFETY: inside the region (checked); the server
                     // published this slot with `tail` and will not touch it
@@ -298,14 +304,19 @@ impl Connection {
     /// Checks the control channel without blocking: `Some(reason)` when the
     /// peer disconnected (or the channel broke).
     pub fn poll_disconnect(&mut self) -> Option<String> {
-        let mut fds = [rustix::event::PollFd::new(&self.control, rustix::event::PollFlags::IN)];
+        let mut fds = [rustix::event::PollFd::new(
+            &self.control,
+            rustix::event::PollFlags::IN,
+        )];
         match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())) {
             Ok(0) => return None,
             Ok(_) => {}
             Err(e) => return Some(format!("control channel: {e}")),
         }
         match control::recv(self.control.as_fd()) {
-            Ok(Some((Message::Disconnect { code, reason }, _))) => Some(format!("{reason} (code {code})")),
+            Ok(Some((Message::Disconnect { code, reason }, _))) => {
+                Some(format!("{reason} (code {code})"))
+            }
             Ok(None) => Some("peer closed the connection".into()),
             Ok(Some((other, _))) => Some(format!("unexpected {} after connect", other.kind())),
             Err(e) => Some(e.to_string()),

@@ -20,7 +20,7 @@ mod region;
 mod role_client;
 mod role_server;
 
-pub use connection::{Connection, RxMode};
+pub use connection::{Connection, Counters, RxMode};
 pub use protocol::{DecodeError, Message, Mode, MESSAGE_SIZE};
 pub use role_client::{Client, ClientConfig};
 pub use role_server::{Server, ServerConfig};

@@ -109,7 +109,9 @@ impl Message {
     }
 
     pub fn encode(&self) -> [u8; MESSAGE_SIZE] {
-        let mut w = Writer { buf: [0; MESSAGE_SIZE] };
+        let mut w = Writer {
+            buf: [0; MESSAGE_SIZE],
+        };
         match self {
             Message::Ack => w.u16(0, 1),
             Message::Hello {
@@ -184,7 +186,9 @@ impl Message {
 
     /// Decodes one message; any input gives a message or an error.
     pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
-        let b: &[u8; MESSAGE_SIZE] = bytes.try_into().map_err(|_| DecodeError::BadLength(bytes.len()))?;
+        let b: &[u8; MESSAGE_SIZE] = bytes
+            .try_into()
+            .map_err(|_| DecodeError::BadLength(bytes.len()))?;
         let u16_at = |at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
         let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let text = |at: usize, len: usize| {
@@ -279,7 +283,10 @@ mod tests {
                 secret: "s3cret".into(),
                 name: "app".into(),
             },
-            Message::AddRegion { index: 0, size: 1 << 30 },
+            Message::AddRegion {
+                index: 0,
+                size: 1 << 30,
+            },
             Message::AddRing {
                 flags: RING_FLAG_S2M,
                 index: 1,
@@ -288,8 +295,12 @@ mod tests {
                 log2_ring_size: 10,
                 private_hdr_size: 0,
             },
-            Message::Connect { if_name: "memif0".into() },
-            Message::Connected { if_name: "net1".into() },
+            Message::Connect {
+                if_name: "memif0".into(),
+            },
+            Message::Connected {
+                if_name: "net1".into(),
+            },
             Message::Disconnect {
                 code: 1,
                 reason: "incorrect secret".into(),
@@ -345,6 +356,9 @@ mod tests {
             buf[1] = 0;
             let _ = Message::decode(&buf);
         }
-        assert_eq!(Message::decode(&[9u8; MESSAGE_SIZE]), Err(DecodeError::BadType(0x0909)));
+        assert_eq!(
+            Message::decode(&[9u8; MESSAGE_SIZE]),
+            Err(DecodeError::BadType(0x0909))
+        );
     }
 }

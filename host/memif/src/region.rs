@@ -16,7 +16,10 @@ pub(crate) struct Region {
 impl Region {
     /// A new zeroed region of `len` bytes.
     pub(crate) fn create(len: usize) -> rustix::io::Result<Region> {
-        let fd = rustix::fs::memfd_create("memif region", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        let fd = rustix::fs::memfd_create(
+            "memif region",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )?;
         rustix::fs::ftruncate(&fd, len as u64)?;
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK)?;
         Region::map(fd, len)

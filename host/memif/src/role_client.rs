@@ -120,7 +120,8 @@ impl Client {
             let ring = unsafe { Ring::new(region.ptr().add(offset), log2) };
             ring.set_cookie();
             for slot in 0..slots as u16 {
-                let buffer = buffers_offset + (global_index * slots + slot as usize) * cfg.buffer_size as usize;
+                let buffer = buffers_offset
+                    + (global_index * slots + slot as usize) * cfg.buffer_size as usize;
                 ring.set_desc(
                     slot,
                     Desc {
@@ -131,8 +132,13 @@ impl Client {
                     },
                 );
             }
-            let eventfd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-            let index = if is_tx { global_index } else { global_index - tx_count as usize };
+            let eventfd =
+                rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            let index = if is_tx {
+                global_index
+            } else {
+                global_index - tx_count as usize
+            };
             let add_ring = Message::AddRing {
                 flags: if is_tx { RING_FLAG_S2M } else { 0 },
                 index: index as u16,
@@ -197,8 +203,13 @@ fn connect_socket(path: &Path) -> Result<OwnedFd, Error> {
         path: path.display().to_string(),
         source: e.into(),
     };
-    let socket =
-        rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).map_err(fail)?;
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(fail)?;
     let addr = SocketAddrUnix::new(path).map_err(fail)?;
     rustix::net::connect(&socket, &addr).map_err(fail)?;
     Ok(socket)

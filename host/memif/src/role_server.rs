@@ -62,8 +62,13 @@ impl Server {
             path: cfg.socket.display().to_string(),
             source: e.into(),
         };
-        let listener =
-            rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).map_err(fail)?;
+        let listener = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(fail)?;
         match std::fs::remove_file(&cfg.socket) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(Error::Socket {
@@ -90,7 +95,11 @@ impl Server {
         match handshake(&self.cfg, socket.as_fd()) {
             Ok(parts) => Ok(parts.into_connection(socket, &self.cfg)),
             Err(Refusal(reason, error)) => {
-                let _ = control::send(socket.as_fd(), &Message::Disconnect { code: 1, reason }, None);
+                let _ = control::send(
+                    socket.as_fd(),
+                    &Message::Disconnect { code: 1, reason },
+                    None,
+                );
                 Err(error)
             }
         }
@@ -169,13 +178,19 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
         return Err(refuse(format!("unsupported version {version:#x}")));
     }
     if id != cfg.id {
-        return Err(refuse(format!("no interface with id {id} (expected {})", cfg.id)));
+        return Err(refuse(format!(
+            "no interface with id {id} (expected {})",
+            cfg.id
+        )));
     }
     if secret != cfg.secret {
         return Err(refuse("incorrect secret"));
     }
     if mode != cfg.mode {
-        return Err(refuse(format!("mode mismatch: client {mode:?}, server {:?}", cfg.mode)));
+        return Err(refuse(format!(
+            "mode mismatch: client {mode:?}, server {:?}",
+            cfg.mode
+        )));
     }
     control::send(sock, &Message::Ack, None)?;
 
@@ -193,7 +208,8 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
                 if size == 0 || size > MAX_REGION_BYTES {
                     return Err(refuse(format!("region size {size} out of range")));
                 }
-                let region = Region::map(fd, size as usize).map_err(|e| refuse(format!("cannot map region {index}: {e}")))?;
+                let region = Region::map(fd, size as usize)
+                    .map_err(|e| refuse(format!("cannot map region {index}: {e}")))?;
                 regions.push(region);
             }
             Message::AddRing {
@@ -209,7 +225,9 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
                     .get(region as usize)
                     .ok_or_else(|| refuse(format!("ring {index}: no region {region}")))?;
                 if log2_ring_size == 0 || log2_ring_size > MAX_LOG2_RING_SIZE {
-                    return Err(refuse(format!("ring {index}: size 2^{log2_ring_size} out of range")));
+                    return Err(refuse(format!(
+                        "ring {index}: size 2^{log2_ring_size} out of range"
+                    )));
                 }
                 let end = offset as usize + ring_size(log2_ring_size);
                 if end > mapped.len() || offset % 8 != 0 {
@@ -221,7 +239,11 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
                 if ring.cookie() != COOKIE {
                     return Err(refuse(format!("ring {index}: bad cookie")));
                 }
-                let queues = if flags & RING_FLAG_S2M != 0 { &mut rx } else { &mut tx };
+                let queues = if flags & RING_FLAG_S2M != 0 {
+                    &mut rx
+                } else {
+                    &mut tx
+                };
                 let slot = queues
                     .get_mut(index as usize)
                     .ok_or_else(|| refuse(format!("invalid ring index {index}")))?;
@@ -263,4 +285,3 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
         control::send(sock, &Message::Ack, None)?;
     }
 }
-

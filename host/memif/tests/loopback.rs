@@ -76,7 +76,10 @@ fn frames_flow_both_ways_on_every_queue() {
 #[test]
 fn a_wrong_secret_or_id_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    for (secret, id, why) in [("wrong", 3, "incorrect secret"), ("s3cret", 9, "no interface with id 9")] {
+    for (secret, id, why) in [
+        ("wrong", 3, "incorrect secret"),
+        ("s3cret", 9, "no interface with id 9"),
+    ] {
         let (scfg, mut ccfg) = configs(dir.path());
         ccfg.secret = secret.into();
         ccfg.id = id;
@@ -102,8 +105,18 @@ fn interrupt_mode_wakes_the_receiver() {
     let mut c = client.join().unwrap();
     assert_eq!(s.tx_burst(1, &[b"wake up".as_slice()]), 1);
     let eventfd = c.rx_eventfd(1);
-    let mut fds = [rustix::event::PollFd::new(&eventfd, rustix::event::PollFlags::IN)];
-    let ready = rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 5, tv_nsec: 0 })).unwrap();
+    let mut fds = [rustix::event::PollFd::new(
+        &eventfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let ready = rustix::event::poll(
+        &mut fds,
+        Some(&rustix::event::Timespec {
+            tv_sec: 5,
+            tv_nsec: 0,
+        }),
+    )
+    .unwrap();
     assert_eq!(ready, 1, "the eventfd was written");
     drop(fds);
     c.ack_interrupt(1);

@@ -1,0 +1,509 @@
+//! `userspace-app up`: owns the container's userspace interfaces. One
+//! thread, one poll loop: memif receive interrupts, disconnects, the
+//! control socket and signals wake it; it answers ARP and echo requests,
+//! runs pings and reconnects interfaces whose peer went away.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::os::fd::BorrowedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use memif::{Client, ClientConfig, Connection, RxMode, Server, ServerConfig};
+use rustix::event::{PollFd, PollFlags};
+use serde_json::{json, Value};
+
+use crate::ctl::Request;
+use crate::spec::{InterfaceSpec, Role};
+use crate::stack::{Event, Stack};
+
+const RETRY: Duration = Duration::from_millis(200);
+const BURST: usize = 64;
+
+enum Link {
+    Down { since: Instant, last_error: String },
+    Up(Box<Connection>),
+}
+
+struct Interface {
+    spec: InterfaceSpec,
+    stack: Stack,
+    link: Link,
+    /// Server role: our listening socket.
+    server: Option<Server>,
+    next_try: Instant,
+    connects: u64,
+    /// Counters of earlier connections, so `show` counts across reconnects.
+    past: memif::Counters,
+}
+
+struct PingOp {
+    reply_to: UnixStream,
+    iface: usize,
+    dst: Ipv4Addr,
+    next_hop: Ipv4Addr,
+    count: u16,
+    interval: Duration,
+    timeout: Duration,
+    size: u16,
+    ident: u16,
+    sent: u16,
+    next_send: Instant,
+    arp_tries: u8,
+    send_times: Vec<Option<Instant>>,
+    replies: Vec<(u16, Duration)>,
+}
+
+struct Waiter {
+    reply_to: UnixStream,
+    deadline: Instant,
+}
+
+pub struct Daemon {
+    ifaces: Vec<Interface>,
+    ctl: UnixListener,
+    ctl_path: PathBuf,
+    pings: Vec<PingOp>,
+    waiters: Vec<Waiter>,
+    next_ident: u16,
+}
+
+impl Daemon {
+    pub fn new(specs: Vec<InterfaceSpec>, ctl_path: &Path) -> Result<Daemon> {
+        let _ = std::fs::remove_file(ctl_path);
+        let ctl = UnixListener::bind(ctl_path)
+            .with_context(|| format!("control socket {}", ctl_path.display()))?;
+        ctl.set_nonblocking(true)?;
+        let mut ifaces = Vec::new();
+        for spec in specs {
+            let server = match spec.role {
+                Role::Server => {
+                    let mut cfg = ServerConfig::new(&spec.socket);
+                    cfg.if_name = spec.if_name.clone();
+                    cfg.name = "userspace-app".into();
+                    cfg.rx_mode = RxMode::Interrupt;
+                    Some(Server::bind(cfg).with_context(|| format!("interface {}", spec.if_name))?)
+                }
+                Role::Client => None,
+            };
+            ifaces.push(Interface {
+                stack: Stack::new(spec.mac, spec.address),
+                link: Link::Down {
+                    since: Instant::now(),
+                    last_error: "not connected yet".into(),
+                },
+                server,
+                next_try: Instant::now(),
+                connects: 0,
+                past: memif::Counters::default(),
+                spec,
+            });
+        }
+        Ok(Daemon {
+            ifaces,
+            ctl,
+            ctl_path: ctl_path.to_path_buf(),
+            pings: Vec::new(),
+            waiters: Vec::new(),
+            next_ident: (std::process::id() & 0xffff) as u16,
+        })
+    }
+
+    /// Runs until `stop` becomes readable (a signal arrived).
+    pub fn run(&mut self, stop: BorrowedFd<'_>) -> Result<()> {
+        loop {
+            self.connect_links();
+            let busy = !self.pings.is_empty() || !self.waiters.is_empty();
+            let timeout = if busy {
+                Duration::from_millis(5)
+            } else {
+                RETRY
+            };
+            if self.wait(stop, timeout)? {
+                break;
+            }
+            self.service_links();
+            self.accept_requests();
+            self.progress_pings();
+            self.answer_waiters();
+        }
+        tracing::info!("stopping");
+        for iface in self.ifaces.drain(..) {
+            if let Link::Up(conn) = iface.link {
+                let _ = conn.disconnect("userspace-app stopping");
+            }
+        }
+        let _ = std::fs::remove_file(&self.ctl_path);
+        Ok(())
+    }
+
+    /// Sleeps until something happens; true when asked to stop.
+    fn wait(&self, stop: BorrowedFd<'_>, timeout: Duration) -> Result<bool> {
+        let mut fds = vec![
+            PollFd::new(&stop, PollFlags::IN),
+            PollFd::new(&self.ctl, PollFlags::IN),
+        ];
+        for iface in &self.ifaces {
+            match &iface.link {
+                Link::Up(conn) => {
+                    fds.push(PollFd::from_borrowed_fd(conn.control_fd(), PollFlags::IN));
+                    for q in 0..conn.rx_queues() {
+                        fds.push(PollFd::from_borrowed_fd(conn.rx_eventfd(q), PollFlags::IN));
+                    }
+                }
+                Link::Down { .. } => {
+                    if let Some(server) = &iface.server {
+                        fds.push(PollFd::from_borrowed_fd(
+                            server.listener_fd(),
+                            PollFlags::IN,
+                        ));
+                    }
+                }
+            }
+        }
+        let ts = rustix::event::Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: timeout.subsec_nanos() as i64,
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(fds[0].revents().contains(PollFlags::IN))
+    }
+
+    fn connect_links(&mut self) {
+        let now = Instant::now();
+        for iface in &mut self.ifaces {
+            if matches!(iface.link, Link::Up(_)) || now < iface.next_try {
+                continue;
+            }
+            iface.next_try = now + RETRY;
+            let attempt = match &iface.server {
+                Some(server) => {
+                    let fd = server.listener_fd();
+                    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+                    match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())) {
+                        Ok(1) => server.accept(),
+                        _ => continue,
+                    }
+                }
+                None => {
+                    let mut cfg = ClientConfig::new(&iface.spec.socket);
+                    cfg.if_name = iface.spec.if_name.clone();
+                    cfg.name = "userspace-app".into();
+                    cfg.rx_mode = RxMode::Interrupt;
+                    Client::connect(&cfg)
+                }
+            };
+            match attempt {
+                Ok(conn) => {
+                    tracing::info!(interface = %iface.spec.if_name, peer = conn.peer_name(), "connected");
+                    iface.connects += 1;
+                    iface.link = Link::Up(Box::new(conn));
+                    // Announce ourselves so the vSwitch learns our MAC.
+                    let announce = iface.stack.arp_request(iface.spec.address);
+                    if let Link::Up(conn) = &mut iface.link {
+                        conn.tx_burst(0, &[&announce]);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(interface = %iface.spec.if_name, "connect: {e}");
+                    if let Link::Down { last_error, .. } = &mut iface.link {
+                        *last_error = e.to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    fn service_links(&mut self) {
+        for (index, iface) in self.ifaces.iter_mut().enumerate() {
+            let Link::Up(conn) = &mut iface.link else {
+                continue;
+            };
+            if let Some(reason) = conn.poll_disconnect() {
+                tracing::warn!(interface = %iface.spec.if_name, "disconnected: {reason}");
+                add_counters(&mut iface.past, conn.counters());
+                iface.link = Link::Down {
+                    since: Instant::now(),
+                    last_error: reason,
+                };
+                iface.next_try = Instant::now();
+                continue;
+            }
+            let mut replies: Vec<Vec<u8>> = Vec::new();
+            let mut echo_replies = Vec::new();
+            for q in 0..conn.rx_queues() {
+                conn.ack_interrupt(q);
+                loop {
+                    let n = conn.rx_burst(q, BURST, |frame| match iface.stack.receive(frame) {
+                        Event::Reply(reply) => replies.push(reply),
+                        Event::EchoReply { ident, seq, from } => {
+                            echo_replies.push((ident, seq, from))
+                        }
+                        Event::Learned | Event::Ignored => {}
+                    });
+                    if n < BURST {
+                        break;
+                    }
+                }
+            }
+            if !replies.is_empty() {
+                let refs: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
+                conn.tx_burst(0, &refs);
+            }
+            for (ident, seq, from) in echo_replies {
+                if let Some(op) = self
+                    .pings
+                    .iter_mut()
+                    .find(|op| op.iface == index && op.ident == ident && op.dst == from)
+                {
+                    if let Some(Some(sent)) = op.send_times.get(seq as usize) {
+                        if !op.replies.iter().any(|(s, _)| *s == seq) {
+                            op.replies.push((seq, sent.elapsed()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn accept_requests(&mut self) {
+        while let Ok((stream, _)) = self.ctl.accept() {
+            if let Err(e) = self.handle_request(stream) {
+                tracing::warn!("control request: {e:#}");
+            }
+        }
+    }
+
+    fn handle_request(&mut self, stream: UnixStream) -> Result<()> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line)?;
+        let mut stream = stream;
+        let request: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => return answer(&mut stream, &json!({"error": format!("bad request: {e}")})),
+        };
+        match request {
+            Request::Show => answer(&mut stream, &self.show()),
+            Request::Wait { timeout_ms } => {
+                self.waiters.push(Waiter {
+                    reply_to: stream,
+                    deadline: Instant::now() + Duration::from_millis(timeout_ms),
+                });
+                self.answer_waiters();
+                Ok(())
+            }
+            Request::Ping {
+                dst,
+                count,
+                interval_ms,
+                timeout_ms,
+                size,
+            } => {
+                let Some(iface) = self.route(dst) else {
+                    return answer(
+                        &mut stream,
+                        &json!({"error": format!("no interface has a route to {dst}")}),
+                    );
+                };
+                let spec = &self.ifaces[iface].spec;
+                let next_hop = if spec.on_link(dst) {
+                    dst
+                } else {
+                    spec.gateway.unwrap_or(dst)
+                };
+                self.next_ident = self.next_ident.wrapping_add(1);
+                self.pings.push(PingOp {
+                    reply_to: stream,
+                    iface,
+                    dst,
+                    next_hop,
+                    count,
+                    interval: Duration::from_millis(interval_ms),
+                    timeout: Duration::from_millis(timeout_ms),
+                    size,
+                    ident: self.next_ident,
+                    sent: 0,
+                    next_send: Instant::now(),
+                    arp_tries: 0,
+                    send_times: vec![None; count as usize + 1],
+                    replies: Vec::new(),
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// The interface for `dst`: on-link first, else one with a gateway.
+    fn route(&self, dst: Ipv4Addr) -> Option<usize> {
+        self.ifaces
+            .iter()
+            .position(|i| i.spec.on_link(dst))
+            .or_else(|| self.ifaces.iter().position(|i| i.spec.gateway.is_some()))
+    }
+
+    fn progress_pings(&mut self) {
+        let now = Instant::now();
+        let mut done = Vec::new();
+        for (n, op) in self.pings.iter_mut().enumerate() {
+            let iface = &mut self.ifaces[op.iface];
+            let Link::Up(conn) = &mut iface.link else {
+                if op.sent == 0 && op.arp_tries == 0 {
+                    // Give a link that is coming up a moment.
+                    op.arp_tries = 1;
+                    op.next_send = now + Duration::from_secs(1);
+                } else if now >= op.next_send {
+                    done.push((
+                        n,
+                        Some(format!("interface {} is not connected", iface.spec.if_name)),
+                    ));
+                }
+                continue;
+            };
+            let all_sent = op.sent >= op.count;
+            let last_due = op
+                .next_send
+                .checked_sub(op.interval)
+                .unwrap_or(op.next_send)
+                + op.timeout;
+            if all_sent && (op.replies.len() >= op.count as usize || now >= last_due) {
+                done.push((n, None));
+                continue;
+            }
+            if all_sent || now < op.next_send {
+                continue;
+            }
+            let Some(mac) = iface.stack.neighbours.get(&op.next_hop).copied() else {
+                if op.arp_tries >= 3 {
+                    done.push((n, Some(format!("no ARP reply from {}", op.next_hop))));
+                } else {
+                    op.arp_tries += 1;
+                    let request = iface.stack.arp_request(op.next_hop);
+                    conn.tx_burst(0, &[&request]);
+                    op.next_send = now + Duration::from_secs(1);
+                }
+                continue;
+            };
+            op.sent += 1;
+            let payload = vec![0x5au8; op.size as usize];
+            let frame = iface
+                .stack
+                .echo_request(mac, op.dst, op.ident, op.sent, &payload);
+            op.send_times[op.sent as usize] = Some(Instant::now());
+            conn.tx_burst(0, &[&frame]);
+            op.next_send = now + op.interval;
+        }
+        for (n, error) in done.into_iter().rev() {
+            let mut op = self.pings.remove(n);
+            op.replies.sort();
+            let answer_value = match error {
+                Some(e) if op.sent == 0 => json!({"error": e}),
+                _ => json!({
+                    "dst": op.dst.to_string(),
+                    "src": self.ifaces[op.iface].spec.address.to_string(),
+                    "interface": self.ifaces[op.iface].spec.if_name,
+                    "size": op.size,
+                    "transmitted": op.sent,
+                    "received": op.replies.len(),
+                    "replies": op.replies.iter().map(|(seq, rtt)| json!({"seq": seq, "rtt_us": rtt.as_micros() as u64})).collect::<Vec<_>>(),
+                }),
+            };
+            let _ = answer(&mut op.reply_to, &answer_value);
+        }
+    }
+
+    fn answer_waiters(&mut self) {
+        let all_up = self.ifaces.iter().all(|i| matches!(i.link, Link::Up(_)));
+        let now = Instant::now();
+        let show = self.show();
+        self.waiters.retain_mut(|w| {
+            if all_up || now >= w.deadline {
+                let mut value = show.clone();
+                value["connected"] = json!(all_up);
+                let _ = answer(&mut w.reply_to, &value);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn show(&self) -> Value {
+        let interfaces: Vec<Value> = self
+            .ifaces
+            .iter()
+            .map(|i| {
+                let (state, peer, counters, detail) = match &i.link {
+                    Link::Up(conn) => {
+                        let mut c = i.past;
+                        add_counters(&mut c, conn.counters());
+                        ("up", conn.peer_name().to_string(), c, String::new())
+                    }
+                    Link::Down { since, last_error } => (
+                        "down",
+                        String::new(),
+                        i.past,
+                        format!("{last_error} ({}s ago)", since.elapsed().as_secs()),
+                    ),
+                };
+                let mut neighbours: Vec<String> = i
+                    .stack
+                    .neighbours
+                    .iter()
+                    .map(|(ip, mac)| format!("{ip} {}", mac_text(&mac.0)))
+                    .collect();
+                neighbours.sort();
+                json!({
+                    "name": i.spec.if_name,
+                    "network": i.spec.network,
+                    "type": "memif",
+                    "role": if i.spec.role == Role::Client { "slave" } else { "master" },
+                    "socket": i.spec.socket.display().to_string(),
+                    "mac": mac_text(&i.stack.mac.0),
+                    "address": i.spec.cidr(),
+                    "state": state,
+                    "peer": peer,
+                    "detail": detail,
+                    "connects": i.connects,
+                    "rx_frames": counters.rx_frames,
+                    "rx_bytes": counters.rx_bytes,
+                    "tx_frames": counters.tx_frames,
+                    "tx_bytes": counters.tx_bytes,
+                    "drops": counters.drops,
+                    "arp_replies": i.stack.arp_replies_sent,
+                    "echo_replies": i.stack.echo_replies_sent,
+                    "neighbours": neighbours,
+                })
+            })
+            .collect();
+        json!({ "interfaces": interfaces })
+    }
+}
+
+fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn add_counters(total: &mut memif::Counters, c: memif::Counters) {
+    total.rx_frames += c.rx_frames;
+    total.rx_bytes += c.rx_bytes;
+    total.tx_frames += c.tx_frames;
+    total.tx_bytes += c.tx_bytes;
+    total.drops += c.drops;
+}
+
+fn answer(stream: &mut UnixStream, value: &Value) -> Result<()> {
+    let mut line = value.to_string();
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    Ok(())
+}

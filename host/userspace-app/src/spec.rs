@@ -1,0 +1,192 @@
+//! What the plugin published for this container: one `configData-*.json`
+//! per interface in the mapped directory (the Go plugin's shape).
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// memif "slave": we connect to the vSwitch's socket.
+    Client,
+    /// memif "master": the vSwitch connects to ours.
+    Server,
+}
+
+/// One interface to bring up.
+#[derive(Debug, Clone)]
+pub struct InterfaceSpec {
+    pub if_name: String,
+    pub network: String,
+    pub role: Role,
+    pub socket: PathBuf,
+    pub mac: [u8; 6],
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Option<Ipv4Addr>,
+}
+
+impl InterfaceSpec {
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.address, self.prefix_len)
+    }
+
+    /// Whether `ip` is on this interface's subnet.
+    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX
+            .checked_shl(32 - self.prefix_len as u32)
+            .unwrap_or(0);
+        u32::from(ip) & mask == u32::from(self.address) & mask
+    }
+}
+
+/// Reads every `configData-*.json` in `dir`, sorted by file name.
+pub fn read_dir(dir: &Path) -> Result<Vec<InterfaceSpec>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the mapped dir {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("configData-") && n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!(
+            "no configData-*.json in {}: was the plugin's ADD run for this container?",
+            dir.display()
+        );
+    }
+    files
+        .iter()
+        .map(|file| {
+            let doc: Value = serde_json::from_slice(&std::fs::read(file)?)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            parse(&doc, dir).with_context(|| format!("{}", file.display()))
+        })
+        .collect()
+}
+
+/// Parses one container-data object.
+pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
+    let config = &doc["config"];
+    let if_name = doc["ifName"]
+        .as_str()
+        .context("ifName missing")?
+        .to_string();
+    let container_id = doc["containerId"].as_str().unwrap_or_default();
+    let cid12 = &container_id[..container_id.len().min(12)];
+    if config["iftype"].as_str() != Some("memif") {
+        bail!(
+            "interface {if_name}: iftype {} is not supported yet (memif is)",
+            config["iftype"]
+        );
+    }
+    let memif = &config["memif"];
+    let role = match memif["role"].as_str() {
+        Some("master") => Role::Server,
+        _ => Role::Client,
+    };
+    if memif["mode"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty() && m != "ethernet")
+    {
+        bail!(
+            "interface {if_name}: memif mode {} is not supported (ethernet is)",
+            memif["mode"]
+        );
+    }
+    let socketfile = match memif["socketfile"].as_str() {
+        Some(f) if !f.is_empty() => f.to_string(),
+        _ => format!("memif-{cid12}-{if_name}.sock"),
+    };
+
+    let result = &doc["ipResult"];
+    let ip = result["ips"]
+        .as_array()
+        .and_then(|ips| {
+            ips.iter()
+                .find(|ip| !ip["address"].as_str().unwrap_or("").contains(':'))
+        })
+        .with_context(|| format!("interface {if_name}: the IPAM result has no IPv4 address"))?;
+    let (address, prefix_len) = ip["address"]
+        .as_str()
+        .and_then(|a| a.split_once('/'))
+        .and_then(|(a, p)| Some((a.parse().ok()?, p.parse().ok()?)))
+        .filter(|(_, p): &(Ipv4Addr, u8)| *p <= 32)
+        .with_context(|| format!("interface {if_name}: bad address {}", ip["address"]))?;
+    let gateway = ip["gateway"].as_str().and_then(|g| g.parse().ok());
+    let mac_text = ip["interface"]
+        .as_u64()
+        .and_then(|i| result["interfaces"][i as usize]["mac"].as_str())
+        .or_else(|| {
+            result["interfaces"]
+                .as_array()?
+                .iter()
+                .find(|i| i["name"] == if_name)?["mac"]
+                .as_str()
+        })
+        .with_context(|| format!("interface {if_name}: the result has no MAC"))?;
+    Ok(InterfaceSpec {
+        network: doc["name"].as_str().unwrap_or_default().to_string(),
+        role,
+        socket: dir.join(socketfile),
+        mac: parse_mac(mac_text).with_context(|| format!("bad MAC {mac_text}"))?,
+        address,
+        prefix_len,
+        gateway,
+        if_name,
+    })
+}
+
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_plugins_container_data_parses() {
+        let doc = json!({
+            "containerId": "3f2a9c0b1d4e5f60", "ifName": "net1", "name": "memif-network",
+            "config": {"engine": "ovs-dpdk", "iftype": "memif", "netType": "interface",
+                       "memif": {"role": "slave", "mode": "ethernet", "socketfile": "memif-3f2a9c0b1d4e-net1.sock"}},
+            "ipResult": {"cniVersion": "1.0.0",
+                         "interfaces": [{"name": "net1", "mac": "02:11:22:33:44:55", "sandbox": "/x"}],
+                         "ips": [{"address": "192.168.210.2/24", "gateway": "192.168.210.1", "interface": 0}]}
+        });
+        let spec = parse(&doc, Path::new("/shared")).unwrap();
+        assert_eq!(spec.role, Role::Client);
+        assert_eq!(
+            spec.socket,
+            Path::new("/shared/memif-3f2a9c0b1d4e-net1.sock")
+        );
+        assert_eq!(spec.mac, [2, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        assert_eq!(spec.cidr(), "192.168.210.2/24");
+        assert!(spec.on_link("192.168.210.9".parse().unwrap()));
+        assert!(!spec.on_link("192.168.211.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_go_plugin_file_without_socketfile_gets_the_default_name() {
+        let doc = json!({
+            "containerId": "abc", "ifName": "net1",
+            "config": {"iftype": "memif", "memif": {"role": "slave"}},
+            "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:01"}],
+                         "ips": [{"address": "10.0.0.2/8"}]}
+        });
+        let spec = parse(&doc, Path::new("/d")).unwrap();
+        assert_eq!(spec.socket, Path::new("/d/memif-abc-net1.sock"));
+    }
+}
