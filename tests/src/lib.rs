@@ -6,6 +6,7 @@
 //! containernetworking-plugins (see .ci/setup). They fail, loudly, when
 //! those are missing: they are never skipped.
 
+pub mod app;
 pub mod component;
 
 use std::io::Write;
@@ -32,6 +33,13 @@ pub fn plugin_binary() -> PathBuf {
         "{} is missing: run `cargo build --release` first (tests/run.sh does)",
         path.display()
     );
+    path
+}
+
+/// The container app binary under test.
+pub fn app_binary() -> PathBuf {
+    let path = workspace().join("target/release/userspace-app");
+    assert!(path.is_file(), "{} is missing: run `cargo build --release` first", path.display());
     path
 }
 

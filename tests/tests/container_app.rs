@@ -1,0 +1,103 @@
+//! The container side: `userspace-app` instances exchanging traffic through
+//! OVS-DPDK over the memif interfaces the plugin made, and reconnecting.
+
+use integration_tests::app::App;
+use integration_tests::{Netns, Network, Ovs};
+use serde_json::{json, Value};
+
+fn address(result: &Value) -> String {
+    result["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string()
+}
+
+#[test]
+fn two_apps_ping_each_other_through_ovs_over_memif() {
+    let net = Network::memif(Ovs::shared());
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    let r1 = net.add("appone000000001", &ns1).ok();
+    let r2 = net.add("apptwo000000001", &ns2).ok();
+    {
+        let a1 = App::start(&ns1, &net.dir("shared/appone000000"));
+        let a2 = App::start(&ns2, &net.dir("shared/apptwo000000"));
+        assert_eq!(a2.ping(&address(&r1), 5), 5, "2 -> 1");
+        assert_eq!(a1.ping(&address(&r2), 5), 5, "1 -> 2");
+
+        let i1 = a1.interface();
+        assert_eq!(i1["state"], "up");
+        assert_eq!(i1["peer"].as_str().unwrap().split(' ').next(), Some("DPDK"));
+        assert_eq!(i1["address"], r1["ips"][0]["address"]);
+        assert_eq!(i1["mac"], r1["interfaces"][0]["mac"]);
+        assert!(i1["echo_replies"].as_u64().unwrap() >= 5, "{i1}");
+        assert!(i1["rx_frames"].as_u64().unwrap() >= 10, "{i1}");
+
+        // A ping to nobody gets no ARP answer and says so.
+        let (ok, text) = a1.command(&["ping", "10.77.0.250", "--count", "1"]);
+        assert!(!ok && text.contains("no ARP reply"), "{text}");
+    }
+    for id in ["appone000000001", "apptwo000000001"] {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
+    }
+}
+
+#[test]
+fn an_app_that_restarts_reconnects_and_traffic_resumes() {
+    let net = Network::memif(Ovs::shared());
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    let r1 = net.add("restartA0000001", &ns1).ok();
+    net.add("restartB0000001", &ns2).ok();
+    let a1 = App::start(&ns1, &net.dir("shared/restartA0000"));
+    let dir2 = net.dir("shared/restartB0000");
+    let a2 = App::start(&ns2, &dir2);
+    assert_eq!(a2.ping(&address(&r1), 2), 2);
+    drop(a2);
+    // The vSwitch's memif server takes the new instance.
+    let a2 = App::start(&ns2, &dir2);
+    assert_eq!(a2.ping(&address(&r1), 3), 3);
+    drop((a1, a2));
+    for id in ["restartA0000001", "restartB0000001"] {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
+    }
+}
+
+#[test]
+fn the_app_reconnects_when_its_peer_restarts() {
+    // The peer here is a memif server of our own library, so that it can
+    // go away and come back at will.
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!({
+        "containerId": "peerrestart0", "ifName": "net1", "name": "n",
+        "config": {"iftype": "memif", "memif": {"role": "slave", "mode": "ethernet", "socketfile": "m.sock"}},
+        "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:07"}],
+                     "ips": [{"address": "10.9.0.2/24", "interface": 0}]}
+    });
+    std::fs::write(dir.path().join("configData-peerrestart0-net1.json"), doc.to_string()).unwrap();
+    let ns = Netns::new();
+    let mut cfg = memif::ServerConfig::new(dir.path().join("m.sock"));
+    cfg.tx_queues = 2;
+    let server = memif::Server::bind(cfg.clone()).unwrap();
+    let accept = std::thread::spawn(move || {
+        let conn = server.accept().unwrap();
+        (server, conn)
+    });
+    let app = App::start(&ns, dir.path());
+    let (server, conn) = accept.join().unwrap();
+    assert_eq!(app.interface()["connects"], 1);
+
+    // The peer leaves; the app notices and goes down.
+    conn.disconnect("peer restarting").unwrap();
+    drop(server);
+    let down = (0..500).find_map(|_| {
+        let i = app.interface();
+        (i["state"] == "down").then_some(i)
+    });
+    let down = down.expect("the app saw the disconnect");
+    assert!(down["detail"].as_str().unwrap().contains("peer restarting"), "{down}");
+
+    // The peer comes back; the app reconnects by itself.
+    let server = memif::Server::bind(cfg).unwrap();
+    let _conn = server.accept().unwrap();
+    let (ok, text) = app.command(&["wait", "--timeout-secs", "10"]);
+    assert!(ok, "{text}");
+    assert_eq!(app.interface()["connects"], 2);
+}
