@@ -34,7 +34,12 @@ impl App {
             child,
         };
         let out = app.command(&["wait", "--timeout-secs", "15"]);
-        assert!(out.0, "interfaces of {} did not connect: {}", dir.display(), out.1);
+        assert!(
+            out.0,
+            "interfaces of {} did not connect: {}",
+            dir.display(),
+            out.1
+        );
         app
     }
 
@@ -46,7 +51,11 @@ impl App {
             .args(args)
             .output()
             .expect("run userspace-app");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.success(), text)
     }
 
@@ -54,13 +63,21 @@ impl App {
     pub fn interface(&self) -> Value {
         let (ok, text) = self.command(&["show", "--json"]);
         assert!(ok, "show: {text}");
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("show --json: {e}: {text}"));
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("show --json: {e}: {text}"));
         v["interfaces"][0].clone()
     }
 
     /// Pings `ip` `count` times; returns how many were answered.
     pub fn ping(&self, ip: &str, count: u16) -> u64 {
-        let (_, text) = self.command(&["ping", ip, "--count", &count.to_string(), "--interval-ms", "50"]);
+        let (_, text) = self.command(&[
+            "ping",
+            ip,
+            "--count",
+            &count.to_string(),
+            "--interval-ms",
+            "50",
+        ]);
         let line = text
             .lines()
             .find(|l| l.contains("packets transmitted"))
@@ -80,7 +97,9 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         // `ip netns exec` execs the app, so this pid is the app's.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }

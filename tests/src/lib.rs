@@ -39,7 +39,11 @@ pub fn plugin_binary() -> PathBuf {
 /// The container app binary under test.
 pub fn app_binary() -> PathBuf {
     let path = workspace().join("target/release/userspace-app");
-    assert!(path.is_file(), "{} is missing: run `cargo build --release` first", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release` first",
+        path.display()
+    );
     path
 }
 

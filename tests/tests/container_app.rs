@@ -6,7 +6,13 @@ use integration_tests::{Netns, Network, Ovs};
 use serde_json::{json, Value};
 
 fn address(result: &Value) -> String {
-    result["ips"][0]["address"].as_str().unwrap().split('/').next().unwrap().to_string()
+    result["ips"][0]["address"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -71,7 +77,11 @@ fn the_app_reconnects_when_its_peer_restarts() {
         "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:07"}],
                      "ips": [{"address": "10.9.0.2/24", "interface": 0}]}
     });
-    std::fs::write(dir.path().join("configData-peerrestart0-net1.json"), doc.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("configData-peerrestart0-net1.json"),
+        doc.to_string(),
+    )
+    .unwrap();
     let ns = Netns::new();
     let mut cfg = memif::ServerConfig::new(dir.path().join("m.sock"));
     cfg.tx_queues = 2;
@@ -92,7 +102,10 @@ fn the_app_reconnects_when_its_peer_restarts() {
         (i["state"] == "down").then_some(i)
     });
     let down = down.expect("the app saw the disconnect");
-    assert!(down["detail"].as_str().unwrap().contains("peer restarting"), "{down}");
+    assert!(
+        down["detail"].as_str().unwrap().contains("peer restarting"),
+        "{down}"
+    );
 
     // The peer comes back; the app reconnects by itself.
     let server = memif::Server::bind(cfg).unwrap();

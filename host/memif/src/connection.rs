@@ -47,8 +47,8 @@ pub struct Counters {
     pub rx_bytes: u64,
     pub tx_frames: u64,
     pub tx_bytes: u64,
-    /// Frames dropped: ring full, frame larger than a buffer, or a
-    /// descriptor that pointed outside its region.
+    /// Frames dropped: larger than a buffer, or a descriptor that pointed
+    /// outside its region.
     pub drops: u64,
 }
 
@@ -120,7 +120,7 @@ impl Connection {
         let _ = rustix::io::read(&self.rx[queue].eventfd, &mut buf);
     }
 
-    fn buffer<'a>(regions: &'a [Region], d: &Desc, len: u32) -> Option<*mut u8> {
+    fn buffer(regions: &[Region], d: &Desc, len: u32) -> Option<*mut u8> {
         let region = regions.get(d.region as usize)?;
         let end = (d.offset as usize).checked_add(len as usize)?;
         if end > region.len() {
@@ -136,13 +136,13 @@ impl Connection {
             + (global_index * ring_size as usize + slot) * self.buffer_size as usize) as u32
     }
 
-    /// Transmits up to all of `frames` on `queue`; returns how many went.
+    /// Transmits up to all of `frames` on `queue`; returns how many went
+    /// (fewer when the ring is full: the caller keeps or drops the rest).
     pub fn tx_burst(&mut self, queue: usize, frames: &[&[u8]]) -> usize {
         let sent = match self.role {
             Role::Client => self.client_tx(queue, frames),
             Role::Server => self.server_tx(queue, frames),
         };
-        self.counters.drops += (frames.len() - sent) as u64;
         let q = &self.tx[queue];
         if sent > 0 && q.ring.flags() & FLAG_MASK_INT == 0 {
             let _ = rustix::io::write(&q.eventfd, &1u64.to_ne_bytes());
@@ -160,6 +160,7 @@ impl Connection {
         let mut sent = 0;
         for frame in frames.iter().take(free as usize) {
             if frame.len() > self.buffer_size as usize {
+                self.counters.drops += 1;
                 continue;
             }
             let d = Desc {

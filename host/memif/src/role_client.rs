@@ -26,8 +26,10 @@ pub struct ClientConfig {
     pub if_name: String,
     /// Client-to-server rings (our transmit queues).
     pub tx_queues: u16,
-    /// Server-to-client rings (our receive queues). OVS transmits on a
-    /// queue per PMD thread plus one: ask for at least two.
+    /// Server-to-client rings (our receive queues), at most. OVS transmits
+    /// on a queue per PMD thread plus one, so a client that maps fewer
+    /// misses frames; a server with fewer queues makes `connect` retry
+    /// with fewer.
     pub rx_queues: u16,
     pub log2_ring_size: u8,
     pub buffer_size: u32,
@@ -44,7 +46,7 @@ impl ClientConfig {
             name: "userspace-cni".into(),
             if_name: "memif0".into(),
             tx_queues: 1,
-            rx_queues: 2,
+            rx_queues: 4,
             log2_ring_size: 10,
             buffer_size: 2048,
             rx_mode: RxMode::Polling,
@@ -55,8 +57,29 @@ impl ClientConfig {
 pub struct Client;
 
 impl Client {
-    /// Connects and completes the handshake.
+    /// Connects and completes the handshake. HELLO gives only an upper
+    /// bound on the server's queues, and a server refuses rings beyond the
+    /// queues it has ("Invalid ring index"): then the handshake is retried
+    /// with one receive queue fewer, down to one.
     pub fn connect(cfg: &ClientConfig) -> Result<Connection, Error> {
+        let mut rx_queues = cfg.rx_queues.max(1);
+        loop {
+            match Client::connect_with(cfg, rx_queues) {
+                Err(Error::Refused { reason, .. })
+                    if reason.contains("Invalid ring index") && rx_queues > 1 =>
+                {
+                    tracing::debug!(
+                        rx_queues,
+                        "server refused a ring; retrying with fewer receive queues"
+                    );
+                    rx_queues -= 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn connect_with(cfg: &ClientConfig, rx_queues: u16) -> Result<Connection, Error> {
         let socket = connect_socket(&cfg.socket)?;
         let sock = socket.as_fd();
 
@@ -79,7 +102,7 @@ impl Client {
             )));
         }
         let tx_count = cfg.tx_queues.clamp(1, max_s2m_ring.saturating_add(1));
-        let rx_count = cfg.rx_queues.clamp(1, max_m2s_ring.saturating_add(1));
+        let rx_count = rx_queues.clamp(1, max_m2s_ring.saturating_add(1));
         let log2 = cfg.log2_ring_size.min(max_log2_ring_size).max(1);
 
         let init = Message::Init {

@@ -118,7 +118,6 @@ fn interrupt_mode_wakes_the_receiver() {
     )
     .unwrap();
     assert_eq!(ready, 1, "the eventfd was written");
-    drop(fds);
     c.ack_interrupt(1);
     let mut got = Vec::new();
     c.rx_burst(1, 8, |f| got.push(f.to_vec()));

@@ -23,7 +23,13 @@ const RETRY: Duration = Duration::from_millis(200);
 const BURST: usize = 64;
 
 enum Link {
-    Down { since: Instant, last_error: String },
+    Down {
+        since: Instant,
+        /// Why the link went down (or that it never came up).
+        reason: String,
+        /// What the last connection attempt said.
+        last_error: String,
+    },
     Up(Box<Connection>),
 }
 
@@ -92,7 +98,8 @@ impl Daemon {
                 stack: Stack::new(spec.mac, spec.address),
                 link: Link::Down {
                     since: Instant::now(),
-                    last_error: "not connected yet".into(),
+                    reason: "not connected yet".into(),
+                    last_error: String::new(),
                 },
                 server,
                 next_try: Instant::now(),
@@ -229,7 +236,8 @@ impl Daemon {
                 add_counters(&mut iface.past, conn.counters());
                 iface.link = Link::Down {
                     since: Instant::now(),
-                    last_error: reason,
+                    reason: format!("disconnected: {reason}"),
+                    last_error: String::new(),
                 };
                 iface.next_try = Instant::now();
                 continue;
@@ -445,12 +453,17 @@ impl Daemon {
                         add_counters(&mut c, conn.counters());
                         ("up", conn.peer_name().to_string(), c, String::new())
                     }
-                    Link::Down { since, last_error } => (
-                        "down",
-                        String::new(),
-                        i.past,
-                        format!("{last_error} ({}s ago)", since.elapsed().as_secs()),
-                    ),
+                    Link::Down {
+                        since,
+                        reason,
+                        last_error,
+                    } => {
+                        let mut detail = format!("{reason} ({}s ago)", since.elapsed().as_secs());
+                        if !last_error.is_empty() {
+                            detail += &format!("; last attempt: {last_error}");
+                        }
+                        ("down", String::new(), i.past, detail)
+                    }
                 };
                 let mut neighbours: Vec<String> = i
                     .stack

@@ -184,7 +184,7 @@ fn print_ping(a: &Value) {
         a["transmitted"].as_u64().unwrap_or(0),
         a["received"].as_u64().unwrap_or(0),
     );
-    let loss = if tx == 0 { 100 } else { 100 * (tx - rx) / tx };
+    let loss = (100 * tx.saturating_sub(rx)).checked_div(tx).unwrap_or(100);
     println!("\n--- {dst} ping statistics ---");
     println!("{tx} packets transmitted, {rx} received, {loss}% packet loss");
 }
