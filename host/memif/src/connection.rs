@@ -63,6 +63,8 @@ pub struct Connection {
     pub(crate) buffers_offset: usize,
     pub(crate) peer_name: String,
     pub(crate) counters: Counters,
+    /// Whether DISCONNECT was sent (or received).
+    pub(crate) said_goodbye: bool,
 }
 
 // SAFETY: the raw pointers inside (`Ring`, `Region`) point into mappings
@@ -314,6 +316,8 @@ impl Connection {
             Ok(_) => {}
             Err(e) => return Some(format!("control channel: {e}")),
         }
+        // Whatever follows, the peer is gone: no goodbye is owed.
+        self.said_goodbye = true;
         match control::recv(self.control.as_fd()) {
             Ok(Some((Message::Disconnect { code, reason }, _))) => {
                 Some(format!("{reason} (code {code})"))
@@ -325,11 +329,26 @@ impl Connection {
     }
 
     /// Tells the peer we are leaving, then drops everything.
-    pub fn disconnect(self, reason: &str) -> Result<(), Error> {
+    pub fn disconnect(mut self, reason: &str) -> Result<(), Error> {
+        self.said_goodbye = true;
         let message = Message::Disconnect {
             code: 0,
             reason: reason.to_string(),
         };
         control::send(self.control.as_fd(), &message, None)
+    }
+}
+
+impl Drop for Connection {
+    /// A connection dropped without `disconnect` still tells the peer, so
+    /// that it frees the interface for the next client at once.
+    fn drop(&mut self) {
+        if !self.said_goodbye {
+            let message = Message::Disconnect {
+                code: 0,
+                reason: "connection closed".into(),
+            };
+            let _ = control::send(self.control.as_fd(), &message, None);
+        }
     }
 }

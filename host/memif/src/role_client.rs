@@ -214,6 +214,7 @@ impl Client {
             buffers_offset,
             peer_name,
             counters: Counters::default(),
+            said_goodbye: false,
         };
         connection.set_rx_mode(cfg.rx_mode);
         tracing::info!(socket = %cfg.socket.display(), peer = %connection.peer_name, "memif connected");

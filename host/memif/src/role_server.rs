@@ -145,6 +145,7 @@ impl Parts {
             buffers_offset: 0,
             peer_name: self.peer_name,
             counters: Counters::default(),
+            said_goodbye: false,
         };
         connection.set_rx_mode(cfg.rx_mode);
         connection
