@@ -10,9 +10,9 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::protocol::Message;
-use crate::region::Region;
 use crate::ring::{Desc, Ring, FLAG_MASK_INT};
 use crate::{control, Error};
+use shm::Region;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -125,7 +125,7 @@ impl Connection {
     fn buffer(regions: &[Region], d: &Desc, len: u32) -> Option<*mut u8> {
         let region = regions.get(d.region as usize)?;
         let end = (d.offset as usize).checked_add(len as usize)?;
-        if end > region.len() {
+        if end > region.size() {
             return None;
         }
         // SAFETY: offset + len is within the mapped region (checked above).

@@ -16,7 +16,6 @@ pub mod ring;
 
 mod connection;
 mod control;
-mod region;
 mod role_client;
 mod role_server;
 

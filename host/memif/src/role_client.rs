@@ -9,9 +9,9 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::connection::{Connection, Counters, Queue, Role, RxMode};
 use crate::protocol::{Message, Mode, RING_FLAG_S2M};
-use crate::region::Region;
 use crate::ring::{ring_size, Desc, Ring};
 use crate::{control, Error, VERSION};
+use shm::Region;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {

@@ -8,10 +8,10 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::connection::{Connection, Counters, Queue, Role, RxMode};
 use crate::protocol::{Message, Mode, RING_FLAG_S2M};
-use crate::region::Region;
 use crate::ring::{ring_size, Ring, COOKIE};
 use crate::role_client::unexpected;
 use crate::{control, Error, VERSION};
+use shm::Region;
 
 /// Largest ring a client may propose (2^14 descriptors).
 const MAX_LOG2_RING_SIZE: u8 = 14;
@@ -231,7 +231,7 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
                     )));
                 }
                 let end = offset as usize + ring_size(log2_ring_size);
-                if end > mapped.len() || offset % 8 != 0 {
+                if end > mapped.size() || offset % 8 != 0 {
                     return Err(refuse(format!("ring {index}: outside region {region}")));
                 }
                 // SAFETY: the ring lies inside the mapped region (checked

@@ -1,13 +1,14 @@
-//! Shared memory regions: created by the client (memfd, sealed against
-//! shrinking so the peer can trust the size) or mapped by the server from
-//! the fd the client sent.
+//! Shared memory for userspace interfaces: a region is created by the side
+//! that owns the memory (a memfd, sealed against shrinking so that the peer
+//! can trust its size) or mapped from the fd a peer sent. memif and
+//! vhost-user both hand regions over this way.
 
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
 
-pub(crate) struct Region {
+pub struct Region {
     fd: OwnedFd,
     ptr: *mut u8,
     len: usize,
@@ -15,9 +16,9 @@ pub(crate) struct Region {
 
 impl Region {
     /// A new zeroed region of `len` bytes.
-    pub(crate) fn create(len: usize) -> rustix::io::Result<Region> {
+    pub fn create(len: usize) -> rustix::io::Result<Region> {
         let fd = rustix::fs::memfd_create(
-            "memif region",
+            "userspace interface memory",
             MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
         )?;
         rustix::fs::ftruncate(&fd, len as u64)?;
@@ -26,7 +27,7 @@ impl Region {
     }
 
     /// Maps `len` bytes of `fd` shared, read-write.
-    pub(crate) fn map(fd: OwnedFd, len: usize) -> rustix::io::Result<Region> {
+    pub fn map(fd: OwnedFd, len: usize) -> rustix::io::Result<Region> {
         if len == 0 {
             return Err(rustix::io::Errno::INVAL);
         }
@@ -55,15 +56,15 @@ impl Region {
         })
     }
 
-    pub(crate) fn fd(&self) -> impl AsFd + '_ {
+    pub fn fd(&self) -> impl AsFd + '_ {
         &self.fd
     }
 
-    pub(crate) fn ptr(&self) -> *mut u8 {
+    pub fn ptr(&self) -> *mut u8 {
         self.ptr
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.len
     }
 }
