@@ -287,7 +287,7 @@ impl VhostUserNet {
                 let mut byte = [0u8; 1];
                 matches!(
                     rustix::net::recv(
-                        &fd,
+                        fd,
                         &mut byte,
                         rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT
                     ),
