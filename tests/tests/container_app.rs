@@ -1,5 +1,6 @@
 //! The container side: `userspace-app` instances exchanging traffic through
-//! OVS-DPDK over the memif interfaces the plugin made, and reconnecting.
+//! OVS-DPDK over the memif and vhost-user interfaces the plugin made, and
+//! reconnecting.
 
 use integration_tests::app::App;
 use integration_tests::{Netns, Network, Ovs};
@@ -42,6 +43,32 @@ fn two_apps_ping_each_other_through_ovs_over_memif() {
     for id in ["appone000000001", "apptwo000000001"] {
         net.del(id).ok();
         net.assert_nothing_left(id);
+    }
+}
+
+#[test]
+fn two_apps_ping_each_other_through_ovs_over_vhost_user_in_both_modes() {
+    // "client": OVS connects to the app's socket; unset: OVS is the server.
+    for (mode, tag) in [(Some("client"), "vc"), (None, "vs")] {
+        let net = Network::vhostuser(Ovs::shared(), mode);
+        let (ns1, ns2) = (Netns::new(), Netns::new());
+        let (id1, id2) = (format!("{tag}one0000000001"), format!("{tag}two0000000001"));
+        let r1 = net.add(&id1, &ns1).ok();
+        let r2 = net.add(&id2, &ns2).ok();
+        {
+            let a1 = App::start(&ns1, &net.dir(&format!("shared/{}", &id1[..12])));
+            let a2 = App::start(&ns2, &net.dir(&format!("shared/{}", &id2[..12])));
+            assert_eq!(a2.ping(&address(&r1), 5), 5, "{mode:?}: 2 -> 1");
+            assert_eq!(a1.ping(&address(&r2), 5), 5, "{mode:?}: 1 -> 2");
+            let i1 = a1.interface();
+            assert_eq!(i1["type"], "vhostuser");
+            let role = if mode.is_some() { "server" } else { "client" };
+            assert_eq!(i1["role"], role, "{mode:?}");
+        }
+        for id in [&id1, &id2] {
+            net.del(id).ok();
+            net.assert_nothing_left(id);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! `userspace-app up`: owns the container's userspace interfaces. One
-//! thread, one poll loop: memif receive interrupts, disconnects, the
+//! thread, one poll loop: receive interrupts, disconnects, the
 //! control socket and signals wake it; it answers ARP and echo requests,
 //! runs pings and reconnects interfaces whose peer went away.
 
@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use memif::{Client, ClientConfig, Connection, RxMode, Server, ServerConfig};
 use rustix::event::{PollFd, PollFlags};
 use serde_json::{json, Value};
 
 use crate::ctl::Request;
-use crate::spec::{InterfaceSpec, Role};
+use crate::port::{Counters, Listener, Port};
+use crate::spec::{InterfaceSpec, Kind, Role};
 use crate::stack::{Event, Stack};
 
 const RETRY: Duration = Duration::from_millis(200);
@@ -30,7 +30,7 @@ enum Link {
         /// What the last connection attempt said.
         last_error: String,
     },
-    Up(Box<Connection>),
+    Up(Port),
 }
 
 struct Interface {
@@ -38,11 +38,11 @@ struct Interface {
     stack: Stack,
     link: Link,
     /// Server role: our listening socket.
-    server: Option<Server>,
+    listener: Option<Listener>,
     next_try: Instant,
     connects: u64,
     /// Counters of earlier connections, so `show` counts across reconnects.
-    past: memif::Counters,
+    past: Counters,
 }
 
 struct PingOp {
@@ -84,16 +84,8 @@ impl Daemon {
         ctl.set_nonblocking(true)?;
         let mut ifaces = Vec::new();
         for spec in specs {
-            let server = match spec.role {
-                Role::Server => {
-                    let mut cfg = ServerConfig::new(&spec.socket);
-                    cfg.if_name = spec.if_name.clone();
-                    cfg.name = "userspace-app".into();
-                    cfg.rx_mode = RxMode::Interrupt;
-                    Some(Server::bind(cfg).with_context(|| format!("interface {}", spec.if_name))?)
-                }
-                Role::Client => None,
-            };
+            let listener =
+                Listener::bind(&spec).with_context(|| format!("interface {}", spec.if_name))?;
             ifaces.push(Interface {
                 stack: Stack::new(spec.mac, spec.address),
                 link: Link::Down {
@@ -101,10 +93,10 @@ impl Daemon {
                     reason: "not connected yet".into(),
                     last_error: String::new(),
                 },
-                server,
+                listener,
                 next_try: Instant::now(),
                 connects: 0,
-                past: memif::Counters::default(),
+                past: Counters::default(),
                 spec,
             });
         }
@@ -138,8 +130,8 @@ impl Daemon {
         }
         tracing::info!("stopping");
         for iface in self.ifaces.drain(..) {
-            if let Link::Up(conn) = iface.link {
-                let _ = conn.disconnect("userspace-app stopping");
+            if let Link::Up(port) = iface.link {
+                port.close("userspace-app stopping");
             }
         }
         let _ = std::fs::remove_file(&self.ctl_path);
@@ -153,21 +145,18 @@ impl Daemon {
             PollFd::new(&self.ctl, PollFlags::IN),
         ];
         for iface in &self.ifaces {
-            match &iface.link {
-                Link::Up(conn) => {
-                    fds.push(PollFd::from_borrowed_fd(conn.control_fd(), PollFlags::IN));
-                    for q in 0..conn.rx_queues() {
-                        fds.push(PollFd::from_borrowed_fd(conn.rx_eventfd(q), PollFlags::IN));
-                    }
+            match (&iface.link, &iface.listener) {
+                (Link::Up(port), _) => {
+                    let wake = port.wake_fds();
+                    fds.extend(
+                        wake.into_iter()
+                            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)),
+                    );
                 }
-                Link::Down { .. } => {
-                    if let Some(server) = &iface.server {
-                        fds.push(PollFd::from_borrowed_fd(
-                            server.listener_fd(),
-                            PollFlags::IN,
-                        ));
-                    }
+                (Link::Down { .. }, Some(listener)) => {
+                    fds.push(PollFd::from_borrowed_fd(listener.fd(), PollFlags::IN));
                 }
+                (Link::Down { .. }, None) => {}
             }
         }
         let ts = rustix::event::Timespec {
@@ -188,38 +177,28 @@ impl Daemon {
                 continue;
             }
             iface.next_try = now + RETRY;
-            let attempt = match &iface.server {
-                Some(server) => {
-                    let fd = server.listener_fd();
-                    let mut fds = [PollFd::from_borrowed_fd(fd, PollFlags::IN)];
+            let attempt = match &iface.listener {
+                Some(listener) => {
+                    let mut fds = [PollFd::from_borrowed_fd(listener.fd(), PollFlags::IN)];
                     match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())) {
-                        Ok(1) => server.accept(),
+                        Ok(1) => listener.accept(),
                         _ => continue,
                     }
                 }
-                None => {
-                    let mut cfg = ClientConfig::new(&iface.spec.socket);
-                    cfg.if_name = iface.spec.if_name.clone();
-                    cfg.name = "userspace-app".into();
-                    cfg.rx_mode = RxMode::Interrupt;
-                    Client::connect(&cfg)
-                }
+                None => Port::connect(&iface.spec),
             };
             match attempt {
-                Ok(conn) => {
-                    tracing::info!(interface = %iface.spec.if_name, peer = conn.peer_name(), "connected");
+                Ok(mut port) => {
+                    tracing::info!(interface = %iface.spec.if_name, peer = %port.peer(), "connected");
                     iface.connects += 1;
-                    iface.link = Link::Up(Box::new(conn));
                     // Announce ourselves so the vSwitch learns our MAC.
-                    let announce = iface.stack.arp_request(iface.spec.address);
-                    if let Link::Up(conn) = &mut iface.link {
-                        conn.tx_burst(0, &[&announce]);
-                    }
+                    port.tx(&[&iface.stack.arp_request(iface.spec.address)]);
+                    iface.link = Link::Up(port);
                 }
                 Err(e) => {
-                    tracing::debug!(interface = %iface.spec.if_name, "connect: {e}");
+                    tracing::debug!(interface = %iface.spec.if_name, "connect: {e:#}");
                     if let Link::Down { last_error, .. } = &mut iface.link {
-                        *last_error = e.to_string();
+                        *last_error = format!("{e:#}");
                     }
                 }
             }
@@ -228,12 +207,12 @@ impl Daemon {
 
     fn service_links(&mut self) {
         for (index, iface) in self.ifaces.iter_mut().enumerate() {
-            let Link::Up(conn) = &mut iface.link else {
+            let Link::Up(port) = &mut iface.link else {
                 continue;
             };
-            if let Some(reason) = conn.poll_disconnect() {
+            if let Some(reason) = port.gone() {
                 tracing::warn!(interface = %iface.spec.if_name, "disconnected: {reason}");
-                add_counters(&mut iface.past, conn.counters());
+                iface.past.add(port.counters());
                 iface.link = Link::Down {
                     since: Instant::now(),
                     reason: format!("disconnected: {reason}"),
@@ -244,24 +223,15 @@ impl Daemon {
             }
             let mut replies: Vec<Vec<u8>> = Vec::new();
             let mut echo_replies = Vec::new();
-            for q in 0..conn.rx_queues() {
-                conn.ack_interrupt(q);
-                loop {
-                    let n = conn.rx_burst(q, BURST, |frame| match iface.stack.receive(frame) {
-                        Event::Reply(reply) => replies.push(reply),
-                        Event::EchoReply { ident, seq, from } => {
-                            echo_replies.push((ident, seq, from))
-                        }
-                        Event::Learned | Event::Ignored => {}
-                    });
-                    if n < BURST {
-                        break;
-                    }
-                }
-            }
+            let stack = &mut iface.stack;
+            port.rx_all(BURST, |frame| match stack.receive(frame) {
+                Event::Reply(reply) => replies.push(reply),
+                Event::EchoReply { ident, seq, from } => echo_replies.push((ident, seq, from)),
+                Event::Learned | Event::Ignored => {}
+            });
             if !replies.is_empty() {
                 let refs: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
-                conn.tx_burst(0, &refs);
+                port.tx(&refs);
             }
             for (ident, seq, from) in echo_replies {
                 if let Some(op) = self
@@ -361,7 +331,7 @@ impl Daemon {
         let mut done = Vec::new();
         for (n, op) in self.pings.iter_mut().enumerate() {
             let iface = &mut self.ifaces[op.iface];
-            let Link::Up(conn) = &mut iface.link else {
+            let Link::Up(port) = &mut iface.link else {
                 if op.sent == 0 && op.arp_tries == 0 {
                     // Give a link that is coming up a moment.
                     op.arp_tries = 1;
@@ -393,7 +363,7 @@ impl Daemon {
                 } else {
                     op.arp_tries += 1;
                     let request = iface.stack.arp_request(op.next_hop);
-                    conn.tx_burst(0, &[&request]);
+                    port.tx(&[&request]);
                     op.next_send = now + Duration::from_secs(1);
                 }
                 continue;
@@ -404,7 +374,7 @@ impl Daemon {
                 .stack
                 .echo_request(mac, op.dst, op.ident, op.sent, &payload);
             op.send_times[op.sent as usize] = Some(Instant::now());
-            conn.tx_burst(0, &[&frame]);
+            port.tx(&[&frame]);
             op.next_send = now + op.interval;
         }
         for (n, error) in done.into_iter().rev() {
@@ -448,10 +418,10 @@ impl Daemon {
             .iter()
             .map(|i| {
                 let (state, peer, counters, detail) = match &i.link {
-                    Link::Up(conn) => {
+                    Link::Up(port) => {
                         let mut c = i.past;
-                        add_counters(&mut c, conn.counters());
-                        ("up", conn.peer_name().to_string(), c, String::new())
+                        c.add(port.counters());
+                        ("up", port.peer(), c, String::new())
                     }
                     Link::Down {
                         since,
@@ -475,8 +445,13 @@ impl Daemon {
                 json!({
                     "name": i.spec.if_name,
                     "network": i.spec.network,
-                    "type": "memif",
-                    "role": if i.spec.role == Role::Client { "slave" } else { "master" },
+                    "type": if i.spec.kind == Kind::Memif { "memif" } else { "vhostuser" },
+                    "role": match (i.spec.kind, i.spec.role) {
+                        (Kind::Memif, Role::Client) => "slave",
+                        (Kind::Memif, Role::Server) => "master",
+                        (Kind::VhostUser, Role::Client) => "client",
+                        (Kind::VhostUser, Role::Server) => "server",
+                    },
                     "socket": i.spec.socket.display().to_string(),
                     "mac": mac_text(&i.stack.mac.0),
                     "address": i.spec.cidr(),
@@ -504,14 +479,6 @@ fn mac_text(mac: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
-}
-
-fn add_counters(total: &mut memif::Counters, c: memif::Counters) {
-    total.rx_frames += c.rx_frames;
-    total.rx_bytes += c.rx_bytes;
-    total.tx_frames += c.tx_frames;
-    total.tx_bytes += c.tx_bytes;
-    total.drops += c.drops;
 }
 
 fn answer(stream: &mut UnixStream, value: &Value) -> Result<()> {

@@ -2,12 +2,13 @@
 //!
 //! `up` reads what the plugin published for this container (the
 //! `configData-*.json` files in the mapped directory), connects each memif
-//! interface with the right role, takes its address and MAC from the IPAM
+//! or vhost-user interface with the right role, takes its address and MAC from the IPAM
 //! result and answers ARP and ping. `ping`, `show` and `wait` talk to the
 //! running `up`, the way `vppctl` talks to VPP.
 
 mod ctl;
 mod daemon;
+mod port;
 mod spec;
 mod stack;
 
@@ -193,9 +194,10 @@ fn print_show(a: &Value) {
     for i in a["interfaces"].as_array().into_iter().flatten() {
         let text = |k: &str| i[k].as_str().unwrap_or("").to_string();
         println!(
-            "{} ({}, memif {}) {}",
+            "{} ({}, {} {}) {}",
             text("name"),
             text("network"),
+            text("type"),
             text("role"),
             text("state").to_uppercase()
         );

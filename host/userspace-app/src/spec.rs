@@ -9,10 +9,16 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// memif "slave": we connect to the vSwitch's socket.
+    /// We connect to the vSwitch's socket (memif "slave", vhost "client").
     Client,
-    /// memif "master": the vSwitch connects to ours.
+    /// The vSwitch connects to ours (memif "master", vhost "server").
     Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Memif,
+    VhostUser,
 }
 
 /// One interface to bring up.
@@ -20,6 +26,7 @@ pub enum Role {
 pub struct InterfaceSpec {
     pub if_name: String,
     pub network: String,
+    pub kind: Kind,
     pub role: Role,
     pub socket: PathBuf,
     pub mac: [u8; 6],
@@ -79,29 +86,51 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         .to_string();
     let container_id = doc["containerId"].as_str().unwrap_or_default();
     let cid12 = &container_id[..container_id.len().min(12)];
-    if config["iftype"].as_str() != Some("memif") {
-        bail!(
-            "interface {if_name}: iftype {} is not supported yet (memif is)",
-            config["iftype"]
-        );
-    }
-    let memif = &config["memif"];
-    let role = match memif["role"].as_str() {
-        Some("master") => Role::Server,
-        _ => Role::Client,
-    };
-    if memif["mode"]
-        .as_str()
-        .is_some_and(|m| !m.is_empty() && m != "ethernet")
-    {
-        bail!(
-            "interface {if_name}: memif mode {} is not supported (ethernet is)",
-            memif["mode"]
-        );
-    }
-    let socketfile = match memif["socketfile"].as_str() {
-        Some(f) if !f.is_empty() => f.to_string(),
-        _ => format!("memif-{cid12}-{if_name}.sock"),
+    let (kind, role, socketfile) = match config["iftype"].as_str() {
+        Some("memif") => {
+            let memif = &config["memif"];
+            if memif["mode"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty() && m != "ethernet")
+            {
+                bail!(
+                    "interface {if_name}: memif mode {} is not supported (ethernet is)",
+                    memif["mode"]
+                );
+            }
+            let role = if memif["role"] == "master" {
+                Role::Server
+            } else {
+                Role::Client
+            };
+            let file = memif["socketfile"]
+                .as_str()
+                .filter(|f| !f.is_empty())
+                .map(str::to_string);
+            (
+                Kind::Memif,
+                role,
+                file.unwrap_or_else(|| format!("memif-{cid12}-{if_name}.sock")),
+            )
+        }
+        Some("vhostuser") => {
+            let vhost = &config["vhost"];
+            let role = if vhost["mode"] == "server" {
+                Role::Server
+            } else {
+                Role::Client
+            };
+            let file = vhost["socketfile"]
+                .as_str()
+                .filter(|f| !f.is_empty())
+                .map(str::to_string);
+            (
+                Kind::VhostUser,
+                role,
+                file.unwrap_or_else(|| format!("{cid12}-{if_name}")),
+            )
+        }
+        other => bail!("interface {if_name}: iftype {other:?} is not memif or vhostuser"),
     };
 
     let result = &doc["ipResult"];
@@ -132,6 +161,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         .with_context(|| format!("interface {if_name}: the result has no MAC"))?;
     Ok(InterfaceSpec {
         network: doc["name"].as_str().unwrap_or_default().to_string(),
+        kind,
         role,
         socket: dir.join(socketfile),
         mac: parse_mac(mac_text).with_context(|| format!("bad MAC {mac_text}"))?,
@@ -188,5 +218,20 @@ mod tests {
         });
         let spec = parse(&doc, Path::new("/d")).unwrap();
         assert_eq!(spec.socket, Path::new("/d/memif-abc-net1.sock"));
+    }
+
+    #[test]
+    fn vhost_user_roles_follow_the_container_mode() {
+        let mut doc = json!({
+            "containerId": "0123456789abcdef", "ifName": "net1",
+            "config": {"iftype": "vhostuser", "vhost": {"mode": "server"}},
+            "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:01"}],
+                         "ips": [{"address": "10.0.0.2/8"}]}
+        });
+        let spec = parse(&doc, Path::new("/d")).unwrap();
+        assert_eq!((spec.kind, spec.role), (Kind::VhostUser, Role::Server));
+        assert_eq!(spec.socket, Path::new("/d/0123456789ab-net1"));
+        doc["config"]["vhost"]["mode"] = json!("client");
+        assert_eq!(parse(&doc, Path::new("/d")).unwrap().role, Role::Client);
     }
 }

@@ -1,0 +1,198 @@
+//! One userspace interface, whatever carries it: a memif connection or a
+//! vhost-user device, in either role. The daemon only sees this.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
+
+use anyhow::{Context, Result};
+use memif::{Client, ClientConfig, Connection, RxMode, Server, ServerConfig};
+use vhost_user_net::VhostUserNet;
+
+use crate::spec::{InterfaceSpec, Kind, Role};
+
+/// Frame counters of a port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    pub drops: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, other: Counters) {
+        self.rx_frames += other.rx_frames;
+        self.rx_bytes += other.rx_bytes;
+        self.tx_frames += other.tx_frames;
+        self.tx_bytes += other.tx_bytes;
+        self.drops += other.drops;
+    }
+}
+
+/// Where a server-role interface waits for its peer.
+pub enum Listener {
+    Memif(Server),
+    Vhost(UnixListener),
+}
+
+impl Listener {
+    /// Listens on the interface's socket when we are its server.
+    pub fn bind(spec: &InterfaceSpec) -> Result<Option<Listener>> {
+        if spec.role != Role::Server {
+            return Ok(None);
+        }
+        let listener = match spec.kind {
+            Kind::Memif => {
+                let mut cfg = ServerConfig::new(&spec.socket);
+                cfg.if_name = spec.if_name.clone();
+                cfg.name = "userspace-app".into();
+                cfg.rx_mode = RxMode::Interrupt;
+                Listener::Memif(Server::bind(cfg)?)
+            }
+            Kind::VhostUser => {
+                let _ = std::fs::remove_file(&spec.socket);
+                let listener = UnixListener::bind(&spec.socket)
+                    .with_context(|| format!("listen on {}", spec.socket.display()))?;
+                listener.set_nonblocking(true)?;
+                Listener::Vhost(listener)
+            }
+        };
+        Ok(Some(listener))
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Memif(server) => server.listener_fd(),
+            Listener::Vhost(listener) => listener.as_fd(),
+        }
+    }
+
+    /// Takes a waiting peer (call when `fd` is readable).
+    pub fn accept(&self) -> Result<Port> {
+        Ok(match self {
+            Listener::Memif(server) => Port::Memif(Box::new(server.accept()?)),
+            Listener::Vhost(listener) => {
+                let (stream, _) = listener.accept()?;
+                stream.set_nonblocking(false)?;
+                Port::Vhost(Box::new(VhostUserNet::from_stream(stream, vhost_config())?))
+            }
+        })
+    }
+}
+
+fn vhost_config() -> vhost_user_net::Config {
+    vhost_user_net::Config {
+        rx_interrupts: true,
+        ..Default::default()
+    }
+}
+
+pub enum Port {
+    Memif(Box<Connection>),
+    Vhost(Box<VhostUserNet>),
+}
+
+impl Port {
+    /// Connects to the peer's socket when we are the client.
+    pub fn connect(spec: &InterfaceSpec) -> Result<Port> {
+        Ok(match spec.kind {
+            Kind::Memif => {
+                let mut cfg = ClientConfig::new(&spec.socket);
+                cfg.if_name = spec.if_name.clone();
+                cfg.name = "userspace-app".into();
+                cfg.rx_mode = RxMode::Interrupt;
+                Port::Memif(Box::new(Client::connect(&cfg)?))
+            }
+            Kind::VhostUser => Port::Vhost(Box::new(VhostUserNet::connect(
+                &spec.socket,
+                vhost_config(),
+            )?)),
+        })
+    }
+
+    pub fn peer(&self) -> String {
+        match self {
+            Port::Memif(c) => c.peer_name().to_string(),
+            Port::Vhost(_) => "vhost-user backend".to_string(),
+        }
+    }
+
+    /// The fds that wake the daemon: receive interrupts and the control
+    /// channel (readable when the peer leaves).
+    pub fn wake_fds(&self) -> Vec<BorrowedFd<'_>> {
+        match self {
+            Port::Memif(c) => {
+                let mut fds = vec![c.control_fd()];
+                fds.extend((0..c.rx_queues()).map(|q| c.rx_eventfd(q)));
+                fds
+            }
+            Port::Vhost(v) => vec![v.control_fd(), v.rx_eventfd()],
+        }
+    }
+
+    /// Why the peer is gone, if it is.
+    pub fn gone(&mut self) -> Option<String> {
+        match self {
+            Port::Memif(c) => c.poll_disconnect(),
+            Port::Vhost(v) => v
+                .backend_gone()
+                .then(|| "the vhost-user backend closed the socket".to_string()),
+        }
+    }
+
+    pub fn tx(&mut self, frames: &[&[u8]]) -> usize {
+        match self {
+            Port::Memif(c) => c.tx_burst(0, frames),
+            Port::Vhost(v) => v.tx_burst(frames),
+        }
+    }
+
+    /// Receives everything waiting on every queue, `burst` at a time.
+    pub fn rx_all(&mut self, burst: usize, mut f: impl FnMut(&[u8])) {
+        match self {
+            Port::Memif(c) => {
+                for q in 0..c.rx_queues() {
+                    c.ack_interrupt(q);
+                    while c.rx_burst(q, burst, &mut f) == burst {}
+                }
+            }
+            Port::Vhost(v) => {
+                v.ack_interrupt();
+                while v.rx_burst(burst, &mut f) == burst {}
+            }
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        match self {
+            Port::Memif(c) => {
+                let m = c.counters();
+                Counters {
+                    rx_frames: m.rx_frames,
+                    rx_bytes: m.rx_bytes,
+                    tx_frames: m.tx_frames,
+                    tx_bytes: m.tx_bytes,
+                    drops: m.drops,
+                }
+            }
+            Port::Vhost(v) => {
+                let c = v.counters();
+                Counters {
+                    rx_frames: c.rx_frames,
+                    rx_bytes: c.rx_bytes,
+                    tx_frames: c.tx_frames,
+                    tx_bytes: c.tx_bytes,
+                    drops: c.drops,
+                }
+            }
+        }
+    }
+
+    /// Says goodbye to the peer where the protocol has a way to.
+    pub fn close(self, reason: &str) {
+        if let Port::Memif(c) = self {
+            let _ = c.disconnect(reason);
+        }
+    }
+}
