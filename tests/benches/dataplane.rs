@@ -1,12 +1,13 @@
-//! Frame rates between two containers through OVS-DPDK over memif, next to
-//! a veth pair between two network namespaces, measured in one run.
+//! Frame rates between two containers through OVS-DPDK over memif and over
+//! vhost-user, next to a veth pair between two network namespaces,
+//! measured in one run.
 //!
 //!     cargo bench -p integration-tests --bench dataplane
 //!
-//! memif: the plugin ADDs two memif attachments on one bridge; one thread
-//! transmits 64- or 1500-byte frames through our memif library into one
-//! port, one thread receives from the other; OVS switches between them
-//! (NORMAL, MAC learned). veth: one thread sends UDP datagrams of the same
+//! memif / vhost-user: the plugin ADDs two attachments on one bridge; one
+//! thread transmits 64- or 1500-byte frames through our memif library (or
+//! vhost-user frontend) into one port, one thread receives from the other;
+//! OVS switches between them (NORMAL, MAC learned). veth: one thread sends UDP datagrams of the same
 //! frame size from one namespace, one receives them in the other.
 //! Rates are frames received per second; Gbit/s counts Ethernet frame
 //! bytes. Prints figures; asserts nothing about them.
@@ -18,8 +19,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
 use integration_tests::{Netns, Network, Ovs};
-use memif::{Client, ClientConfig, RxMode};
+use memif::{Client, ClientConfig, Connection, RxMode};
+use vhost_user_net::VhostUserNet;
 
 const RUN: Duration = Duration::from_secs(3);
 const SENDER_MAC: [u8; 6] = [2, 0, 0, 0xbe, 0, 1];
@@ -46,60 +51,78 @@ fn rate(frames: u64, size: usize, elapsed: Duration) -> Rate {
     }
 }
 
-fn memif_rate(
-    sender_socket: &std::path::Path,
-    receiver_socket: &std::path::Path,
-    size: usize,
-) -> Rate {
-    let connect = |path: &std::path::Path| {
-        let mut cfg = ClientConfig::new(path);
-        cfg.rx_mode = RxMode::Polling;
-        // The vSwitch takes a moment to free the port after the last run.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match Client::connect(&cfg) {
-                Ok(conn) => break conn,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("connect {}: {e}", path.display()),
+/// What the measurement needs of a userspace interface.
+trait Device: Send + 'static {
+    fn send(&mut self, frames: &[&[u8]]) -> usize;
+    fn receive(&mut self) -> usize;
+}
+
+impl Device for Connection {
+    fn send(&mut self, frames: &[&[u8]]) -> usize {
+        self.tx_burst(0, frames)
+    }
+    fn receive(&mut self) -> usize {
+        (0..self.rx_queues())
+            .map(|q| self.rx_burst(q, 256, |_| {}))
+            .sum()
+    }
+}
+
+impl Device for VhostUserNet {
+    fn send(&mut self, frames: &[&[u8]]) -> usize {
+        self.tx_burst(frames)
+    }
+    fn receive(&mut self) -> usize {
+        self.rx_burst(256, |_| {})
+    }
+}
+
+fn connect_memif(path: &Path) -> Connection {
+    let mut cfg = ClientConfig::new(path);
+    cfg.rx_mode = RxMode::Polling;
+    // The vSwitch takes a moment to free the port after the last run.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Client::connect(&cfg) {
+            Ok(conn) => break conn,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(20));
             }
+            Err(e) => panic!("connect {}: {e}", path.display()),
         }
-    };
-    let mut tx = connect(sender_socket);
-    let mut rx = connect(receiver_socket);
+    }
+}
+
+/// One sender thread (this one) and one receiver thread for RUN.
+fn measure<D: Device>(mut tx: D, mut rx: D, size: usize) -> Rate {
     // Teach OVS where the receiver is, then wait until a frame gets across.
     let learn = frame(64, RECEIVER_MAC, SENDER_MAC);
     let probe = frame(size, SENDER_MAC, RECEIVER_MAC);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(15);
     let mut through = false;
     while !through {
         assert!(Instant::now() < deadline, "no frame crossed OVS");
-        rx.tx_burst(0, &[&learn]);
-        tx.tx_burst(0, &[&probe]);
+        rx.send(&[&learn]);
+        tx.send(&[&probe]);
         std::thread::sleep(Duration::from_millis(10));
-        for q in 0..rx.rx_queues() {
-            rx.rx_burst(q, 256, |_| through = true);
-        }
+        tx.receive();
+        through = rx.receive() > 0;
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let received = Arc::new(AtomicU64::new(0));
     let receiver = {
-        let (stop, received) = (stop.clone(), received.clone());
+        let stop = stop.clone();
         std::thread::spawn(move || {
             let mut count = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let before = count;
-                for q in 0..rx.rx_queues() {
-                    count += rx.rx_burst(q, 256, |_| {}) as u64;
-                }
-                if count == before {
+                let got = rx.receive();
+                count += got as u64;
+                if got == 0 {
                     std::thread::yield_now();
                 }
             }
-            received.store(count, Ordering::SeqCst);
+            count
         })
     };
     let burst: Vec<&[u8]> = vec![&probe; 64];
@@ -109,13 +132,18 @@ fn memif_rate(
         // sender and receiver share the other. Each yields after a burst
         // (the receiver when it found nothing) instead of burning a whole
         // time slice while the other's ring overflows.
-        tx.tx_burst(0, &burst);
+        tx.send(&burst);
         std::thread::yield_now();
     }
     stop.store(true, Ordering::SeqCst);
     let elapsed = start.elapsed();
-    receiver.join().unwrap();
-    rate(received.load(Ordering::SeqCst), size, elapsed)
+    rate(receiver.join().unwrap(), size, elapsed)
+}
+
+/// Takes OVS's connection to our vhost-user socket (dpdkvhostuserclient).
+fn accept_vhost(listener: &UnixListener) -> VhostUserNet {
+    let (stream, _) = listener.accept().unwrap();
+    VhostUserNet::from_stream(stream, vhost_user_net::Config::default()).unwrap()
 }
 
 /// A veth pair between two namespaces, 10.99.0.1 <-> 10.99.0.2.
@@ -183,12 +211,19 @@ fn ip(ns: &Netns, args: &[&str]) {
 
 fn main() {
     let ovs = Ovs::shared();
-    let net = Network::memif(ovs);
-    let (ns1, ns2) = (Netns::new(), Netns::new());
-    net.add("benchtx0000001", &ns1).ok();
-    net.add("benchrx0000001", &ns2).ok();
-    let sender = net.dir("shared/benchtx00000/memif-benchtx00000-net1.sock");
-    let receiver = net.dir("shared/benchrx00000/memif-benchrx00000-net1.sock");
+    let memif_net = Network::memif(ovs);
+    let vhost_net = Network::vhostuser(ovs, Some("client"));
+    let netns: Vec<Netns> = (0..4).map(|_| Netns::new()).collect();
+    memif_net.add("benchtx0000001", &netns[0]).ok();
+    memif_net.add("benchrx0000001", &netns[1]).ok();
+    vhost_net.add("vbenchtx000001", &netns[2]).ok();
+    vhost_net.add("vbenchrx000001", &netns[3]).ok();
+    let memif_tx = memif_net.dir("shared/benchtx00000/memif-benchtx00000-net1.sock");
+    let memif_rx = memif_net.dir("shared/benchrx00000/memif-benchrx00000-net1.sock");
+    let vhost_tx =
+        UnixListener::bind(vhost_net.dir("shared/vbenchtx0000/vbenchtx0000-net1")).unwrap();
+    let vhost_rx =
+        UnixListener::bind(vhost_net.dir("shared/vbenchrx0000/vbenchrx0000-net1")).unwrap();
 
     // The veth pair.
     let (va, vb) = (Netns::new(), Netns::new());
@@ -209,31 +244,30 @@ fn main() {
         "frames received per second, {}s per figure, one sender and one receiver thread",
         RUN.as_secs()
     );
-    println!("{}", "-".repeat(84));
-    let mut memif64 = 0.0;
-    let mut veth64 = 0.0;
+    println!("{}", "-".repeat(110));
+    let mut targets = Vec::new();
     for size in [64usize, 1500] {
-        let m = memif_rate(&sender, &receiver, size);
-        let v = veth_rate(&va, &vb, size);
+        let m = measure(connect_memif(&memif_tx), connect_memif(&memif_rx), size);
+        // OVS reconnects to a vhost-user socket whose peer went away.
+        let v = measure(accept_vhost(&vhost_tx), accept_vhost(&vhost_rx), size);
+        let veth = veth_rate(&va, &vb, size);
         println!(
-            "{size:>5} B  memif via OVS-DPDK {:>6.2} Mpps {:>6.2} Gbit/s   veth {:>6.3} Mpps {:>6.2} Gbit/s   {:>5.1}x",
-            m.mpps,
-            m.gbps,
-            v.mpps,
-            v.gbps,
-            m.mpps / v.mpps
+            "{size:>5} B  memif {:>6.2} Mpps {:>6.2} Gbit/s   vhost-user {:>6.2} Mpps {:>6.2} Gbit/s   veth {:>6.3} Mpps {:>5.2} Gbit/s",
+            m.mpps, m.gbps, v.mpps, v.gbps, veth.mpps, veth.gbps
         );
         if size == 64 {
-            memif64 = m.mpps;
-            veth64 = v.mpps;
+            targets.push((m.mpps, veth.mpps));
         }
     }
+    let (memif64, veth64) = targets[0];
     println!(
         "\ntarget memif 64 B >= 3 Mpps: {memif64:.2} Mpps; >= 10x veth: {:.1}x",
         memif64 / veth64
     );
-    println!("vhost-user: not measured yet (the vhost-user frontend is not in this release)");
     for id in ["benchtx0000001", "benchrx0000001"] {
-        net.del(id).ok();
+        memif_net.del(id).ok();
+    }
+    for id in ["vbenchtx000001", "vbenchrx000001"] {
+        vhost_net.del(id).ok();
     }
 }
