@@ -18,13 +18,29 @@ impl App {
     /// Starts `up` for the container whose mapped dir is `dir`, inside
     /// `netns`, and waits until its interfaces are connected.
     pub fn start(netns: &Netns, dir: &Path) -> App {
+        let app = App::spawn(netns, dir);
+        let out = app.command(&["wait", "--timeout-secs", "15"]);
+        assert!(
+            out.0,
+            "interfaces of {} did not connect: {}",
+            dir.display(),
+            out.1
+        );
+        app
+    }
+
+    /// Starts `up` and waits only until it answers on its control socket.
+    pub fn spawn(netns: &Netns, dir: &Path) -> App {
         let child = Command::new("ip")
             .args(["netns", "exec", &netns.name])
             .arg(app_binary())
             .arg("--dir")
             .arg(dir)
             .arg("up")
-            .env("USERSPACE_APP_LOG", "warn")
+            .env(
+                "USERSPACE_APP_LOG",
+                std::env::var("USERSPACE_APP_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -33,13 +49,14 @@ impl App {
             dir: dir.to_path_buf(),
             child,
         };
-        let out = app.command(&["wait", "--timeout-secs", "15"]);
-        assert!(
-            out.0,
-            "interfaces of {} did not connect: {}",
-            dir.display(),
-            out.1
-        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !app.command(&["show"]).0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "userspace-app up did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         app
     }
 

@@ -141,3 +141,93 @@ fn the_app_reconnects_when_its_peer_restarts() {
     assert!(ok, "{text}");
     assert_eq!(app.interface()["connects"], 2);
 }
+
+/// A peer that speaks garbage on the memif control socket.
+fn hostile_peer(socket: &std::path::Path) -> std::os::fd::OwnedFd {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let listener = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&listener, &SocketAddrUnix::new(socket).unwrap()).unwrap();
+    rustix::net::listen(&listener, 4).unwrap();
+    listener
+}
+
+#[test]
+fn malformed_control_messages_from_a_peer_never_crash_the_app() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!({
+        "containerId": "hostilepeer0", "ifName": "net1", "name": "n",
+        "config": {"iftype": "memif", "memif": {"role": "slave", "mode": "ethernet", "socketfile": "m.sock"}},
+        "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:08"}],
+                     "ips": [{"address": "10.9.0.3/24", "interface": 0}]}
+    });
+    std::fs::write(
+        dir.path().join("configData-hostilepeer0-net1.json"),
+        doc.to_string(),
+    )
+    .unwrap();
+    let socket = dir.path().join("m.sock");
+    let listener = hostile_peer(&socket);
+    let ns = Netns::new();
+    let app = App::spawn(&ns, dir.path());
+
+    let hello = memif::Message::Hello {
+        name: "hostile".into(),
+        min_version: 0x200,
+        max_version: 0x200,
+        max_region: 1,
+        max_m2s_ring: 0,
+        max_s2m_ring: 0,
+        max_log2_ring_size: 10,
+    }
+    .encode();
+    let mut garbage = vec![0u8; 128];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut conversations: Vec<Vec<Vec<u8>>> = vec![
+        vec![vec![0xff; 128]],              // unknown type
+        vec![vec![2, 0, 1, 2, 3]],          // truncated
+        vec![vec![0; 4096]],                // oversized
+        vec![hello.to_vec(), vec![9; 128]], // HELLO, then garbage for ACK
+        vec![hello.to_vec(), vec![7; 128]], // HELLO, then CONNECTED out of turn
+        vec![],                             // accept and hang up
+    ];
+    for _ in 0..20 {
+        for b in garbage.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        garbage[0] = (state % 10) as u8;
+        garbage[1] = 0;
+        conversations.push(vec![garbage.clone()]);
+    }
+    for messages in conversations {
+        let conn = rustix::net::accept(&listener).unwrap();
+        for m in &messages {
+            // The app may hang up first; that is fine.
+            let _ = rustix::net::send(&conn, m, rustix::net::SendFlags::NOSIGNAL);
+        }
+        drop(conn);
+        let i = app.interface();
+        assert_eq!(i["state"], "down", "{i}");
+    }
+    let i = app.interface();
+    assert!(
+        i["detail"].as_str().unwrap().contains("last attempt"),
+        "{i}"
+    );
+
+    // A well-behaved peer at the same place is connected to at once.
+    drop(listener);
+    std::fs::remove_file(&socket).unwrap();
+    let server = memif::Server::bind(memif::ServerConfig::new(&socket)).unwrap();
+    let _conn = server.accept().unwrap();
+    let (ok, text) = app.command(&["wait", "--timeout-secs", "10"]);
+    assert!(ok, "{text}");
+}

@@ -37,16 +37,36 @@ pub(crate) fn send(
 
 /// Receives one message (blocking unless the socket is non-blocking).
 /// `Ok(None)` means the peer closed the connection.
+/// How long a handshake waits for each answer: a peer that accepts and
+/// then says nothing must not hang us.
+pub(crate) const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Bounds every blocking send and receive on the control socket.
+pub(crate) fn set_timeouts(socket: BorrowedFd<'_>) -> Result<(), Error> {
+    use rustix::net::sockopt::{set_socket_timeout, Timeout};
+    set_socket_timeout(socket, Timeout::Recv, Some(ANSWER_TIMEOUT))?;
+    set_socket_timeout(socket, Timeout::Send, Some(ANSWER_TIMEOUT))?;
+    Ok(())
+}
+
 pub(crate) fn recv(socket: BorrowedFd<'_>) -> Result<Option<(Message, Option<OwnedFd>)>, Error> {
     let mut bytes = [0u8; MESSAGE_SIZE + 1];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let received = rustix::net::recvmsg(
+    let received = match rustix::net::recvmsg(
         socket,
         &mut [IoSliceMut::new(&mut bytes)],
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
-    )?;
+    ) {
+        Ok(received) => received,
+        Err(rustix::io::Errno::AGAIN) => {
+            return Err(Error::Handshake(format!(
+                "no answer from the peer within {ANSWER_TIMEOUT:?}"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut fd = None;
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(fds) = message {

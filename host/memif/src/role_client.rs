@@ -236,6 +236,7 @@ fn connect_socket(path: &Path) -> Result<OwnedFd, Error> {
     .map_err(fail)?;
     let addr = SocketAddrUnix::new(path).map_err(fail)?;
     rustix::net::connect(&socket, &addr).map_err(fail)?;
+    control::set_timeouts(socket.as_fd())?;
     Ok(socket)
 }
 

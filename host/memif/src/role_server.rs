@@ -92,6 +92,7 @@ impl Server {
     /// wrong id, secret or mode is told why and refused.
     pub fn accept(&self) -> Result<Connection, Error> {
         let socket = rustix::net::accept_with(&self.listener, SocketFlags::CLOEXEC)?;
+        control::set_timeouts(socket.as_fd())?;
         match handshake(&self.cfg, socket.as_fd()) {
             Ok(parts) => Ok(parts.into_connection(socket, &self.cfg)),
             Err(Refusal(reason, error)) => {

@@ -8,6 +8,8 @@ use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -37,9 +39,10 @@ struct Interface {
     spec: InterfaceSpec,
     stack: Stack,
     link: Link,
-    /// Server role: our listening socket.
-    listener: Option<Listener>,
-    next_try: Instant,
+    /// Server role: our listening socket, shared with the connector.
+    listener: Option<Arc<Listener>>,
+    /// While down: what the connector thread reports (errors, then a port).
+    connector: Option<Receiver<Result<Port>>>,
     connects: u64,
     /// Counters of earlier connections, so `show` counts across reconnects.
     past: Counters,
@@ -69,6 +72,9 @@ struct Waiter {
 
 pub struct Daemon {
     ifaces: Vec<Interface>,
+    /// Connector threads write a byte here to wake the poll loop.
+    wake_rx: UnixStream,
+    wake_tx: UnixStream,
     ctl: UnixListener,
     ctl_path: PathBuf,
     pings: Vec<PingOp>,
@@ -84,8 +90,9 @@ impl Daemon {
         ctl.set_nonblocking(true)?;
         let mut ifaces = Vec::new();
         for spec in specs {
-            let listener =
-                Listener::bind(&spec).with_context(|| format!("interface {}", spec.if_name))?;
+            let listener = Listener::bind(&spec)
+                .with_context(|| format!("interface {}", spec.if_name))?
+                .map(Arc::new);
             ifaces.push(Interface {
                 stack: Stack::new(spec.mac, spec.address),
                 link: Link::Down {
@@ -94,14 +101,18 @@ impl Daemon {
                     last_error: String::new(),
                 },
                 listener,
-                next_try: Instant::now(),
+                connector: None,
                 connects: 0,
                 past: Counters::default(),
                 spec,
             });
         }
+        let (wake_rx, wake_tx) = UnixStream::pair()?;
+        wake_rx.set_nonblocking(true)?;
         Ok(Daemon {
             ifaces,
+            wake_rx,
+            wake_tx,
             ctl,
             ctl_path: ctl_path.to_path_buf(),
             pings: Vec::new(),
@@ -133,6 +144,11 @@ impl Daemon {
             if let Link::Up(port) = iface.link {
                 port.close("userspace-app stopping");
             }
+            // A connector thread may still hold the listener: remove our
+            // socket ourselves.
+            if iface.listener.is_some() {
+                let _ = std::fs::remove_file(&iface.spec.socket);
+            }
         }
         let _ = std::fs::remove_file(&self.ctl_path);
         Ok(())
@@ -144,19 +160,14 @@ impl Daemon {
             PollFd::new(&stop, PollFlags::IN),
             PollFd::new(&self.ctl, PollFlags::IN),
         ];
+        fds.push(PollFd::new(&self.wake_rx, PollFlags::IN));
         for iface in &self.ifaces {
-            match (&iface.link, &iface.listener) {
-                (Link::Up(port), _) => {
-                    let wake = port.wake_fds();
-                    fds.extend(
-                        wake.into_iter()
-                            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)),
-                    );
-                }
-                (Link::Down { .. }, Some(listener)) => {
-                    fds.push(PollFd::from_borrowed_fd(listener.fd(), PollFlags::IN));
-                }
-                (Link::Down { .. }, None) => {}
+            if let Link::Up(port) = &iface.link {
+                let wake = port.wake_fds();
+                fds.extend(
+                    wake.into_iter()
+                        .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)),
+                );
             }
         }
         let ts = rustix::event::Timespec {
@@ -170,35 +181,40 @@ impl Daemon {
         Ok(fds[0].revents().contains(PollFlags::IN))
     }
 
+    /// Brings links up. Handshakes block (a peer may take its time, or
+    /// never answer), so each down link has a connector thread that keeps
+    /// trying and hands over the port; the poll loop stays responsive.
     fn connect_links(&mut self) {
-        let now = Instant::now();
+        let mut byte = [0u8; 64];
+        while matches!(std::io::Read::read(&mut &self.wake_rx, &mut byte), Ok(n) if n > 0) {}
         for iface in &mut self.ifaces {
-            if matches!(iface.link, Link::Up(_)) || now < iface.next_try {
+            if matches!(iface.link, Link::Up(_)) {
                 continue;
             }
-            iface.next_try = now + RETRY;
-            let attempt = match &iface.listener {
-                Some(listener) => {
-                    let mut fds = [PollFd::from_borrowed_fd(listener.fd(), PollFlags::IN)];
-                    match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())) {
-                        Ok(1) => listener.accept(),
-                        _ => continue,
-                    }
-                }
-                None => Port::connect(&iface.spec),
+            let Some(connector) = &iface.connector else {
+                iface.connector = Some(spawn_connector(
+                    &iface.spec,
+                    iface.listener.clone(),
+                    &self.wake_tx,
+                ));
+                continue;
             };
-            match attempt {
-                Ok(mut port) => {
-                    tracing::info!(interface = %iface.spec.if_name, peer = %port.peer(), "connected");
-                    iface.connects += 1;
-                    // Announce ourselves so the vSwitch learns our MAC.
-                    port.tx(&[&iface.stack.arp_request(iface.spec.address)]);
-                    iface.link = Link::Up(port);
-                }
-                Err(e) => {
-                    tracing::debug!(interface = %iface.spec.if_name, "connect: {e:#}");
-                    if let Link::Down { last_error, .. } = &mut iface.link {
-                        *last_error = format!("{e:#}");
+            while let Ok(attempt) = connector.try_recv() {
+                match attempt {
+                    Ok(mut port) => {
+                        tracing::info!(interface = %iface.spec.if_name, peer = %port.peer(), "connected");
+                        iface.connects += 1;
+                        // Announce ourselves so the vSwitch learns our MAC.
+                        port.tx(&[&iface.stack.arp_request(iface.spec.address)]);
+                        iface.link = Link::Up(port);
+                        iface.connector = None;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(interface = %iface.spec.if_name, "connect: {e:#}");
+                        if let Link::Down { last_error, .. } = &mut iface.link {
+                            *last_error = format!("{e:#}");
+                        }
                     }
                 }
             }
@@ -218,7 +234,6 @@ impl Daemon {
                     reason: format!("disconnected: {reason}"),
                     last_error: String::new(),
                 };
-                iface.next_try = Instant::now();
                 continue;
             }
             let mut replies: Vec<Vec<u8>> = Vec::new();
@@ -479,6 +494,35 @@ fn mac_text(mac: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Keeps trying to bring the interface up (connecting as client, or
+/// accepting as server) and reports every attempt; ends with the first
+/// port, or when the daemon stops listening.
+fn spawn_connector(
+    spec: &InterfaceSpec,
+    listener: Option<Arc<Listener>>,
+    wake: &UnixStream,
+) -> Receiver<Result<Port>> {
+    let (tx, rx) = mpsc::channel();
+    let spec = spec.clone();
+    let wake = wake.try_clone().expect("clone the wake socket");
+    std::thread::spawn(move || loop {
+        let attempt = match &listener {
+            Some(listener) => listener.accept(),
+            None => Port::connect(&spec),
+        };
+        let connected = attempt.is_ok();
+        if tx.send(attempt).is_err() {
+            return;
+        }
+        let _ = std::io::Write::write(&mut &wake, b"!");
+        if connected {
+            return;
+        }
+        std::thread::sleep(RETRY);
+    });
+    rx
 }
 
 fn answer(stream: &mut UnixStream, value: &Value) -> Result<()> {

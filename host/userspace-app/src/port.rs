@@ -1,7 +1,7 @@
 //! One userspace interface, whatever carries it: a memif connection or a
 //! vhost-user device, in either role. The daemon only sees this.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixListener;
 
 use anyhow::{Context, Result};
@@ -54,27 +54,18 @@ impl Listener {
                 let _ = std::fs::remove_file(&spec.socket);
                 let listener = UnixListener::bind(&spec.socket)
                     .with_context(|| format!("listen on {}", spec.socket.display()))?;
-                listener.set_nonblocking(true)?;
                 Listener::Vhost(listener)
             }
         };
         Ok(Some(listener))
     }
 
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Listener::Memif(server) => server.listener_fd(),
-            Listener::Vhost(listener) => listener.as_fd(),
-        }
-    }
-
-    /// Takes a waiting peer (call when `fd` is readable).
+    /// Waits for a peer and completes its handshake.
     pub fn accept(&self) -> Result<Port> {
         Ok(match self {
             Listener::Memif(server) => Port::Memif(Box::new(server.accept()?)),
             Listener::Vhost(listener) => {
                 let (stream, _) = listener.accept()?;
-                stream.set_nonblocking(false)?;
                 Port::Vhost(Box::new(VhostUserNet::from_stream(stream, vhost_config())?))
             }
         })

@@ -44,6 +44,15 @@ pub enum Error {
     Memory(#[from] rustix::io::Errno),
 }
 
+/// A backend that stops answering must not hang the caller.
+fn bound_answers(socket: BorrowedFd<'_>) -> Result<(), Error> {
+    use rustix::net::sockopt::{set_socket_timeout, Timeout};
+    let limit = Some(std::time::Duration::from_secs(2));
+    set_socket_timeout(socket, Timeout::Recv, limit)?;
+    set_socket_timeout(socket, Timeout::Send, limit)?;
+    Ok(())
+}
+
 fn step(step: &'static str) -> impl FnOnce(vhost::Error) -> Error {
     move |e| Error::Protocol {
         step,
@@ -107,12 +116,16 @@ impl VhostUserNet {
             path: path.display().to_string(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        // SAFETY: the frontend owns this socket and outlives the borrow.
+        let socket = unsafe { BorrowedFd::borrow_raw(frontend.as_raw_fd()) };
+        bound_answers(socket)?;
         VhostUserNet::setup(frontend, cfg)
     }
 
     /// Takes a connection a backend made to our socket (OVS
     /// `dpdkvhostuserclient`).
     pub fn from_stream(stream: UnixStream, cfg: Config) -> Result<VhostUserNet, Error> {
+        bound_answers(stream.as_fd())?;
         VhostUserNet::setup(Frontend::from_stream(stream, 2), cfg)
     }
 
