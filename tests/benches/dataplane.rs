@@ -94,8 +94,9 @@ fn connect_memif(path: &Path) -> Connection {
     }
 }
 
-/// One sender thread (this one) and one receiver thread for RUN.
-fn measure<D: Device>(mut tx: D, mut rx: D, size: usize) -> Rate {
+/// One sender thread (this one) and one receiver thread for RUN; the
+/// receiving device comes back for the next figure.
+fn measure<D: Device>(tx: &mut D, mut rx: D, size: usize) -> (Rate, D) {
     // Teach OVS where the receiver is, then wait until a frame gets across.
     let learn = frame(64, RECEIVER_MAC, SENDER_MAC);
     let probe = frame(size, SENDER_MAC, RECEIVER_MAC);
@@ -122,7 +123,7 @@ fn measure<D: Device>(mut tx: D, mut rx: D, size: usize) -> Rate {
                     std::thread::yield_now();
                 }
             }
-            count
+            (count, rx)
         })
     };
     let burst: Vec<&[u8]> = vec![&probe; 64];
@@ -137,7 +138,11 @@ fn measure<D: Device>(mut tx: D, mut rx: D, size: usize) -> Rate {
     }
     stop.store(true, Ordering::SeqCst);
     let elapsed = start.elapsed();
-    rate(receiver.join().unwrap(), size, elapsed)
+    let (count, mut rx) = receiver.join().unwrap();
+    // Let what is in flight land before the next figure.
+    std::thread::sleep(Duration::from_millis(50));
+    while rx.receive() > 0 {}
+    (rate(count, size, elapsed), rx)
 }
 
 /// Takes OVS's connection to our vhost-user socket (dpdkvhostuserclient).
@@ -246,10 +251,15 @@ fn main() {
     );
     println!("{}", "-".repeat(110));
     let mut targets = Vec::new();
+    // One connection per device for every figure: reconnecting between
+    // figures measures the vSwitch's reconnect, not the data path.
+    let (mut memif_a, mut memif_b) = (connect_memif(&memif_tx), connect_memif(&memif_rx));
+    let (mut vhost_a, mut vhost_b) = (accept_vhost(&vhost_tx), accept_vhost(&vhost_rx));
     for size in [64usize, 1500] {
-        let m = measure(connect_memif(&memif_tx), connect_memif(&memif_rx), size);
-        // OVS reconnects to a vhost-user socket whose peer went away.
-        let v = measure(accept_vhost(&vhost_tx), accept_vhost(&vhost_rx), size);
+        let (m, back) = measure(&mut memif_a, memif_b, size);
+        memif_b = back;
+        let (v, back) = measure(&mut vhost_a, vhost_b, size);
+        vhost_b = back;
         let veth = veth_rate(&va, &vb, size);
         println!(
             "{size:>5} B  memif {:>6.2} Mpps {:>6.2} Gbit/s   vhost-user {:>6.2} Mpps {:>6.2} Gbit/s   veth {:>6.3} Mpps {:>5.2} Gbit/s",

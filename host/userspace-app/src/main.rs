@@ -1,11 +1,13 @@
 //! `userspace-app`: the container side of userspace-cni.
 //!
 //! `up` reads what the plugin published for this container (the
-//! `configData-*.json` files in the mapped directory), connects each memif
+//! downward-API annotations file, or the `configData-*.json` files in the
+//! mapped directory), connects each memif
 //! or vhost-user interface with the right role, takes its address and MAC from the IPAM
 //! result and answers ARP and ping. `ping`, `show` and `wait` talk to the
 //! running `up`, the way `vppctl` talks to VPP.
 
+mod annotations;
 mod ctl;
 mod daemon;
 mod port;
@@ -39,6 +41,10 @@ struct Cli {
     /// The control socket (default: DIR/userspace-app.ctl).
     #[arg(long, global = true)]
     ctl: Option<PathBuf>,
+    /// The downward-API annotations file; its container data, when
+    /// present, is used instead of the configData files.
+    #[arg(long, global = true, default_value = "/etc/podinfo/annotations")]
+    annotations: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,7 +107,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .unwrap_or_else(|| cli.dir.join("userspace-app.ctl"));
     match cli.command {
         Command::Up => {
-            let specs = spec::read_dir(&cli.dir)?;
+            let specs = spec::load(&cli.dir, &cli.annotations)?;
             for s in &specs {
                 tracing::info!(interface = %s.if_name, address = %s.cidr(), socket = %s.socket.display(), "interface");
             }

@@ -49,8 +49,35 @@ impl InterfaceSpec {
     }
 }
 
-/// Reads every `configData-*.json` in `dir`, sorted by file name.
-pub fn read_dir(dir: &Path) -> Result<Vec<InterfaceSpec>> {
+/// The interfaces to bring up: from the downward-API annotations file when
+/// it carries `userspace/configuration-data` (sockets in its
+/// `userspace/mapped-dir`, else in `dir`), otherwise from every
+/// `configData-*.json` in `dir`, sorted by file name.
+pub fn load(dir: &Path, annotations: &Path) -> Result<Vec<InterfaceSpec>> {
+    if let Ok(text) = std::fs::read_to_string(annotations) {
+        let map = crate::annotations::parse(&text)
+            .with_context(|| format!("{}", annotations.display()))?;
+        if let Some(data) = map.get(crate::annotations::CONFIGURATION_DATA) {
+            let docs: Vec<Value> = serde_json::from_str(data).with_context(|| {
+                format!(
+                    "{}: {} is not a JSON array",
+                    annotations.display(),
+                    crate::annotations::CONFIGURATION_DATA
+                )
+            })?;
+            let mapped = map
+                .get(crate::annotations::MAPPED_DIR)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.to_path_buf());
+            if !docs.is_empty() {
+                return docs.iter().map(|doc| parse(doc, &mapped)).collect();
+            }
+        }
+    }
+    read_dir(dir)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<InterfaceSpec>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the mapped dir {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -63,7 +90,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<InterfaceSpec>> {
     files.sort();
     if files.is_empty() {
         bail!(
-            "no configData-*.json in {}: was the plugin's ADD run for this container?",
+            "no configData-*.json in {} and no container data in the annotations: was the plugin's ADD run for this container?",
             dir.display()
         );
     }
@@ -218,6 +245,34 @@ mod tests {
         });
         let spec = parse(&doc, Path::new("/d")).unwrap();
         assert_eq!(spec.socket, Path::new("/d/memif-abc-net1.sock"));
+    }
+
+    #[test]
+    fn the_annotations_file_wins_when_it_carries_container_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let doc = json!({
+            "containerId": "podcontainer", "ifName": "net2",
+            "config": {"iftype": "memif", "memif": {"role": "slave", "socketfile": "a.sock"}},
+            "ipResult": {"interfaces": [{"name": "net2", "mac": "02:00:00:00:00:09"}],
+                         "ips": [{"address": "10.1.0.2/24", "interface": 0}]}
+        });
+        let quoted = serde_json::to_string(&json!([doc]).to_string()).unwrap();
+        let annotations = dir.path().join("annotations");
+        std::fs::write(
+            &annotations,
+            format!("other=\"x\"\nuserspace/configuration-data={quoted}\nuserspace/mapped-dir=\"/var/lib/cni/usrspcni\"\n"),
+        )
+        .unwrap();
+        let specs = load(dir.path(), &annotations).unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].if_name, "net2");
+        assert_eq!(specs[0].socket, Path::new("/var/lib/cni/usrspcni/a.sock"));
+
+        // Without the annotations file, the directory's files are read.
+        assert!(
+            load(dir.path(), &dir.path().join("absent")).is_err(),
+            "no configData files here"
+        );
     }
 
     #[test]
