@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::protocol::Message;
 use crate::ring::{Desc, Ring, FLAG_MASK_INT};
 use crate::{control, Error};
-use shm::Region;
+use shm::{Counters, Region};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -38,18 +38,6 @@ pub(crate) struct Queue {
     pub(crate) read: u16,
     /// Index of the ring among all rings of the region (client layout).
     pub(crate) global_index: usize,
-}
-
-/// Counters of one connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub rx_frames: u64,
-    pub rx_bytes: u64,
-    pub tx_frames: u64,
-    pub tx_bytes: u64,
-    /// Frames dropped: larger than a buffer, or a descriptor that pointed
-    /// outside its region.
-    pub drops: u64,
 }
 
 pub struct Connection {

@@ -19,10 +19,11 @@ mod control;
 mod role_client;
 mod role_server;
 
-pub use connection::{Connection, Counters, RxMode};
+pub use connection::{Connection, RxMode};
 pub use protocol::{DecodeError, Message, Mode, MESSAGE_SIZE};
 pub use role_client::{Client, ClientConfig};
 pub use role_server::{Server, ServerConfig};
+pub use shm::Counters;
 
 /// memif protocol version 2.0.
 pub const VERSION: u16 = 0x0200;

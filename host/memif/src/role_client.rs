@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use rustix::event::EventfdFlags;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
-use crate::connection::{Connection, Counters, Queue, Role, RxMode};
+use crate::connection::{Connection, Queue, Role, RxMode};
 use crate::protocol::{Message, Mode, RING_FLAG_S2M};
 use crate::ring::{ring_size, Desc, Ring};
 use crate::{control, Error, VERSION};
-use shm::Region;
+use shm::{Counters, Region};
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
-use crate::connection::{Connection, Counters, Queue, Role, RxMode};
+use crate::connection::{Connection, Queue, Role, RxMode};
 use crate::protocol::{Message, Mode, RING_FLAG_S2M};
 use crate::ring::{ring_size, Ring, COOKIE};
 use crate::role_client::unexpected;
 use crate::{control, Error, VERSION};
-use shm::Region;
+use shm::{Counters, Region};
 
 /// Largest ring a client may propose (2^14 descriptors).
 const MAX_LOG2_RING_SIZE: u8 = 14;

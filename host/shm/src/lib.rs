@@ -1,12 +1,36 @@
 //! Shared memory for userspace interfaces: a region is created by the side
 //! that owns the memory (a memfd, sealed against shrinking so that the peer
 //! can trust its size) or mapped from the fd a peer sent. memif and
-//! vhost-user both hand regions over this way.
+//! vhost-user both hand regions over this way, and count frames the same
+//! way ([`Counters`]).
 
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
+
+/// Frame counters of an interface over shared memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rx_frames: u64,
+    pub rx_bytes: u64,
+    pub tx_frames: u64,
+    pub tx_bytes: u64,
+    /// Frames dropped: larger than a buffer, or a descriptor from the peer
+    /// that pointed outside the shared memory.
+    pub drops: u64,
+}
+
+impl Counters {
+    /// Adds `other` (the counters of an earlier connection) to these.
+    pub fn add(&mut self, other: Counters) {
+        self.rx_frames += other.rx_frames;
+        self.rx_bytes += other.rx_bytes;
+        self.tx_frames += other.tx_frames;
+        self.tx_bytes += other.tx_bytes;
+        self.drops += other.drops;
+    }
+}
 
 pub struct Region {
     fd: OwnedFd,

@@ -10,25 +10,7 @@ use vhost_user_net::VhostUserNet;
 
 use crate::spec::{InterfaceSpec, Kind, Role};
 
-/// Frame counters of a port.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counters {
-    pub rx_frames: u64,
-    pub rx_bytes: u64,
-    pub tx_frames: u64,
-    pub tx_bytes: u64,
-    pub drops: u64,
-}
-
-impl Counters {
-    pub fn add(&mut self, other: Counters) {
-        self.rx_frames += other.rx_frames;
-        self.rx_bytes += other.rx_bytes;
-        self.tx_frames += other.tx_frames;
-        self.tx_bytes += other.tx_bytes;
-        self.drops += other.drops;
-    }
-}
+pub use memif::Counters;
 
 /// Where a server-role interface waits for its peer.
 pub enum Listener {
@@ -157,26 +139,8 @@ impl Port {
 
     pub fn counters(&self) -> Counters {
         match self {
-            Port::Memif(c) => {
-                let m = c.counters();
-                Counters {
-                    rx_frames: m.rx_frames,
-                    rx_bytes: m.rx_bytes,
-                    tx_frames: m.tx_frames,
-                    tx_bytes: m.tx_bytes,
-                    drops: m.drops,
-                }
-            }
-            Port::Vhost(v) => {
-                let c = v.counters();
-                Counters {
-                    rx_frames: c.rx_frames,
-                    rx_bytes: c.rx_bytes,
-                    tx_frames: c.tx_frames,
-                    tx_bytes: c.tx_bytes,
-                    drops: c.drops,
-                }
-            }
+            Port::Memif(c) => c.counters(),
+            Port::Vhost(v) => v.counters(),
         }
     }
 

@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+pub use shm::Counters;
 use shm::Region;
 use vhost::vhost_user::message::VhostUserProtocolFeatures;
 use vhost::vhost_user::{Frontend, VhostUserFrontend};
@@ -78,17 +79,6 @@ impl Default for Config {
             rx_interrupts: false,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub rx_frames: u64,
-    pub rx_bytes: u64,
-    pub tx_frames: u64,
-    pub tx_bytes: u64,
-    /// Frames too large for a buffer, or descriptors the device returned
-    /// that made no sense.
-    pub drops: u64,
 }
 
 /// A virtio-net device driven over a vhost-user socket.
