@@ -29,6 +29,32 @@ impl Ovsdb {
         &self.socket
     }
 
+    /// The `ovsdb` capability: a JSON array of operations in, the JSON
+    /// array of results out.
+    pub(crate) fn transact_json(
+        &mut self,
+        ops: &str,
+        wait_applied: bool,
+    ) -> Result<String, OvsdbError> {
+        static FIRST_CALL: std::sync::Once = std::sync::Once::new();
+        FIRST_CALL.call_once(|| {
+            if let Some(started) = crate::STARTED.get() {
+                tracing::debug!(
+                    micros = started.elapsed().as_micros() as u64,
+                    "cold start: first host call"
+                );
+            }
+        });
+        let ops: Vec<Value> = serde_json::from_str(ops)
+            .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
+        match self.transact(&ops, wait_applied) {
+            Ok(results) => Ok(Value::Array(results).to_string()),
+            Err(ovsdb_client::Error::Timeout(m)) => Err(OvsdbError::Timeout(m)),
+            Err(ovsdb_client::Error::Rejected(m)) => Err(OvsdbError::Rejected(m)),
+            Err(other) => Err(OvsdbError::Unreachable(other.to_string())),
+        }
+    }
+
     /// Runs `ops`; on a broken connection the next call reconnects.
     pub(crate) fn transact(
         &mut self,
@@ -76,23 +102,7 @@ impl AttachmentCaps {
 
 impl Capabilities for AttachmentCaps {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
-        static FIRST_CALL: std::sync::Once = std::sync::Once::new();
-        FIRST_CALL.call_once(|| {
-            if let Some(started) = crate::STARTED.get() {
-                tracing::debug!(
-                    micros = started.elapsed().as_micros() as u64,
-                    "cold start: first host call"
-                );
-            }
-        });
-        let ops: Vec<Value> = serde_json::from_str(&ops)
-            .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
-        match self.ovsdb.transact(&ops, wait_applied) {
-            Ok(results) => Ok(Value::Array(results).to_string()),
-            Err(ovsdb_client::Error::Timeout(m)) => Err(OvsdbError::Timeout(m)),
-            Err(ovsdb_client::Error::Rejected(m)) => Err(OvsdbError::Rejected(m)),
-            Err(other) => Err(OvsdbError::Unreachable(other.to_string())),
-        }
+        self.ovsdb.transact_json(&ops, wait_applied)
     }
 
     fn journal_append(&mut self, description: String, step: WitUndo) -> Result<(), String> {
@@ -114,12 +124,42 @@ impl Capabilities for AttachmentCaps {
         command: String,
         _network_config: String,
     ) -> Result<String, WitCniError> {
-        // IPAM runs in the host before the engine (see commands::add); an
-        // engine asking for it is refused rather than left to guess.
-        Err(WitCniError {
-            code: cni_protocol::codes::IPAM_FAILURE,
-            msg: format!("ipam {command}: IPAM is delegated by the host, not by engines"),
-            details: String::new(),
-        })
+        Err(ipam_is_the_hosts(&command))
+    }
+}
+
+/// IPAM runs in the host before the engine (see commands::add); an engine
+/// asking for it is refused rather than left to guess.
+fn ipam_is_the_hosts(command: &str) -> WitCniError {
+    WitCniError {
+        code: cni_protocol::codes::IPAM_FAILURE,
+        msg: format!("ipam {command}: IPAM is delegated by the host, not by engines"),
+        details: String::new(),
+    }
+}
+
+/// What a component may use when it only looks (CHECK, STATUS): the OVSDB
+/// connection, and no journal, since it must change nothing.
+pub(crate) struct ProbeCaps {
+    pub ovsdb: Ovsdb,
+}
+
+impl Capabilities for ProbeCaps {
+    fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
+        self.ovsdb.transact_json(&ops, wait_applied)
+    }
+
+    fn journal_append(&mut self, description: String, _step: WitUndo) -> Result<(), String> {
+        Err(format!(
+            "{description}: CHECK and STATUS change nothing, so they journal nothing"
+        ))
+    }
+
+    fn ipam_exec(
+        &mut self,
+        command: String,
+        _network_config: String,
+    ) -> Result<String, WitCniError> {
+        Err(ipam_is_the_hosts(&command))
     }
 }

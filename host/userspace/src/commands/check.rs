@@ -10,7 +10,7 @@ use super::{
     component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, open_store,
     runtime,
 };
-use crate::capabilities::{AttachmentCaps, Ovsdb};
+use crate::capabilities::{Ovsdb, ProbeCaps};
 use crate::Output;
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -64,9 +64,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .as_str()
         .unwrap_or(&conf.host.ovs.db_socket)
         .to_string();
-    let caps = AttachmentCaps {
-        store,
-        record: record.clone(),
+    let caps = ProbeCaps {
         ovsdb: Ovsdb::new(&db_socket),
     };
     let (_, checked) = engine.check(caps, limits(conf), &attachment);

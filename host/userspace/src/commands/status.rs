@@ -3,8 +3,8 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{component_error, engine_source, from_wit, limits, open_store, runtime};
-use crate::capabilities::{AttachmentCaps, Ovsdb};
+use super::{component_error, engine_source, from_wit, limits, runtime};
+use crate::capabilities::{Ovsdb, ProbeCaps};
 use crate::Output;
 
 pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -12,16 +12,7 @@ pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError
     let engine = runtime
         .load_engine(&engine_source(conf)?)
         .map_err(component_error)?;
-    let caps = AttachmentCaps {
-        store: open_store(conf)?,
-        record: attachment_store::Record::new(
-            attachment_store::AttachmentKey {
-                network: conf.name.clone(),
-                container_id: String::new(),
-                ifname: String::new(),
-            },
-            serde_json::Value::Null,
-        ),
+    let caps = ProbeCaps {
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
     };
     let (_, status) = engine.status(caps, limits(conf), &conf.host.to_json().to_string());
