@@ -1,0 +1,233 @@
+//! A **test double** of VPP's binary API socket — not VPP. VPP cannot be
+//! installed on the machines this project is built and tested on, so the
+//! VPP engine is tested against this.
+//!
+//! It speaks the real socket protocol (framing, `sockclnt_create` with its
+//! message table, request/reply contexts, dumps closed by `control_ping`,
+//! `sockclnt_delete`), assigns message ids from the VPP 25.10 definitions
+//! in `sdk/vpp-api/` (so a client using a CRC those definitions do not
+//! have gets no id and cannot send it), and can leave messages out of its
+//! table to exercise a client's fallback to older messages.
+//!
+//! This slice answers the connection messages and `control_ping`; every
+//! other request that has a `_reply` gets it with retval -8
+//! (VNET_API_ERROR_UNIMPLEMENTED), and every other dump gets no details.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use vpp_api::{Reader, SOCKCLNT_CREATE_ID};
+
+/// The definitions the double serves (the ones the SDK's codecs come from).
+pub fn definitions_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/vpp-api/vpp-25.10-binapi.json")
+}
+
+/// VNET_API_ERROR_UNIMPLEMENTED
+const UNIMPLEMENTED: i32 = -8;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Message names (without CRC) to leave out of the table, e.g.
+    /// `memif_create_v2`, as an older VPP would.
+    pub without: Vec<String>,
+}
+
+/// The message table: id <-> `<name>_<crc>`.
+struct Table {
+    by_id: HashMap<u16, String>,
+    by_name: HashMap<String, u16>,
+}
+
+impl Table {
+    fn load(options: &Options) -> Table {
+        let text =
+            std::fs::read_to_string(definitions_path()).expect("read the VPP API definitions");
+        let defs: Value = serde_json::from_str(&text).expect("VPP API definitions are JSON");
+        let mut names: Vec<String> = defs["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .flat_map(|p| p["messages"].as_array().into_iter().flatten())
+            .filter(|m| !options.without.iter().any(|w| m["name"] == w.as_str()))
+            .map(|m| {
+                format!(
+                    "{}_{}",
+                    m["name"].as_str().unwrap(),
+                    m["crc"].as_str().unwrap()
+                )
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut table = Table {
+            by_id: HashMap::new(),
+            by_name: HashMap::new(),
+        };
+        let mut next = SOCKCLNT_CREATE_ID + 1;
+        for name in names {
+            let id = if name == vpp_api::SOCKCLNT_CREATE {
+                SOCKCLNT_CREATE_ID
+            } else {
+                next += 1;
+                next - 1
+            };
+            table.by_id.insert(id, name.clone());
+            table.by_name.insert(name, id);
+        }
+        table
+    }
+
+    /// The full `<name>_<crc>` of message `name`, if served.
+    fn full(&self, name: &str) -> Option<&String> {
+        self.by_name
+            .keys()
+            .find(|k| k.rsplit_once('_').is_some_and(|(n, _)| n == name))
+    }
+}
+
+/// A running double; stops (and removes its socket) when dropped.
+pub struct VppDouble {
+    socket: PathBuf,
+    stop: Arc<AtomicBool>,
+    calls: Arc<Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl VppDouble {
+    pub fn start(socket: &Path, options: Options) -> VppDouble {
+        let table = Arc::new(Table::load(&options));
+        let _ = std::fs::remove_file(socket);
+        let listener = UnixListener::bind(socket).expect("bind the VPP test double's socket");
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, calls) = (stop.clone(), calls.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (table, calls) = (table.clone(), calls.clone());
+                    std::thread::spawn(move || serve(stream, &table, &calls));
+                }
+            })
+        };
+        VppDouble {
+            socket: socket.to_path_buf(),
+            stop,
+            calls,
+            thread: Some(thread),
+        }
+    }
+
+    /// Every message received, as `<name>_<crc>`, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Drop for VppDouble {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = UnixStream::connect(&self.socket);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn read_frame(stream: &mut UnixStream) -> Option<Vec<u8>> {
+    let mut header = [0u8; 16];
+    stream.read_exact(&mut header).ok()?;
+    let len = u32::from_be_bytes(header[8..12].try_into().unwrap()) as usize;
+    if len > 16 << 20 {
+        return None;
+    }
+    let mut message = vec![0u8; len];
+    stream.read_exact(&mut message).ok()?;
+    Some(message)
+}
+
+fn write_frame(stream: &mut UnixStream, message: &[u8]) -> bool {
+    let mut frame = vec![0u8; 8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(message);
+    stream.write_all(&frame).is_ok()
+}
+
+/// `_vl_msg_id`, `context`, then the fields.
+fn reply(table: &Table, name: &str, context: u32, fields: &[u8]) -> Vec<u8> {
+    let id = table.by_name[table
+        .full(name)
+        .unwrap_or_else(|| panic!("the definitions have no {name}"))];
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&context.to_be_bytes());
+    m.extend_from_slice(fields);
+    m
+}
+
+fn serve(mut stream: UnixStream, table: &Table, calls: &Mutex<Vec<String>>) {
+    let client_index = 7u32;
+    while let Some(message) = read_frame(&mut stream) {
+        let mut r = Reader::new(&message);
+        let (Ok(id), Ok(_client), Ok(context)) = (r.u16(), r.u32(), r.u32()) else {
+            return;
+        };
+        // An id outside the table is a client using a CRC this VPP does
+        // not have: real VPP drops such a message; the double hangs up so
+        // that the test sees it.
+        let Some(name) = table.by_id.get(&id) else {
+            return;
+        };
+        calls.lock().unwrap().push(name.clone());
+        let short = name.rsplit_once('_').map_or(name.as_str(), |(n, _)| n);
+        let answer = match short {
+            "sockclnt_create" if id == SOCKCLNT_CREATE_ID => {
+                let mut fields = 0i32.to_be_bytes().to_vec();
+                fields.extend_from_slice(&client_index.to_be_bytes());
+                let mut entries: Vec<(&u16, &String)> = table.by_id.iter().collect();
+                entries.sort();
+                fields.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+                for (id, name) in entries {
+                    fields.extend_from_slice(&id.to_be_bytes());
+                    vpp_api::put_string(&mut fields, name, 64);
+                }
+                reply(table, "sockclnt_create_reply", context, &fields)
+            }
+            "control_ping" => {
+                let mut fields = 0i32.to_be_bytes().to_vec();
+                fields.extend_from_slice(&client_index.to_be_bytes());
+                fields.extend_from_slice(&std::process::id().to_be_bytes());
+                reply(table, "control_ping_reply", context, &fields)
+            }
+            "sockclnt_delete" => {
+                let answer = reply(table, "sockclnt_delete_reply", context, &0i32.to_be_bytes());
+                write_frame(&mut stream, &answer);
+                return;
+            }
+            dump if dump.ends_with("_dump") => continue,
+            other => match table.full(&format!("{other}_reply")) {
+                Some(_) => reply(
+                    table,
+                    &format!("{other}_reply"),
+                    context,
+                    &UNIMPLEMENTED.to_be_bytes(),
+                ),
+                None => continue,
+            },
+        };
+        if !write_frame(&mut stream, &answer) {
+            return;
+        }
+    }
+}
