@@ -7,6 +7,7 @@
 
 pub mod ovsdb;
 pub mod undo;
+pub mod vpp;
 
 /// Bindings generated from `wit/userspace-cni.wit` (world `engine`).
 pub mod bindings {

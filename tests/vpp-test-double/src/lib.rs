@@ -42,6 +42,8 @@ pub struct Options {
 struct Table {
     by_id: HashMap<u16, String>,
     by_name: HashMap<String, u16>,
+    /// The definitions, to build well-formed replies.
+    defs: Value,
 }
 
 impl Table {
@@ -68,6 +70,7 @@ impl Table {
         let mut table = Table {
             by_id: HashMap::new(),
             by_name: HashMap::new(),
+            defs: defs.clone(),
         };
         let mut next = SOCKCLNT_CREATE_ID + 1;
         for name in names {
@@ -81,6 +84,82 @@ impl Table {
             table.by_name.insert(name, id);
         }
         table
+    }
+
+    /// Bytes of a field of `type_name` with every variable part empty.
+    fn zero_size(&self, type_name: &str) -> usize {
+        let (inner, len) = match type_name.split_once('[') {
+            Some((inner, rest)) => (inner, rest.trim_end_matches(']')),
+            None => (type_name, "1"),
+        };
+        // A variable array holds nothing; a variable string is its length.
+        let Ok(n) = len.parse::<usize>() else {
+            return if inner == "string" { 4 } else { 0 };
+        };
+        let one = match inner {
+            "u8" | "i8" | "bool" | "string" => 1,
+            "u16" | "i16" => 2,
+            "u32" | "i32" => 4,
+            "u64" | "i64" | "f64" => 8,
+            other => self.named_size(other),
+        };
+        one * n
+    }
+
+    fn named_size(&self, name: &str) -> usize {
+        for pkg in self.defs["packages"].as_array().into_iter().flatten() {
+            let named = |kind: &str| {
+                pkg[kind]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|x| x["name"] == name)
+                    .cloned()
+            };
+            if let Some(e) = named("enums") {
+                return match e["base"].as_str() {
+                    Some("uint8") => 1,
+                    Some("uint16") => 2,
+                    _ => 4,
+                };
+            }
+            if let Some(a) = named("aliases") {
+                let go = a["go_base"].as_str().unwrap_or("");
+                return match go.strip_prefix('[').and_then(|g| g.split_once(']')) {
+                    Some((n, _)) => n.parse().unwrap_or(0),
+                    None => 4,
+                };
+            }
+            if let Some(u) = named("unions") {
+                return u["fields"][0]["bytes"].as_u64().unwrap_or(0) as usize;
+            }
+            if let Some(t) = named("types") {
+                return self.fields_size(&t["fields"]);
+            }
+        }
+        0
+    }
+
+    fn fields_size(&self, fields: &Value) -> usize {
+        fields
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| self.zero_size(f["type"].as_str().unwrap_or("")))
+            .sum()
+    }
+
+    /// The fields of message `name` (short name), all zero.
+    fn zero_message(&self, name: &str) -> Vec<u8> {
+        let size = self.defs["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["messages"].as_array().into_iter().flatten())
+            .find(|m| m["name"] == name)
+            .map(|m| self.fields_size(&m["fields"]))
+            .unwrap_or(0);
+        vec![0; size]
     }
 
     /// The full `<name>_<crc>` of message `name`, if served.
@@ -216,15 +295,18 @@ fn serve(mut stream: UnixStream, table: &Table, calls: &Mutex<Vec<String>>) {
                 return;
             }
             dump if dump.ends_with("_dump") => continue,
-            other => match table.full(&format!("{other}_reply")) {
-                Some(_) => reply(
-                    table,
-                    &format!("{other}_reply"),
-                    context,
-                    &UNIMPLEMENTED.to_be_bytes(),
-                ),
-                None => continue,
-            },
+            other => {
+                let name = format!("{other}_reply");
+                if table.full(&name).is_none() {
+                    continue;
+                }
+                // A well-formed reply: retval first, every other field zero.
+                let mut fields = table.zero_message(&name);
+                if fields.len() >= 4 {
+                    fields[..4].copy_from_slice(&UNIMPLEMENTED.to_be_bytes());
+                }
+                reply(table, &name, context, &fields)
+            }
         };
         if !write_frame(&mut stream, &answer) {
             return;
