@@ -9,7 +9,8 @@
 //! have gets no id and cannot send it), and can leave messages out of its
 //! table to exercise a client's fallback to older messages.
 //!
-//! This slice answers the connection messages and `control_ping`; every
+//! Its replies are encoded with the SDK's generated codecs. This slice
+//! answers the connection messages and `control_ping`; every
 //! other request that has a `_reply` gets it with retval -8
 //! (VNET_API_ERROR_UNIMPLEMENTED), and every other dump gets no details.
 
@@ -21,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use userspace_cni_sdk::vpp::{
+    ControlPingReply, Message, MessageTableEntry, SockclntCreateReply, SockclntDeleteReply,
+};
 use vpp_api::{Reader, SOCKCLNT_CREATE_ID};
 
 /// The definitions the double serves (the ones the SDK's codecs come from).
@@ -272,25 +276,34 @@ fn serve(mut stream: UnixStream, table: &Table, calls: &Mutex<Vec<String>>) {
         let short = name.rsplit_once('_').map_or(name.as_str(), |(n, _)| n);
         let answer = match short {
             "sockclnt_create" if id == SOCKCLNT_CREATE_ID => {
-                let mut fields = 0i32.to_be_bytes().to_vec();
-                fields.extend_from_slice(&client_index.to_be_bytes());
-                let mut entries: Vec<(&u16, &String)> = table.by_id.iter().collect();
-                entries.sort();
-                fields.extend_from_slice(&(entries.len() as u16).to_be_bytes());
-                for (id, name) in entries {
-                    fields.extend_from_slice(&id.to_be_bytes());
-                    vpp_api::put_string(&mut fields, name, 64);
-                }
-                reply(table, "sockclnt_create_reply", context, &fields)
+                let mut message_table: Vec<MessageTableEntry> = table
+                    .by_id
+                    .iter()
+                    .map(|(id, name)| MessageTableEntry {
+                        index: *id,
+                        name: name.clone(),
+                    })
+                    .collect();
+                message_table.sort_by_key(|e| e.index);
+                let fields = SockclntCreateReply {
+                    response: 0,
+                    index: client_index,
+                    count: 0,
+                    message_table,
+                };
+                reply(table, "sockclnt_create_reply", context, &fields.encode())
             }
             "control_ping" => {
-                let mut fields = 0i32.to_be_bytes().to_vec();
-                fields.extend_from_slice(&client_index.to_be_bytes());
-                fields.extend_from_slice(&std::process::id().to_be_bytes());
-                reply(table, "control_ping_reply", context, &fields)
+                let fields = ControlPingReply {
+                    retval: 0,
+                    client_index,
+                    vpe_pid: std::process::id(),
+                };
+                reply(table, "control_ping_reply", context, &fields.encode())
             }
             "sockclnt_delete" => {
-                let answer = reply(table, "sockclnt_delete_reply", context, &0i32.to_be_bytes());
+                let fields = SockclntDeleteReply { response: 0 };
+                let answer = reply(table, "sockclnt_delete_reply", context, &fields.encode());
                 write_frame(&mut stream, &answer);
                 return;
             }
