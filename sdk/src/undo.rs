@@ -4,7 +4,7 @@
 //! disk before the mutation happens: a crash, a trap or an error at any
 //! later point leaves a journal the host can replay.
 
-use crate::bindings::userspace::cni::journal::{self, OvsdbUndo, Undo};
+use crate::bindings::userspace::cni::journal::{self, OvsdbUndo, Undo, VppUndo};
 use crate::CniError;
 
 /// Records `undo` (an ovsdb transaction) before the caller mutates.
@@ -18,6 +18,22 @@ pub fn record_ovsdb(
         ops: undo_ops.to_string(),
         wait_applied,
         skip_if_unmet,
+    });
+    journal::append(description, &step).map_err(journal_error)
+}
+
+/// Records a VPP request (`name_crc`, encoded `body`) as an undo; see
+/// `vpp::call::record_undo` for the typed form.
+pub fn record_vpp(
+    description: &str,
+    name_crc: &str,
+    body: Vec<u8>,
+    ok_retvals: &[i32],
+) -> Result<(), CniError> {
+    let step = Undo::Vpp(VppUndo {
+        name_crc: name_crc.to_string(),
+        body,
+        ok_retvals: ok_retvals.to_vec(),
     });
     journal::append(description, &step).map_err(journal_error)
 }

@@ -56,6 +56,14 @@ pub enum Undo {
         wait_applied: bool,
         skip_if_unmet: bool,
     },
+    /// Send a VPP request on `api_socket`; a reply retval of 0 or one of
+    /// `ok_retvals` means done.
+    Vpp {
+        api_socket: String,
+        name_crc: String,
+        body: Vec<u8>,
+        ok_retvals: Vec<i32>,
+    },
     /// Remove a file if it exists.
     RemoveFile { path: String },
     /// Remove a directory if it exists and is empty.

@@ -85,6 +85,14 @@ pub struct Ovs {
     pub vhost_sock_dir: String,
 }
 
+/// How to reach VPP (host side, engine vpp).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpp {
+    /// VPP's binary API socket.
+    pub api_socket: String,
+}
+
+pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
 pub const DEFAULT_OVS_DB_SOCKET: &str = "unix:/var/run/openvswitch/db.sock";
 pub const DEFAULT_OVS_VHOST_SOCK_DIR: &str = "/var/run/openvswitch";
 
@@ -97,6 +105,7 @@ pub struct Side {
     pub vhost: Vhost,
     pub bridge: Bridge,
     pub ovs: Ovs,
+    pub vpp: Vpp,
     pub mtu: Option<u32>,
     pub mac: Option<String>,
     /// The section as written, for keys this host does not know.
@@ -227,6 +236,13 @@ impl Side {
             vhost_sock_dir: o.opt_abs_path("vhostSockDir")?.unwrap_or_else(|| DEFAULT_OVS_VHOST_SOCK_DIR.to_string()),
         };
 
+        let vpp = Vpp {
+            api_socket: s
+                .child("vpp")?
+                .opt_abs_path("apiSocket")?
+                .unwrap_or_else(|| DEFAULT_VPP_API_SOCKET.to_string()),
+        };
+
         Ok(Side {
             engine,
             iftype,
@@ -235,6 +251,7 @@ impl Side {
             vhost,
             bridge,
             ovs,
+            vpp,
             mtu: s.opt_u32_in("mtu", 68, 65535)?.or(default_mtu),
             mac: s.opt_mac("mac")?.or(default_mac),
             raw: s_raw(top, key),
@@ -259,6 +276,7 @@ impl Side {
                                "vlanId": self.bridge.vlan_id});
         out["ovs"] =
             json!({"dbSocket": self.ovs.db_socket, "vhostSockDir": self.ovs.vhost_sock_dir});
+        out["vpp"] = json!({"apiSocket": self.vpp.api_socket});
         if let Some(mtu) = self.mtu {
             out["mtu"] = mtu.into();
         }

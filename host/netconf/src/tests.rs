@@ -39,6 +39,7 @@ fn tutorial_config_parses() {
     assert_eq!(c.host.bridge.bridge_name.as_deref(), Some("br4"));
     assert_eq!(c.state_dir, DEFAULT_STATE_DIR);
     assert_eq!(c.host.ovs.db_socket, side::DEFAULT_OVS_DB_SOCKET);
+    assert_eq!(c.host.vpp.api_socket, side::DEFAULT_VPP_API_SOCKET);
 }
 
 #[test]
@@ -93,6 +94,11 @@ fn invalid_values_name_the_field() {
         ("/ipam/type", json!("../../bin/sh"), "ipam.type"),
         ("/logLevel", json!("loud"), "logLevel"),
         ("/sharedDir", json!("relative"), "sharedDir"),
+        (
+            "/host/vpp/apiSocket",
+            json!("run/vpp/api.sock"),
+            "host.vpp.apiSocket",
+        ),
     ];
     for (pointer, value, field) in cases {
         let mut v = tutorial();

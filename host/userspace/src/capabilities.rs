@@ -6,7 +6,7 @@ use std::time::Duration;
 use attachment_store::{JournalEntry, Record, Store};
 use cni_protocol::CniError;
 use serde_json::Value;
-use wasm_runtime::{Capabilities, CniError as WitCniError, OvsdbError, Undo as WitUndo};
+use wasm_runtime::{Capabilities, CniError as WitCniError, OvsdbError, Undo as WitUndo, VppError};
 
 /// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
 pub(crate) const OVSDB_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,12 +77,79 @@ impl Ovsdb {
     }
 }
 
+/// A lazily opened connection to VPP's API socket.
+pub(crate) struct Vpp {
+    socket: String,
+    conn: Option<vpp_api::Connection>,
+}
+
+impl Vpp {
+    pub(crate) fn new(socket: &str) -> Vpp {
+        Vpp {
+            socket: socket.to_string(),
+            conn: None,
+        }
+    }
+
+    pub(crate) fn socket(&self) -> &str {
+        &self.socket
+    }
+
+    fn conn(&mut self) -> Result<&mut vpp_api::Connection, VppError> {
+        if self.conn.is_none() {
+            let conn = vpp_api::Connection::connect(&self.socket, "userspace-cni", OVSDB_TIMEOUT)
+                .map_err(vpp_error)?;
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+
+    pub(crate) fn knows(&mut self, name_crc: &str) -> Result<bool, VppError> {
+        Ok(self.conn()?.knows(name_crc))
+    }
+
+    /// On a broken connection the next call reconnects.
+    pub(crate) fn request(&mut self, name_crc: &str, body: &[u8]) -> Result<Vec<u8>, VppError> {
+        let result = self.conn()?.request(name_crc, body).map_err(vpp_error);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+
+    pub(crate) fn dump(
+        &mut self,
+        name_crc: &str,
+        body: &[u8],
+        details: &str,
+    ) -> Result<Vec<Vec<u8>>, VppError> {
+        let result = self
+            .conn()?
+            .dump(name_crc, body, details)
+            .map_err(vpp_error);
+        if result.is_err() {
+            self.conn = None;
+        }
+        result
+    }
+}
+
+fn vpp_error(e: vpp_api::Error) -> VppError {
+    match e {
+        vpp_api::Error::Unreachable { .. } => VppError::Unreachable(e.to_string()),
+        vpp_api::Error::UnknownMessage { .. } => VppError::UnknownMessage(e.to_string()),
+        vpp_api::Error::Timeout(_) => VppError::Timeout(e.to_string()),
+        other => VppError::Failed(other.to_string()),
+    }
+}
+
 /// What a component of one attachment may use. Owns the store (and its
 /// lock) and the record so that every journal step is persisted at once.
 pub(crate) struct AttachmentCaps {
     pub store: Store,
     pub record: Record,
     pub ovsdb: Ovsdb,
+    pub vpp: Vpp,
 }
 
 impl AttachmentCaps {
@@ -105,6 +172,23 @@ impl Capabilities for AttachmentCaps {
         self.ovsdb.transact_json(&ops, wait_applied)
     }
 
+    fn vpp_knows(&mut self, name_crc: String) -> Result<bool, VppError> {
+        self.vpp.knows(&name_crc)
+    }
+
+    fn vpp_request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError> {
+        self.vpp.request(&name_crc, &body)
+    }
+
+    fn vpp_dump(
+        &mut self,
+        name_crc: String,
+        body: Vec<u8>,
+        details: String,
+    ) -> Result<Vec<Vec<u8>>, VppError> {
+        self.vpp.dump(&name_crc, &body, &details)
+    }
+
     fn journal_append(&mut self, description: String, step: WitUndo) -> Result<(), String> {
         let undo = match step {
             WitUndo::Ovsdb(u) => attachment_store::Undo::Ovsdb {
@@ -115,6 +199,12 @@ impl Capabilities for AttachmentCaps {
                 skip_if_unmet: u.skip_if_unmet,
             },
             WitUndo::RemoveFile(path) => attachment_store::Undo::RemoveFile { path },
+            WitUndo::Vpp(u) => attachment_store::Undo::Vpp {
+                api_socket: self.vpp.socket().to_string(),
+                name_crc: u.name_crc,
+                body: u.body,
+                ok_retvals: u.ok_retvals,
+            },
         };
         self.journal(description, undo).map_err(|e| e.to_string())
     }
@@ -142,11 +232,29 @@ fn ipam_is_the_hosts(command: &str) -> WitCniError {
 /// connection, and no journal, since it must change nothing.
 pub(crate) struct ProbeCaps {
     pub ovsdb: Ovsdb,
+    pub vpp: Vpp,
 }
 
 impl Capabilities for ProbeCaps {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
         self.ovsdb.transact_json(&ops, wait_applied)
+    }
+
+    fn vpp_knows(&mut self, name_crc: String) -> Result<bool, VppError> {
+        self.vpp.knows(&name_crc)
+    }
+
+    fn vpp_request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError> {
+        self.vpp.request(&name_crc, &body)
+    }
+
+    fn vpp_dump(
+        &mut self,
+        name_crc: String,
+        body: Vec<u8>,
+        details: String,
+    ) -> Result<Vec<Vec<u8>>, VppError> {
+        self.vpp.dump(&name_crc, &body, &details)
     }
 
     fn journal_append(&mut self, description: String, _step: WitUndo) -> Result<(), String> {

@@ -9,7 +9,7 @@ use attachment_store::{JournalEntry, Record, Store, Undo};
 use cni_protocol::{codes, CniError};
 use serde_json::Value;
 
-use crate::capabilities::Ovsdb;
+use crate::capabilities::{Ovsdb, Vpp};
 
 /// Undoes what `record` journals and removes the record when all went well.
 pub(crate) fn undo_attachment(
@@ -19,9 +19,10 @@ pub(crate) fn undo_attachment(
 ) -> Result<(), CniError> {
     let mut failed: Vec<(JournalEntry, String)> = Vec::new();
     let mut ovsdb: Option<Ovsdb> = None;
+    let mut vpp: Option<Vpp> = None;
     for entry in record.journal.iter().rev() {
         tracing::debug!(step = %entry.description, "undo");
-        if let Err(e) = undo_step(&entry.undo, &record, &mut ovsdb, cni_path) {
+        if let Err(e) = undo_step(&entry.undo, &record, &mut ovsdb, &mut vpp, cni_path) {
             tracing::warn!(step = %entry.description, "undo failed: {e}");
             failed.push((entry.clone(), e));
         }
@@ -57,6 +58,7 @@ fn undo_step(
     undo: &Undo,
     record: &Record,
     ovsdb: &mut Option<Ovsdb>,
+    vpp: &mut Option<Vpp>,
     cni_path: &[String],
 ) -> Result<(), String> {
     match undo {
@@ -81,6 +83,27 @@ fn undo_step(
                     Ok(())
                 }
                 Some(e) => Err(format!("ovsdb-server refused: {e}")),
+            }
+        }
+        Undo::Vpp {
+            api_socket,
+            name_crc,
+            body,
+            ok_retvals,
+        } => {
+            let vpp = match vpp {
+                Some(v) if v.socket() == api_socket => v,
+                _ => vpp.insert(Vpp::new(api_socket)),
+            };
+            let reply = vpp.request(name_crc, body).map_err(|e| format!("{e:?}"))?;
+            let retval = reply
+                .get(..4)
+                .map(|b| i32::from_be_bytes(b.try_into().expect("4 bytes")));
+            match retval {
+                Some(0) => Ok(()),
+                Some(r) if ok_retvals.contains(&r) => Ok(()),
+                Some(r) => Err(format!("VPP answered {name_crc} with retval {r}")),
+                None => Err(format!("VPP's reply to {name_crc} has no retval")),
             }
         }
         Undo::RemoveFile { path } => match std::fs::remove_file(path) {

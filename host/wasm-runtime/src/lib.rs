@@ -25,10 +25,11 @@ mod bindings {
     wasmtime::component::bindgen!({ path: "../../wit", world: "engine" });
 }
 
-pub use bindings::userspace::cni::journal::{OvsdbUndo, Undo};
+pub use bindings::userspace::cni::journal::{OvsdbUndo, Undo, VppUndo};
 pub use bindings::userspace::cni::log::Level;
 pub use bindings::userspace::cni::ovsdb::OvsdbError;
 pub use bindings::userspace::cni::types::{Attachment, CniError};
+pub use bindings::userspace::cni::vpp::VppError;
 pub use bindings::AddResult;
 
 /// How often the epoch ticks; deadlines are counted in these.
@@ -68,6 +69,14 @@ pub enum Error {
 /// What a component may ask of the host.
 pub trait Capabilities: Send + 'static {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError>;
+    fn vpp_knows(&mut self, name_crc: String) -> Result<bool, VppError>;
+    fn vpp_request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError>;
+    fn vpp_dump(
+        &mut self,
+        name_crc: String,
+        body: Vec<u8>,
+        details_name_crc: String,
+    ) -> Result<Vec<Vec<u8>>, VppError>;
     fn journal_append(&mut self, description: String, step: Undo) -> Result<(), String>;
     fn ipam_exec(&mut self, command: String, network_config: String) -> Result<String, CniError>;
 }
@@ -278,6 +287,25 @@ impl<C: Capabilities> bindings::userspace::cni::types::Host for StoreData<C> {}
 impl<C: Capabilities> bindings::userspace::cni::ovsdb::Host for StoreData<C> {
     fn transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
         self.caps.ovsdb_transact(ops, wait_applied)
+    }
+}
+
+impl<C: Capabilities> bindings::userspace::cni::vpp::Host for StoreData<C> {
+    fn knows(&mut self, name_crc: String) -> Result<bool, VppError> {
+        self.caps.vpp_knows(name_crc)
+    }
+
+    fn request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError> {
+        self.caps.vpp_request(name_crc, body)
+    }
+
+    fn dump(
+        &mut self,
+        name_crc: String,
+        body: Vec<u8>,
+        details_name_crc: String,
+    ) -> Result<Vec<Vec<u8>>, VppError> {
+        self.caps.vpp_dump(name_crc, body, details_name_crc)
     }
 }
 

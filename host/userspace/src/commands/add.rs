@@ -22,7 +22,7 @@ use super::{
     attachment, component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits,
     open_store, runtime,
 };
-use crate::capabilities::{AttachmentCaps, Ovsdb};
+use crate::capabilities::{AttachmentCaps, Ovsdb, Vpp};
 use crate::naming::{self, Names};
 use crate::{container_data, rollback, Output};
 
@@ -68,6 +68,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         store,
         record,
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
+        vpp: Vpp::new(&conf.host.vpp.api_socket),
     };
 
     let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, &engine);

@@ -10,7 +10,7 @@ use super::{
     component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, open_store,
     runtime,
 };
-use crate::capabilities::{Ovsdb, ProbeCaps};
+use crate::capabilities::{Ovsdb, ProbeCaps, Vpp};
 use crate::Output;
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -66,6 +66,11 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .to_string();
     let caps = ProbeCaps {
         ovsdb: Ovsdb::new(&db_socket),
+        vpp: Vpp::new(
+            d["hostConfig"]["vpp"]["apiSocket"]
+                .as_str()
+                .unwrap_or(&conf.host.vpp.api_socket),
+        ),
     };
     let (_, checked) = engine.check(caps, limits(conf), &attachment);
     checked.map_err(component_error)?.map_err(from_wit)?;

@@ -1,0 +1,52 @@
+//! A test engine for the `vpp` capability: ADD checks the running VPP
+//! knows control_ping, journals a control_ping as its "undo" (harmless, and
+//! visible to the VPP test double), then pings; CHECK and STATUS ping.
+
+use userspace_cni_sdk::vpp::call;
+use userspace_cni_sdk::vpp::{ControlPing, ControlPingReply};
+use userspace_cni_sdk::{codes, export_engine, AddResult, Attachment, CniError, Engine};
+
+struct VppProbe;
+
+fn ping() -> Result<(), CniError> {
+    let reply: ControlPingReply = call::request(&ControlPing {})?;
+    match reply.retval {
+        0 => Ok(()),
+        r => Err(CniError::new(
+            codes::VSWITCH_FAILURE,
+            format!("control_ping answered {r}"),
+            "",
+        )),
+    }
+}
+
+impl Engine for VppProbe {
+    fn add(att: Attachment) -> Result<AddResult, CniError> {
+        if !call::knows::<ControlPing>()? {
+            return Err(CniError::new(
+                codes::VSWITCH_FAILURE,
+                "VPP lacks control_ping",
+                "",
+            ));
+        }
+        call::record_undo("ping VPP on undo", &ControlPing {}, &[])?;
+        ping()?;
+        Ok(AddResult {
+            host_interface: att.port_name,
+            socket_moves: Vec::new(),
+        })
+    }
+
+    fn check(_att: Attachment) -> Result<(), CniError> {
+        ping()
+    }
+
+    fn status(_host_config: String) -> Result<(), CniError> {
+        ping().map_err(|mut e| {
+            e.code = codes::NOT_AVAILABLE;
+            e
+        })
+    }
+}
+
+export_engine!(VppProbe);

@@ -1,0 +1,70 @@
+//! The host's `vpp` capability end to end: a component talks to the VPP
+//! test double through the plugin, journals a VPP request as an undo, and
+//! DEL replays it. (The VPP engine itself is still to come.)
+
+use integration_tests::{component, run_plugin, Netns, CNI_PATH};
+use serde_json::json;
+use vpp_test_double::{Options, VppDouble};
+
+#[test]
+fn a_component_reaches_vpp_and_its_vpp_undo_runs_on_del() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let engine = component::build("vpp-probe-engine");
+    let conf = json!({
+        "cniVersion": "1.1.0", "type": "userspace", "name": "vpp-probe",
+        "stateDir": dir.path().join("state"), "sharedDir": dir.path().join("shared"),
+        "host": {"engine": engine, "iftype": "memif", "netType": "bridge",
+                 "vpp": {"apiSocket": api}},
+        "container": {"iftype": "memif", "memif": {"role": "slave"}}
+    })
+    .to_string();
+    let ns = Netns::new();
+    let call = |command: &str| {
+        run_plugin(
+            &[
+                ("CNI_COMMAND", command),
+                ("CNI_CONTAINERID", "vppprobe00001"),
+                ("CNI_IFNAME", "net1"),
+                ("CNI_NETNS", &ns.path()),
+                ("CNI_PATH", CNI_PATH),
+            ],
+            conf.as_bytes(),
+        )
+    };
+    let pings = |d: &VppDouble| {
+        d.calls()
+            .iter()
+            .filter(|c| c.as_str() == vpp_api::CONTROL_PING)
+            .count()
+    };
+
+    call("ADD").ok();
+    assert_eq!(pings(&double), 1, "ADD pinged once: {:?}", double.calls());
+    assert_eq!(double.calls()[0], vpp_api::SOCKCLNT_CREATE);
+
+    call("DEL").ok();
+    assert_eq!(
+        pings(&double),
+        2,
+        "DEL replayed the journalled ping: {:?}",
+        double.calls()
+    );
+    assert!(
+        !dir.path().join("state/attachments/vpp-probe").exists(),
+        "the record is gone"
+    );
+
+    // With VPP gone, STATUS says the plugin is not available.
+    drop(double);
+    let status = run_plugin(
+        &[("CNI_COMMAND", "STATUS"), ("CNI_PATH", CNI_PATH)],
+        conf.as_bytes(),
+    );
+    let err = status.err(50);
+    assert!(
+        err["details"].as_str().unwrap().contains("is VPP running"),
+        "{err}"
+    );
+}
