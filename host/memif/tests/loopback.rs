@@ -123,3 +123,84 @@ fn interrupt_mode_wakes_the_receiver() {
     c.rx_burst(1, 8, |f| got.push(f.to_vec()));
     assert_eq!(got, vec![b"wake up".to_vec()]);
 }
+
+/// A client that hands over a memfd it could still shrink is refused:
+/// shrinking it after the server mapped it would crash the server.
+#[test]
+fn an_unsealed_region_is_refused() {
+    use std::io::{IoSlice, IoSliceMut};
+    use std::mem::MaybeUninit;
+    use std::os::fd::AsFd;
+
+    use memif::{Message, Mode};
+    use rustix::net::{
+        AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
+        SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let (scfg, _) = configs(dir.path());
+    let socket_path = scfg.socket.clone();
+    let server = Server::bind(scfg).unwrap();
+    let client = thread::spawn(move || {
+        let sock = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        rustix::net::connect(&sock, &SocketAddrUnix::new(&socket_path).unwrap()).unwrap();
+        let recv = |sock: &std::os::fd::OwnedFd| {
+            let mut buf = [0u8; 128];
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let n = rustix::net::recvmsg(
+                sock,
+                &mut [IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::empty(),
+            )
+            .unwrap()
+            .bytes;
+            Message::decode(&buf[..n]).unwrap()
+        };
+        assert!(matches!(recv(&sock), Message::Hello { .. }));
+        let init = Message::Init {
+            version: 0x200,
+            id: 3,
+            mode: Mode::Ethernet,
+            secret: "s3cret".into(),
+            name: "shrinker".into(),
+        };
+        rustix::net::send(&sock, &init.encode(), SendFlags::empty()).unwrap();
+        assert_eq!(recv(&sock), Message::Ack);
+        // A memfd without F_SEAL_SHRINK.
+        let memfd = rustix::fs::memfd_create("unsealed", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        rustix::fs::ftruncate(&memfd, 1 << 20).unwrap();
+        let region = Message::AddRegion {
+            index: 0,
+            size: 1 << 20,
+        }
+        .encode();
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds = [memfd.as_fd()];
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        rustix::net::sendmsg(
+            &sock,
+            &[IoSlice::new(&region)],
+            &mut control,
+            SendFlags::empty(),
+        )
+        .unwrap();
+        recv(&sock)
+    });
+    assert!(server.accept().is_err());
+    match client.join().unwrap() {
+        Message::Disconnect { reason, .. } => {
+            assert!(reason.contains("cannot map region 0"), "{reason}")
+        }
+        other => panic!("expected DISCONNECT, got {other:?}"),
+    }
+}

@@ -50,16 +50,23 @@ impl Region {
         Region::map(fd, len)
     }
 
-    /// Maps `len` bytes of `fd` shared, read-write.
+    /// Maps `len` bytes of `fd` shared, read-write. The fd must be a memfd
+    /// sealed against shrinking (EPERM otherwise) and at least `len` long.
     pub fn map(fd: OwnedFd, len: usize) -> rustix::io::Result<Region> {
         if len == 0 {
             return Err(rustix::io::Errno::INVAL);
         }
-        // The peer's fd must really be that large, or touching the mapping
-        // past its end would fault (SIGBUS).
+        // The peer's fd must really be that large and unable to shrink, or
+        // touching the mapping past its end would fault (SIGBUS): a peer
+        // could crash us by truncating its memfd after we mapped it.
         let stat = rustix::fs::fstat(&fd)?;
         if (stat.st_size as u64) < len as u64 {
             return Err(rustix::io::Errno::INVAL);
+        }
+        let sealed =
+            rustix::fs::fcntl_get_seals(&fd).is_ok_and(|seals| seals.contains(SealFlags::SHRINK));
+        if !sealed {
+            return Err(rustix::io::Errno::PERM);
         }
         // SAFETY: a fresh shared mapping of an fd we own, at an address the
         // kernel picks; nothing else refers to that range yet.
