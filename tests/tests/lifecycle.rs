@@ -41,6 +41,15 @@ fn memif_add_check_del_leaves_nothing() {
     );
     assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "error"]), "[]");
     assert!(socket.exists(), "ovs-vswitchd created the memif socket");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o660, "the socket is 0660");
+    let dir_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(net.dir("shared/memif0000000"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(dir_mode & 0o777, 0o750, "the shared dir is 0750");
     assert_eq!(
         net.ovs
             .vsctl(&["get", "Bridge", &net.bridge, "datapath_type"]),
@@ -417,4 +426,24 @@ fn debug_logs_never_reach_stdout() {
     assert!(result["interfaces"].is_array());
     net.del("debuglog00001").ok();
     net.assert_nothing_left("debuglog00001");
+}
+
+#[test]
+fn vhost_group_owns_the_shared_dir_and_the_socket() {
+    use std::os::unix::fs::MetadataExt;
+    let mut net = Network::vhostuser(ovs(), Some("server"));
+    net.config["host"]["vhost"]["group"] = json!("daemon");
+    let ns = Netns::new();
+    net.add("vgroup00000001", &ns).ok();
+    let dir = net.dir("shared/vgroup000000");
+    let socket = dir.join("vgroup000000-net1");
+    let (dir_meta, socket_meta) = (
+        std::fs::metadata(&dir).unwrap(),
+        std::fs::symlink_metadata(&socket).unwrap(),
+    );
+    assert_eq!(dir_meta.gid(), 1, "daemon's gid");
+    assert_eq!(socket_meta.gid(), 1);
+    assert_eq!(socket_meta.mode() & 0o777, 0o660);
+    net.del("vgroup00000001").ok();
+    net.assert_nothing_left("vgroup00000001");
 }

@@ -9,6 +9,7 @@ mod commands;
 mod container_data;
 mod logging;
 mod naming;
+mod permissions;
 mod rollback;
 
 use std::io::{Read, Write};

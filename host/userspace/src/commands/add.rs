@@ -14,7 +14,7 @@ use std::os::unix::fs::DirBuilderExt;
 
 use attachment_store::{JournalEntry, Phase, Record, Undo};
 use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
-use netconf::NetConf;
+use netconf::{IfType, NetConf};
 use serde_json::{json, Value};
 use wasm_runtime::EngineComponent;
 
@@ -24,10 +24,14 @@ use super::{
 };
 use crate::capabilities::{AttachmentCaps, Ovsdb, Vpp};
 use crate::naming::{self, Names};
-use crate::{container_data, rollback, Output};
+use crate::{container_data, permissions, rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let names = naming::names(conf, &env.container_id, &env.ifname)?;
+    let group = match (&conf.host.iftype, &conf.host.vhost.group) {
+        (IfType::VhostUser, Some(group)) => Some(permissions::resolve_group(group)?),
+        _ => None,
+    };
     if let Some(plugin) = conf.ipam.as_ref().and_then(|i| i["type"].as_str()) {
         ipam_delegate::find_plugin(plugin, &env.path)?;
     }
@@ -71,7 +75,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         vpp: Vpp::new(&conf.host.vpp.api_socket),
     };
 
-    let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, &engine);
+    let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, &engine, group);
     match outcome {
         Ok(result) => {
             caps.record.phase = Phase::Committed;
@@ -175,6 +179,7 @@ fn add_steps(
     names: &Names,
     nonce: u64,
     engine: &EngineComponent<'_>,
+    group: Option<u32>,
 ) -> (AttachmentCaps, Result<CniResult, CniError>) {
     let ipam_result = match prepare_host(env, conf, names) {
         Ok(r) => r,
@@ -200,6 +205,9 @@ fn add_steps(
         &added.socket_moves,
         ipam_result,
     );
+    let published = published.and_then(|result| {
+        permissions::apply(&names.shared_dir, &names.socket_path, group).map(|_| result)
+    });
     (caps, published)
 }
 
