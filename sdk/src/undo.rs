@@ -38,6 +38,11 @@ pub fn record_vpp(
     journal::append(description, &step).map_err(journal_error)
 }
 
+/// Records a step the engine's own `undo` export will carry out.
+pub fn record_engine(description: &str, step: &str) -> Result<(), CniError> {
+    journal::append(description, &Undo::Engine(step.to_string())).map_err(journal_error)
+}
+
 /// Records that `path` must be removed on undo.
 pub fn record_remove_file(description: &str, path: &str) -> Result<(), CniError> {
     journal::append(description, &Undo::RemoveFile(path.to_string())).map_err(journal_error)

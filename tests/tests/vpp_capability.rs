@@ -1,6 +1,7 @@
 //! The host's `vpp` capability end to end: a component talks to the VPP
-//! test double through the plugin, journals a VPP request as an undo, and
-//! DEL replays it. (The VPP engine itself is still to come.)
+//! test double through the plugin, journals a VPP request and a step of
+//! its own as undo, and DEL replays both (the second through the engine's
+//! `undo` export). (The VPP engine itself is still to come.)
 
 use integration_tests::{component, run_plugin, Netns, CNI_PATH};
 use serde_json::json;
@@ -45,10 +46,12 @@ fn a_component_reaches_vpp_and_its_vpp_undo_runs_on_del() {
     assert_eq!(double.calls()[0], vpp_api::SOCKCLNT_CREATE);
 
     call("DEL").ok();
+    // The engine's own undo step (it pings from its `undo` export) and the
+    // journalled VPP request both ran.
     assert_eq!(
         pings(&double),
-        2,
-        "DEL replayed the journalled ping: {:?}",
+        3,
+        "DEL replayed both steps: {:?}",
         double.calls()
     );
     assert!(

@@ -429,6 +429,20 @@ impl Engine for OvsDpdk {
                 e
             })
     }
+
+    fn undo(_att: Attachment, step: String) -> Result<(), CniError> {
+        Err(OvsDpdk::no_engine_steps(&step))
+    }
+}
+
+impl OvsDpdk {
+    fn no_engine_steps(step: &str) -> CniError {
+        CniError::new(
+            codes::INVALID_CONFIG,
+            format!("ovs-dpdk journals no engine steps (asked to undo {step:?})"),
+            "",
+        )
+    }
 }
 
 export_engine!(OvsDpdk);

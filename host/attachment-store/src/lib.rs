@@ -64,6 +64,8 @@ pub enum Undo {
         body: Vec<u8>,
         ok_retvals: Vec<i32>,
     },
+    /// Call the engine's `undo` export with this step.
+    Engine { step: String },
     /// Remove a file if it exists.
     RemoveFile { path: String },
     /// Remove a directory if it exists and is empty.

@@ -15,7 +15,10 @@ use cni_protocol::{codes, CniError, CniResult, Version};
 use serde_json::Value;
 
 use fields::Obj;
-pub use side::{Bridge, Engine, IfType, Memif, NetType, Ovs, Side, Vhost, Vpp};
+pub use side::{
+    Bridge, Engine, IfType, Memif, NetType, Ovs, Side, Vhost, Vpp, DEFAULT_OVS_DB_SOCKET,
+    DEFAULT_VPP_API_SOCKET,
+};
 
 /// Largest network config read from stdin.
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;

@@ -199,6 +199,7 @@ impl Capabilities for AttachmentCaps {
                 skip_if_unmet: u.skip_if_unmet,
             },
             WitUndo::RemoveFile(path) => attachment_store::Undo::RemoveFile { path },
+            WitUndo::Engine(step) => attachment_store::Undo::Engine { step },
             WitUndo::Vpp(u) => attachment_store::Undo::Vpp {
                 api_socket: self.vpp.socket().to_string(),
                 name_crc: u.name_crc,

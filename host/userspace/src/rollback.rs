@@ -9,6 +9,8 @@ use attachment_store::{JournalEntry, Record, Store, Undo};
 use cni_protocol::{codes, CniError};
 use serde_json::Value;
 
+use wasm_runtime::Runtime;
+
 use crate::capabilities::{Ovsdb, Vpp};
 
 /// Undoes what `record` journals and removes the record when all went well.
@@ -20,9 +22,17 @@ pub(crate) fn undo_attachment(
     let mut failed: Vec<(JournalEntry, String)> = Vec::new();
     let mut ovsdb: Option<Ovsdb> = None;
     let mut vpp: Option<Vpp> = None;
+    let mut runtime: Option<Runtime> = None;
+    let cache_dir = store.root().join("cache");
     for entry in record.journal.iter().rev() {
         tracing::debug!(step = %entry.description, "undo");
-        if let Err(e) = undo_step(&entry.undo, &record, &mut ovsdb, &mut vpp, cni_path) {
+        let connections = Connections {
+            ovsdb: &mut ovsdb,
+            vpp: &mut vpp,
+            runtime: &mut runtime,
+            cache_dir: &cache_dir,
+        };
+        if let Err(e) = undo_step(&entry.undo, &record, connections, cni_path) {
             tracing::warn!(step = %entry.description, "undo failed: {e}");
             failed.push((entry.clone(), e));
         }
@@ -54,13 +64,36 @@ pub(crate) fn undo_attachment(
     ))
 }
 
+/// What undo steps reach, opened on first use and kept for the next.
+struct Connections<'a> {
+    ovsdb: &'a mut Option<Ovsdb>,
+    vpp: &'a mut Option<Vpp>,
+    runtime: &'a mut Option<Runtime>,
+    cache_dir: &'a std::path::Path,
+}
+
+/// Engine undo steps run with the default component limits: the config
+/// that set others may be gone by the time of a DEL or GC.
+fn default_limits() -> wasm_runtime::Limits {
+    let d = netconf::ComponentLimits::default();
+    wasm_runtime::Limits {
+        timeout: std::time::Duration::from_millis(d.timeout_ms.into()),
+        memory_bytes: d.memory_mib as usize * (1 << 20),
+    }
+}
+
 fn undo_step(
     undo: &Undo,
     record: &Record,
-    ovsdb: &mut Option<Ovsdb>,
-    vpp: &mut Option<Vpp>,
+    connections: Connections<'_>,
     cni_path: &[String],
 ) -> Result<(), String> {
+    let Connections {
+        ovsdb,
+        vpp,
+        runtime,
+        cache_dir,
+    } = connections;
     match undo {
         Undo::Ovsdb {
             db_socket,
@@ -104,6 +137,26 @@ fn undo_step(
                 Some(r) if ok_retvals.contains(&r) => Ok(()),
                 Some(r) => Err(format!("VPP answered {name_crc} with retval {r}")),
                 None => Err(format!("VPP's reply to {name_crc} has no retval")),
+            }
+        }
+        Undo::Engine { step } => {
+            let runtime = match runtime {
+                Some(r) => r,
+                None => runtime
+                    .insert(Runtime::new(cache_dir.to_path_buf()).map_err(|e| e.to_string())?),
+            };
+            let source = crate::commands::engine_source_named(
+                record.details["engine"].as_str().unwrap_or_default(),
+            )
+            .map_err(|e| e.to_string())?;
+            let engine = runtime.load_engine(&source).map_err(|e| e.to_string())?;
+            let caps = crate::commands::recorded_probe_caps(record);
+            let attachment = crate::commands::recorded_attachment(record);
+            let (_, result) = engine.undo(caps, default_limits(), &attachment, step);
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("{}: {}", e.msg, e.details)),
+                Err(e) => Err(e.to_string()),
             }
         }
         Undo::RemoveFile { path } => match std::fs::remove_file(path) {

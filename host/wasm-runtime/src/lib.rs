@@ -270,6 +270,18 @@ impl<'r> EngineComponent<'r> {
         })
     }
 
+    pub fn undo<C: Capabilities>(
+        &self,
+        caps: C,
+        limits: Limits,
+        attachment: &Attachment,
+        step: &str,
+    ) -> (C, Result<Result<(), CniError>, Error>) {
+        self.call(caps, limits, |engine, store| {
+            engine.call_undo(store, attachment, step)
+        })
+    }
+
     pub fn status<C: Capabilities>(
         &self,
         caps: C,

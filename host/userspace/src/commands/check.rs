@@ -10,7 +10,6 @@ use super::{
     component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, open_store,
     runtime,
 };
-use crate::capabilities::{Ovsdb, ProbeCaps, Vpp};
 use crate::Output;
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -45,33 +44,8 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             return failed(format!("prevResult has no interface {}", env.ifname));
         }
     }
-    let socket_path = text("socketPath");
-
-    let attachment = wasm_runtime::Attachment {
-        network: conf.name.clone(),
-        container_id: env.container_id.clone(),
-        ifname: env.ifname.clone(),
-        netns: text("netns"),
-        host_config: d["hostConfig"].to_string(),
-        socket_path,
-        port_name: text("portName"),
-        mac: text("mac"),
-        mtu: d["hostConfig"]["mtu"].as_u64().map(|m| m as u32),
-        nonce: d["nonce"].as_u64().unwrap_or_default(),
-        ipam_result: None,
-    };
-    let db_socket = d["hostConfig"]["ovs"]["dbSocket"]
-        .as_str()
-        .unwrap_or(&conf.host.ovs.db_socket)
-        .to_string();
-    let caps = ProbeCaps {
-        ovsdb: Ovsdb::new(&db_socket),
-        vpp: Vpp::new(
-            d["hostConfig"]["vpp"]["apiSocket"]
-                .as_str()
-                .unwrap_or(&conf.host.vpp.api_socket),
-        ),
-    };
+    let attachment = super::recorded_attachment(&record);
+    let caps = super::recorded_probe_caps(&record);
     let (_, checked) = engine.check(caps, limits(conf), &attachment);
     checked.map_err(component_error)?.map_err(from_wit)?;
 

@@ -8,7 +8,7 @@ pub(crate) mod status;
 
 use attachment_store::{AttachmentKey, Store};
 use cni_protocol::{codes, CniError, Environment};
-use netconf::{Engine, NetConf};
+use netconf::NetConf;
 use wasm_runtime::{Limits, Runtime, Source};
 
 use crate::naming::Names;
@@ -31,14 +31,58 @@ pub(crate) fn runtime(conf: &NetConf) -> Result<Runtime, CniError> {
 }
 
 pub(crate) fn engine_source(conf: &NetConf) -> Result<Source, CniError> {
-    match &conf.host.engine {
-        Engine::OvsDpdk => Ok(Source::BuiltIn("ovs-dpdk".into())),
-        Engine::Vpp => Err(CniError::new(
+    engine_source_named(conf.host.engine.as_str())
+}
+
+/// The component for an engine name as configs and records spell it.
+pub(crate) fn engine_source_named(engine: &str) -> Result<Source, CniError> {
+    match engine {
+        "ovs-dpdk" => Ok(Source::BuiltIn("ovs-dpdk".into())),
+        "vpp" => Err(CniError::new(
             codes::INVALID_NETWORK_CONFIG,
             "host.engine: \"vpp\" is not available in this build yet",
             "use \"ovs-dpdk\"",
         )),
-        Engine::Component(path) => Ok(Source::File(path.into())),
+        path => Ok(Source::File(path.into())),
+    }
+}
+
+/// The attachment as ADD recorded it (CHECK and engine undo steps work
+/// from the record, not from a config that may have changed).
+pub(crate) fn recorded_attachment(record: &attachment_store::Record) -> wasm_runtime::Attachment {
+    let d = &record.details;
+    let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+    wasm_runtime::Attachment {
+        network: record.key.network.clone(),
+        container_id: record.key.container_id.clone(),
+        ifname: record.key.ifname.clone(),
+        netns: text("netns"),
+        host_config: d["hostConfig"].to_string(),
+        socket_path: text("socketPath"),
+        port_name: text("portName"),
+        mac: text("mac"),
+        mtu: d["hostConfig"]["mtu"].as_u64().map(|m| m as u32),
+        nonce: d["nonce"].as_u64().unwrap_or_default(),
+        ipam_result: None,
+    }
+}
+
+/// Look-only capabilities on the vSwitch sockets the record names.
+pub(crate) fn recorded_probe_caps(
+    record: &attachment_store::Record,
+) -> crate::capabilities::ProbeCaps {
+    let host = &record.details["hostConfig"];
+    crate::capabilities::ProbeCaps {
+        ovsdb: crate::capabilities::Ovsdb::new(
+            host["ovs"]["dbSocket"]
+                .as_str()
+                .unwrap_or(netconf::DEFAULT_OVS_DB_SOCKET),
+        ),
+        vpp: crate::capabilities::Vpp::new(
+            host["vpp"]["apiSocket"]
+                .as_str()
+                .unwrap_or(netconf::DEFAULT_VPP_API_SOCKET),
+        ),
     }
 }
 

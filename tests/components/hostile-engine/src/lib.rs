@@ -61,6 +61,10 @@ impl Engine for HostileEngine {
     fn status(_host_config: String) -> Result<(), CniError> {
         Ok(())
     }
+
+    fn undo(_att: Attachment, _step: String) -> Result<(), CniError> {
+        Ok(())
+    }
 }
 
 export_engine!(HostileEngine);

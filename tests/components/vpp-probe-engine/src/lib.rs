@@ -4,7 +4,7 @@
 
 use userspace_cni_sdk::vpp::call;
 use userspace_cni_sdk::vpp::{ControlPing, ControlPingReply};
-use userspace_cni_sdk::{codes, export_engine, AddResult, Attachment, CniError, Engine};
+use userspace_cni_sdk::{codes, export_engine, undo, AddResult, Attachment, CniError, Engine};
 
 struct VppProbe;
 
@@ -30,6 +30,7 @@ impl Engine for VppProbe {
             ));
         }
         call::record_undo("ping VPP on undo", &ControlPing {}, &[])?;
+        undo::record_engine("ping VPP from the engine on undo", "ping")?;
         ping()?;
         Ok(AddResult {
             host_interface: att.port_name,
@@ -46,6 +47,17 @@ impl Engine for VppProbe {
             e.code = codes::NOT_AVAILABLE;
             e
         })
+    }
+
+    fn undo(_att: Attachment, step: String) -> Result<(), CniError> {
+        match step.as_str() {
+            "ping" => ping(),
+            other => Err(CniError::new(
+                codes::INVALID_CONFIG,
+                format!("unknown undo step {other:?}"),
+                "",
+            )),
+        }
     }
 }
 
