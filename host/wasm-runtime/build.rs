@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, file stem) of each built-in component.
-const BUILT_IN: &[(&str, &str)] = &[("engine-ovs-dpdk", "engine_ovs_dpdk")];
+const BUILT_IN: &[(&str, &str)] = &[
+    ("engine-ovs-dpdk", "engine_ovs_dpdk"),
+    ("engine-vpp", "engine_vpp"),
+];
 const TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() {

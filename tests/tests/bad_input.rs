@@ -121,7 +121,7 @@ fn cases() -> Vec<Case> {
             7,
         ),
         cfg(
-            "engine vpp not in this build",
+            "engine vpp with a bridgeName that is not a number",
             |c| c["host"]["engine"] = json!("vpp"),
             7,
         ),

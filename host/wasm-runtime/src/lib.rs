@@ -43,11 +43,18 @@ struct BuiltIn {
     sha256: &'static str,
 }
 
-const BUILT_IN: &[BuiltIn] = &[BuiltIn {
-    name: "ovs-dpdk",
-    bytes: include_bytes!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.wasm")),
-    sha256: include_str!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.sha256")),
-}];
+const BUILT_IN: &[BuiltIn] = &[
+    BuiltIn {
+        name: "ovs-dpdk",
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.wasm")),
+        sha256: include_str!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.sha256")),
+    },
+    BuiltIn {
+        name: "vpp",
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/engine-vpp.wasm")),
+        sha256: include_str!(concat!(env!("OUT_DIR"), "/engine-vpp.sha256")),
+    },
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -9,12 +9,15 @@
 //! have gets no id and cannot send it), and can leave messages out of its
 //! table to exercise a client's fallback to older messages.
 //!
-//! Its replies are encoded with the SDK's generated codecs. This slice
-//! answers the connection messages and `control_ping`; every
-//! other request that has a `_reply` gets it with retval -8
-//! (VNET_API_ERROR_UNIMPLEMENTED), and every other dump gets no details.
+//! Its replies are encoded with the SDK's generated codecs. It keeps state
+//! for what the VPP engine uses (memif socket ids, memif interfaces and
+//! their admin state, bridge domains and their members; [`State`]) and
+//! answers their requests and dumps from it, `_v2` and older messages
+//! alike; the connection messages and `control_ping` too. Any other
+//! request that has a `_reply` gets it with retval -8
+//! (VNET_API_ERROR_UNIMPLEMENTED), and any other dump gets no details.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -22,9 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use userspace_cni_sdk::vpp::{
-    ControlPingReply, Message, MessageTableEntry, SockclntCreateReply, SockclntDeleteReply,
-};
+use userspace_cni_sdk::vpp::*;
 use vpp_api::{Reader, SOCKCLNT_CREATE_ID};
 
 /// The definitions the double serves (the ones the SDK's codecs come from).
@@ -179,6 +180,7 @@ pub struct VppDouble {
     socket: PathBuf,
     stop: Arc<AtomicBool>,
     calls: Arc<Mutex<Vec<String>>>,
+    state: Arc<Mutex<State>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -189,16 +191,19 @@ impl VppDouble {
         let listener = UnixListener::bind(socket).expect("bind the VPP test double's socket");
         let stop = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(Mutex::new(State::default()));
+        let listeners: Arc<Listeners> = Arc::new(Mutex::new(HashMap::new()));
         let thread = {
-            let (stop, calls) = (stop.clone(), calls.clone());
+            let (stop, calls, state) = (stop.clone(), calls.clone(), state.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (table, calls) = (table.clone(), calls.clone());
-                    std::thread::spawn(move || serve(stream, &table, &calls));
+                    let (table, calls, state) = (table.clone(), calls.clone(), state.clone());
+                    let listeners = listeners.clone();
+                    std::thread::spawn(move || serve(stream, &table, &calls, &state, &listeners));
                 }
             })
         };
@@ -206,8 +211,14 @@ impl VppDouble {
             socket: socket.to_path_buf(),
             stop,
             calls,
+            state,
             thread: Some(thread),
         }
+    }
+
+    /// A snapshot of what the double models.
+    pub fn state(&self) -> State {
+        self.state.lock().unwrap().clone()
     }
 
     /// Every message received, as `<name>_<crc>`, in order.
@@ -259,7 +270,36 @@ fn reply(table: &Table, name: &str, context: u32, fields: &[u8]) -> Vec<u8> {
     m
 }
 
-fn serve(mut stream: UnixStream, table: &Table, calls: &Mutex<Vec<String>>) {
+/// The memif sockets VPP listens on for its master interfaces, by
+/// sw_if_index: created with the interface, gone with it, as VPP does.
+type Listeners = Mutex<HashMap<u32, memif::Server>>;
+
+/// Makes the listening sockets match the master memifs in `state`.
+fn reconcile_listeners(state: &State, listeners: &Listeners) {
+    let mut listeners = listeners.lock().unwrap();
+    listeners.retain(|sw_if_index, _| state.memifs.contains_key(sw_if_index));
+    for (sw_if_index, m) in &state.memifs {
+        if m.role != memif_role::MEMIF_ROLE_API_MASTER || listeners.contains_key(sw_if_index) {
+            continue;
+        }
+        if let Some(path) = state.sockets.get(&m.socket_id) {
+            match memif::Server::bind(memif::ServerConfig::new(path)) {
+                Ok(server) => {
+                    listeners.insert(*sw_if_index, server);
+                }
+                Err(e) => eprintln!("VPP test double: cannot listen on {path}: {e}"),
+            }
+        }
+    }
+}
+
+fn serve(
+    mut stream: UnixStream,
+    table: &Table,
+    calls: &Mutex<Vec<String>>,
+    state: &Mutex<State>,
+    listeners: &Listeners,
+) {
     let client_index = 7u32;
     while let Some(message) = read_frame(&mut stream) {
         let mut r = Reader::new(&message);
@@ -274,6 +314,37 @@ fn serve(mut stream: UnixStream, table: &Table, calls: &Mutex<Vec<String>>) {
         };
         calls.lock().unwrap().push(name.clone());
         let short = name.rsplit_once('_').map_or(name.as_str(), |(n, _)| n);
+        let modelled = {
+            let mut state = state.lock().unwrap();
+            let answer = modelled(&mut state, short, r.rest());
+            reconcile_listeners(&state, listeners);
+            answer
+        };
+        match modelled {
+            Some(Ok(Answer::Reply(fields))) => {
+                if !write_frame(
+                    &mut stream,
+                    &reply(table, &format!("{short}_reply"), context, &fields),
+                ) {
+                    return;
+                }
+                continue;
+            }
+            Some(Ok(Answer::Details(details))) => {
+                let details_name = short.replace("_dump", "_details");
+                for fields in details {
+                    if !write_frame(&mut stream, &reply(table, &details_name, context, &fields)) {
+                        return;
+                    }
+                }
+                continue;
+            }
+            Some(Err(e)) => {
+                eprintln!("VPP test double: malformed {name}: {e}; hanging up");
+                return;
+            }
+            None => {}
+        }
         let answer = match short {
             "sockclnt_create" if id == SOCKCLNT_CREATE_ID => {
                 let mut message_table: Vec<MessageTableEntry> = table
@@ -323,6 +394,331 @@ fn serve(mut stream: UnixStream, table: &Table, calls: &Mutex<Vec<String>>) {
         };
         if !write_frame(&mut stream, &answer) {
             return;
+        }
+    }
+}
+
+/// What the double models of VPP, for tests to compare before and after
+/// (equality ignores the sw_if_index allocator: VPP does not hand an index
+/// out again at once either).
+#[derive(Debug, Clone)]
+pub struct State {
+    /// memif socket id -> file name (id 0 is VPP's default socket).
+    pub sockets: BTreeMap<u32, String>,
+    /// sw_if_index -> memif interface.
+    pub memifs: BTreeMap<u32, MemifState>,
+    /// bridge-domain id -> bridge domain.
+    pub bridge_domains: BTreeMap<u32, BridgeDomainState>,
+    next_sw_if_index: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemifState {
+    pub socket_id: u32,
+    pub role: u32,
+    pub mode: u32,
+    pub admin_up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeDomainState {
+    pub tag: String,
+    pub flood: bool,
+    pub learn: bool,
+    pub forward: bool,
+    pub members: BTreeSet<u32>,
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        (&self.sockets, &self.memifs, &self.bridge_domains)
+            == (&other.sockets, &other.memifs, &other.bridge_domains)
+    }
+}
+
+impl Eq for State {}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            sockets: BTreeMap::from([(0, "/run/vpp/memif.sock".to_string())]),
+            memifs: BTreeMap::new(),
+            bridge_domains: BTreeMap::new(),
+            next_sw_if_index: 1,
+        }
+    }
+}
+
+/// Negative retvals the double answers with (the engine tests for zero).
+const NO_SUCH_INTERFACE: i32 = -2;
+const NO_SUCH_ENTRY: i32 = -6;
+const ALREADY_EXISTS: i32 = -16;
+const IN_USE: i32 = -17;
+
+/// Answers the messages the double models; `None` for the others.
+/// Returns the fields of the reply, or the details of a dump.
+fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer, String>> {
+    fn decode<M: Message>(body: &[u8]) -> Result<M, String> {
+        M::decode(body).map_err(|e| format!("{}: {}", M::NAME, e.0))
+    }
+    let answer = (|| -> Result<Answer, String> {
+        Ok(match short {
+            "memif_socket_filename_add_del_v2" => {
+                let m: MemifSocketFilenameAddDelV2 = decode(body)?;
+                let (retval, id) = state.socket_add_del(m.is_add, m.socket_id, &m.socket_filename);
+                Answer::Reply(
+                    MemifSocketFilenameAddDelV2Reply {
+                        retval,
+                        socket_id: id,
+                    }
+                    .encode(),
+                )
+            }
+            "memif_socket_filename_add_del" => {
+                let m: MemifSocketFilenameAddDel = decode(body)?;
+                let (retval, _) = state.socket_add_del(m.is_add, m.socket_id, &m.socket_filename);
+                Answer::Reply(MemifSocketFilenameAddDelReply { retval }.encode())
+            }
+            "memif_socket_filename_dump" => Answer::Details(
+                state
+                    .sockets
+                    .iter()
+                    .map(|(id, name)| {
+                        MemifSocketFilenameDetails {
+                            socket_id: *id,
+                            socket_filename: name.clone(),
+                        }
+                        .encode()
+                    })
+                    .collect(),
+            ),
+            "memif_create_v2" => {
+                let m: MemifCreateV2 = decode(body)?;
+                let (retval, sw_if_index) = state.memif_create(m.socket_id, m.role, m.mode);
+                Answer::Reply(
+                    MemifCreateV2Reply {
+                        retval,
+                        sw_if_index,
+                    }
+                    .encode(),
+                )
+            }
+            "memif_create" => {
+                let m: MemifCreate = decode(body)?;
+                let (retval, sw_if_index) = state.memif_create(m.socket_id, m.role, m.mode);
+                Answer::Reply(
+                    MemifCreateReply {
+                        retval,
+                        sw_if_index,
+                    }
+                    .encode(),
+                )
+            }
+            "memif_delete" => {
+                let m: MemifDelete = decode(body)?;
+                let retval = match state.memifs.remove(&m.sw_if_index) {
+                    Some(_) => {
+                        for bd in state.bridge_domains.values_mut() {
+                            bd.members.remove(&m.sw_if_index);
+                        }
+                        0
+                    }
+                    None => NO_SUCH_INTERFACE,
+                };
+                Answer::Reply(MemifDeleteReply { retval }.encode())
+            }
+            "memif_dump" => Answer::Details(
+                state
+                    .memifs
+                    .iter()
+                    .map(|(sw_if_index, m)| {
+                        MemifDetails {
+                            sw_if_index: *sw_if_index,
+                            role: m.role,
+                            mode: m.mode,
+                            socket_id: m.socket_id,
+                            ring_size: 1024,
+                            buffer_size: 2048,
+                            flags: if m.admin_up {
+                                if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP
+                            } else {
+                                0
+                            },
+                            if_name: format!("memif{}/{sw_if_index}", m.socket_id),
+                            ..Default::default()
+                        }
+                        .encode()
+                    })
+                    .collect(),
+            ),
+            "sw_interface_set_flags" => {
+                let m: SwInterfaceSetFlags = decode(body)?;
+                let retval = match state.memifs.get_mut(&m.sw_if_index) {
+                    Some(memif) => {
+                        memif.admin_up =
+                            m.flags & if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP != 0;
+                        0
+                    }
+                    None => NO_SUCH_INTERFACE,
+                };
+                Answer::Reply(SwInterfaceSetFlagsReply { retval }.encode())
+            }
+            "bridge_domain_add_del_v2" => {
+                let m: BridgeDomainAddDelV2 = decode(body)?;
+                let retval =
+                    state.bd_add_del(m.is_add, m.bd_id, &m.bd_tag, m.flood, m.learn, m.forward);
+                Answer::Reply(
+                    BridgeDomainAddDelV2Reply {
+                        retval,
+                        bd_id: m.bd_id,
+                    }
+                    .encode(),
+                )
+            }
+            "bridge_domain_add_del" => {
+                let m: BridgeDomainAddDel = decode(body)?;
+                let retval =
+                    state.bd_add_del(m.is_add, m.bd_id, &m.bd_tag, m.flood, m.learn, m.forward);
+                Answer::Reply(BridgeDomainAddDelReply { retval }.encode())
+            }
+            "bridge_domain_dump" => {
+                let m: BridgeDomainDump = decode(body)?;
+                Answer::Details(
+                    state
+                        .bridge_domains
+                        .iter()
+                        .filter(|(id, _)| m.bd_id == u32::MAX || **id == m.bd_id)
+                        .map(|(id, bd)| {
+                            BridgeDomainDetails {
+                                bd_id: *id,
+                                flood: bd.flood,
+                                uu_flood: bd.flood,
+                                forward: bd.forward,
+                                learn: bd.learn,
+                                bd_tag: bd.tag.clone(),
+                                bvi_sw_if_index: u32::MAX,
+                                uu_fwd_sw_if_index: u32::MAX,
+                                n_sw_ifs: bd.members.len() as u32,
+                                sw_if_details: bd
+                                    .members
+                                    .iter()
+                                    .map(|sw_if_index| BridgeDomainSwIf {
+                                        context: 0,
+                                        sw_if_index: *sw_if_index,
+                                        shg: 0,
+                                    })
+                                    .collect(),
+                                ..Default::default()
+                            }
+                            .encode()
+                        })
+                        .collect(),
+                )
+            }
+            "sw_interface_set_l2_bridge" => {
+                let m: SwInterfaceSetL2Bridge = decode(body)?;
+                let retval = if !state.memifs.contains_key(&m.rx_sw_if_index) {
+                    NO_SUCH_INTERFACE
+                } else if m.enable {
+                    match state.bridge_domains.get_mut(&m.bd_id) {
+                        Some(bd) => {
+                            bd.members.insert(m.rx_sw_if_index);
+                            0
+                        }
+                        None => NO_SUCH_ENTRY,
+                    }
+                } else {
+                    for bd in state.bridge_domains.values_mut() {
+                        bd.members.remove(&m.rx_sw_if_index);
+                    }
+                    0
+                };
+                Answer::Reply(SwInterfaceSetL2BridgeReply { retval }.encode())
+            }
+            _ => return Err(String::new()),
+        })
+    })();
+    match answer {
+        Err(e) if e.is_empty() => None,
+        other => Some(other),
+    }
+}
+
+enum Answer {
+    Reply(Vec<u8>),
+    Details(Vec<Vec<u8>>),
+}
+
+impl State {
+    fn socket_add_del(&mut self, is_add: bool, id: u32, name: &str) -> (i32, u32) {
+        if is_add {
+            if self.sockets.values().any(|n| n == name) {
+                return (ALREADY_EXISTS, id);
+            }
+            let id = if id == u32::MAX {
+                (1..)
+                    .find(|i| !self.sockets.contains_key(i))
+                    .expect("a free id")
+            } else if self.sockets.contains_key(&id) {
+                return (ALREADY_EXISTS, id);
+            } else {
+                id
+            };
+            self.sockets.insert(id, name.to_string());
+            (0, id)
+        } else if self.memifs.values().any(|m| m.socket_id == id) {
+            (IN_USE, id)
+        } else if id == 0 || self.sockets.remove(&id).is_none() {
+            (NO_SUCH_ENTRY, id)
+        } else {
+            (0, id)
+        }
+    }
+
+    fn memif_create(&mut self, socket_id: u32, role: u32, mode: u32) -> (i32, u32) {
+        if !self.sockets.contains_key(&socket_id) {
+            return (NO_SUCH_ENTRY, u32::MAX);
+        }
+        let sw_if_index = self.next_sw_if_index;
+        self.next_sw_if_index += 1;
+        self.memifs.insert(
+            sw_if_index,
+            MemifState {
+                socket_id,
+                role,
+                mode,
+                admin_up: false,
+            },
+        );
+        (0, sw_if_index)
+    }
+
+    fn bd_add_del(
+        &mut self,
+        is_add: bool,
+        id: u32,
+        tag: &str,
+        flood: bool,
+        learn: bool,
+        forward: bool,
+    ) -> i32 {
+        if is_add {
+            if self.bridge_domains.contains_key(&id) {
+                return ALREADY_EXISTS;
+            }
+            let bd = BridgeDomainState {
+                tag: tag.to_string(),
+                flood,
+                learn,
+                forward,
+                members: BTreeSet::new(),
+            };
+            self.bridge_domains.insert(id, bd);
+            0
+        } else if self.bridge_domains.remove(&id).is_some() {
+            0
+        } else {
+            NO_SUCH_ENTRY
         }
     }
 }

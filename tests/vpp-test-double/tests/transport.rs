@@ -23,7 +23,15 @@ fn connect_learns_the_table_pings_dumps_and_disconnects() {
             "memif_socket_filename_details_7ff326f7",
         )
         .unwrap();
-    assert!(details.is_empty());
+    // VPP's default memif socket, id 0.
+    use userspace_cni_sdk::vpp::{MemifSocketFilenameDetails, Message};
+    let sockets: Vec<MemifSocketFilenameDetails> = details
+        .iter()
+        .map(|d| MemifSocketFilenameDetails::decode(d).unwrap())
+        .collect();
+    assert_eq!(sockets.len(), 1);
+    assert_eq!(sockets[0].socket_id, 0);
+    assert_eq!(sockets[0].socket_filename, "/run/vpp/memif.sock");
     vpp.disconnect().unwrap();
     let calls = double.calls();
     assert_eq!(
@@ -96,9 +104,19 @@ fn sdk_codecs_travel_over_the_transport() {
         .request(&MemifSocketFilenameAddDelV2::name_crc(), &request.encode())
         .unwrap();
     let reply = MemifSocketFilenameAddDelV2Reply::decode(&reply).unwrap();
-    // This slice of the double answers requests it does not model yet
-    // with VNET_API_ERROR_UNIMPLEMENTED.
-    assert_eq!(reply.retval, -8);
+    assert_eq!(
+        (reply.retval, reply.socket_id),
+        (0, 1),
+        "the first free socket id"
+    );
+    assert_eq!(double.state().sockets[&1], "/run/x/memif.sock");
+
+    // A request the double does not model gets a well-formed reply with
+    // VNET_API_ERROR_UNIMPLEMENTED.
+    use userspace_cni_sdk::vpp::{SwInterfaceSetMtu, SwInterfaceSetMtuReply};
+    let mtu = SwInterfaceSetMtu::default().encode();
+    let reply = vpp.request(&SwInterfaceSetMtu::name_crc(), &mtu).unwrap();
+    assert_eq!(SwInterfaceSetMtuReply::decode(&reply).unwrap().retval, -8);
     assert!(double
         .calls()
         .contains(&MemifSocketFilenameAddDelV2::name_crc()));

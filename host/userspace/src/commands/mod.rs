@@ -38,11 +38,7 @@ pub(crate) fn engine_source(conf: &NetConf) -> Result<Source, CniError> {
 pub(crate) fn engine_source_named(engine: &str) -> Result<Source, CniError> {
     match engine {
         "ovs-dpdk" => Ok(Source::BuiltIn("ovs-dpdk".into())),
-        "vpp" => Err(CniError::new(
-            codes::INVALID_NETWORK_CONFIG,
-            "host.engine: \"vpp\" is not available in this build yet",
-            "use \"ovs-dpdk\"",
-        )),
+        "vpp" => Ok(Source::BuiltIn("vpp".into())),
         path => Ok(Source::File(path.into())),
     }
 }

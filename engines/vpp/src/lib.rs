@@ -1,0 +1,327 @@
+//! The VPP engine: memif interfaces on a VPP bridge domain, driven through
+//! the host's `vpp` capability with the SDK's generated message codecs.
+//!
+//! It adapts to the VPP it finds: the `_v2` messages when the running VPP
+//! offers them, the older ones otherwise. Undo steps that must look things
+//! up when they run (the memif whose socket is P, the socket id of P, the
+//! bridge domain if it is ours and empty) are journalled as engine steps
+//! and carried out by `undo`, so DEL never trusts a saved index.
+
+use serde_json::Value;
+use userspace_cni_sdk::vpp::call;
+use userspace_cni_sdk::vpp::*;
+use userspace_cni_sdk::{codes, export_engine, undo, AddResult, Attachment, CniError, Engine};
+
+/// `bd_tag` of the bridge domains this plugin created.
+const BD_TAG: &str = "userspace-cni";
+/// VPP's "any" / "let VPP choose" index.
+const ANY: u32 = u32::MAX;
+
+struct VppEngine;
+
+struct Settings {
+    bridge: Option<u32>,
+    role: u32,
+    mode: u32,
+}
+
+fn invalid(msg: String) -> CniError {
+    CniError::new(codes::INVALID_CONFIG, msg, "")
+}
+
+impl Settings {
+    fn parse(host_config: &str) -> Result<Settings, CniError> {
+        let cfg: Value =
+            serde_json::from_str(host_config).map_err(|e| invalid(format!("host section: {e}")))?;
+        let iftype = cfg["iftype"].as_str().unwrap_or("").to_string();
+        if iftype != "memif" {
+            return Err(invalid(format!(
+                "host.iftype: engine vpp supports \"memif\" in this release, not {iftype:?}"
+            )));
+        }
+        // bridgeName is a numeric bridge-domain id for VPP; bridgeId is the
+        // older key, used when bridgeName is empty.
+        let bridge = match (cfg["bridge"]["bridgeName"].as_str(), cfg["bridge"]["bridgeId"].as_u64()) {
+            (Some(name), _) if !name.is_empty() => Some(name.parse::<u32>().map_err(|_| {
+                invalid(format!("host.bridge.bridgeName: engine vpp needs a numeric bridge-domain id, not {name:?}"))
+            })?),
+            (_, Some(id)) => Some(id as u32),
+            _ => None,
+        };
+        let bridge = match cfg["netType"].as_str() {
+            Some("interface") => None,
+            _ => Some(bridge.ok_or_else(|| {
+                invalid("host.bridge: engine vpp needs bridgeName (numeric) or bridgeId for netType bridge".into())
+            })?),
+        };
+        let role = match cfg["memif"]["role"].as_str() {
+            Some("slave") => memif_role::MEMIF_ROLE_API_SLAVE,
+            _ => memif_role::MEMIF_ROLE_API_MASTER,
+        };
+        let mode = match cfg["memif"]["mode"].as_str() {
+            Some("ip") => memif_mode::MEMIF_MODE_API_IP,
+            Some("inject-punt") => memif_mode::MEMIF_MODE_API_PUNT_INJECT,
+            _ => memif_mode::MEMIF_MODE_API_ETHERNET,
+        };
+        Ok(Settings { bridge, role, mode })
+    }
+}
+
+fn check_retval(what: &str, retval: i32) -> Result<(), CniError> {
+    match retval {
+        0 => Ok(()),
+        r => Err(CniError::new(
+            codes::VSWITCH_FAILURE,
+            format!("VPP refused {what}: retval {r}"),
+            "",
+        )),
+    }
+}
+
+/// The socket id registered for `path`, if any.
+fn socket_id(path: &str) -> Result<Option<u32>, CniError> {
+    let sockets: Vec<MemifSocketFilenameDetails> = call::dump(&MemifSocketFilenameDump {})?;
+    Ok(sockets
+        .into_iter()
+        .find(|s| s.socket_filename == path)
+        .map(|s| s.socket_id))
+}
+
+fn register_socket(path: &str) -> Result<u32, CniError> {
+    if call::knows::<MemifSocketFilenameAddDelV2>()? {
+        let reply: MemifSocketFilenameAddDelV2Reply =
+            call::request(&MemifSocketFilenameAddDelV2 {
+                is_add: true,
+                socket_id: ANY,
+                socket_filename: path.to_string(),
+            })?;
+        check_retval("memif_socket_filename_add_del_v2", reply.retval)?;
+        return Ok(reply.socket_id);
+    }
+    // Older VPPs want the id chosen by the client: the first free one.
+    let sockets: Vec<MemifSocketFilenameDetails> = call::dump(&MemifSocketFilenameDump {})?;
+    let id = (1..)
+        .find(|id| !sockets.iter().any(|s| s.socket_id == *id))
+        .expect("a free id");
+    let reply: MemifSocketFilenameAddDelReply = call::request(&MemifSocketFilenameAddDel {
+        is_add: true,
+        socket_id: id,
+        socket_filename: path.to_string(),
+    })?;
+    check_retval("memif_socket_filename_add_del", reply.retval)?;
+    Ok(id)
+}
+
+fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
+    let (retval, sw_if_index) = if call::knows::<MemifCreateV2>()? {
+        let r: MemifCreateV2Reply = call::request(&MemifCreateV2 {
+            role: s.role,
+            mode: s.mode,
+            rx_queues: 1,
+            tx_queues: 1,
+            id: 0,
+            socket_id,
+            ring_size: 1024,
+            buffer_size: 2048,
+            ..Default::default()
+        })?;
+        (r.retval, r.sw_if_index)
+    } else {
+        let r: MemifCreateReply = call::request(&MemifCreate {
+            role: s.role,
+            mode: s.mode,
+            rx_queues: 1,
+            tx_queues: 1,
+            id: 0,
+            socket_id,
+            ring_size: 1024,
+            buffer_size: 2048,
+            ..Default::default()
+        })?;
+        (r.retval, r.sw_if_index)
+    };
+    check_retval("memif_create", retval)?;
+    Ok(sw_if_index)
+}
+
+fn bridge_domain(id: u32) -> Result<Option<BridgeDomainDetails>, CniError> {
+    let domains: Vec<BridgeDomainDetails> = call::dump(&BridgeDomainDump {
+        bd_id: id,
+        sw_if_index: ANY,
+    })?;
+    Ok(domains.into_iter().find(|d| d.bd_id == id))
+}
+
+fn add_bridge_domain(id: u32, is_add: bool) -> Result<(), CniError> {
+    let retval = if call::knows::<BridgeDomainAddDelV2>()? {
+        let r: BridgeDomainAddDelV2Reply = call::request(&BridgeDomainAddDelV2 {
+            bd_id: id,
+            flood: true,
+            uu_flood: true,
+            forward: true,
+            learn: true,
+            bd_tag: BD_TAG.into(),
+            is_add,
+            ..Default::default()
+        })?;
+        r.retval
+    } else {
+        let r: BridgeDomainAddDelReply = call::request(&BridgeDomainAddDel {
+            bd_id: id,
+            flood: true,
+            uu_flood: true,
+            forward: true,
+            learn: true,
+            bd_tag: BD_TAG.into(),
+            is_add,
+            ..Default::default()
+        })?;
+        r.retval
+    };
+    check_retval("bridge_domain_add_del", retval)
+}
+
+/// The memif whose socket is `path`, if any: (sw_if_index, socket id).
+fn memif_at(path: &str) -> Result<Option<(u32, u32)>, CniError> {
+    let Some(sid) = socket_id(path)? else {
+        return Ok(None);
+    };
+    let memifs: Vec<MemifDetails> = call::dump(&MemifDump {})?;
+    Ok(memifs
+        .into_iter()
+        .find(|m| m.socket_id == sid)
+        .map(|m| (m.sw_if_index, sid)))
+}
+
+impl Engine for VppEngine {
+    fn add(att: Attachment) -> Result<AddResult, CniError> {
+        let s = Settings::parse(&att.host_config)?;
+        let path = att.socket_path.as_str();
+        // The bridge domain first: its undo must run after the memif's
+        // (the journal replays newest first), when the domain is empty.
+        if let Some(bd) = s.bridge {
+            let existing = bridge_domain(bd)?;
+            if existing.as_ref().is_none_or(|d| d.bd_tag == BD_TAG) {
+                // The last DEL on a domain we created removes it.
+                undo::record_engine(
+                    "delete the bridge domain if ours and empty",
+                    &format!("delete-bd {bd}"),
+                )?;
+            }
+            if existing.is_none() {
+                add_bridge_domain(bd, true)?;
+            }
+        }
+        let sid = match socket_id(path)? {
+            Some(id) => id,
+            None => {
+                undo::record_engine(
+                    "unregister the memif socket",
+                    &format!("release-socket {path}"),
+                )?;
+                register_socket(path)?
+            }
+        };
+        undo::record_engine("delete the memif", &format!("delete-memif {path}"))?;
+        let sw_if_index = create_memif(&s, sid)?;
+        let up: SwInterfaceSetFlagsReply = call::request(&SwInterfaceSetFlags {
+            sw_if_index,
+            flags: if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP,
+        })?;
+        check_retval("sw_interface_set_flags", up.retval)?;
+        if let Some(bd) = s.bridge {
+            let joined: SwInterfaceSetL2BridgeReply = call::request(&SwInterfaceSetL2Bridge {
+                rx_sw_if_index: sw_if_index,
+                bd_id: bd,
+                port_type: l2_port_type::L2_API_PORT_TYPE_NORMAL,
+                shg: 0,
+                enable: true,
+            })?;
+            check_retval("sw_interface_set_l2_bridge", joined.retval)?;
+        }
+        Ok(AddResult {
+            host_interface: format!("memif{sid}/0"),
+            socket_moves: Vec::new(),
+        })
+    }
+
+    fn check(att: Attachment) -> Result<(), CniError> {
+        let s = Settings::parse(&att.host_config)?;
+        let failed = |msg: String| Err(CniError::new(codes::CHECK_FAILED, msg, ""));
+        let Some((sw_if_index, _)) = memif_at(&att.socket_path)? else {
+            return failed(format!("no memif on socket {}", att.socket_path));
+        };
+        if let Some(bd) = s.bridge {
+            match bridge_domain(bd)? {
+                Some(d) if d.sw_if_details.iter().any(|m| m.sw_if_index == sw_if_index) => {}
+                Some(_) => {
+                    return failed(format!("memif {sw_if_index} is not in bridge domain {bd}"))
+                }
+                None => return failed(format!("bridge domain {bd} does not exist")),
+            }
+        }
+        Ok(())
+    }
+
+    fn status(_host_config: String) -> Result<(), CniError> {
+        let reply: ControlPingReply = call::request(&ControlPing {}).map_err(|mut e| {
+            e.code = codes::NOT_AVAILABLE;
+            e
+        })?;
+        check_retval("control_ping", reply.retval)
+    }
+
+    fn undo(_att: Attachment, step: String) -> Result<(), CniError> {
+        let (op, arg) = step.split_once(' ').unwrap_or((step.as_str(), ""));
+        match op {
+            "delete-memif" => {
+                if let Some((sw_if_index, _)) = memif_at(arg)? {
+                    let r: MemifDeleteReply = call::request(&MemifDelete { sw_if_index })?;
+                    check_retval("memif_delete", r.retval)?;
+                }
+                Ok(())
+            }
+            "release-socket" => {
+                let Some(sid) = socket_id(arg)? else {
+                    return Ok(());
+                };
+                let memifs: Vec<MemifDetails> = call::dump(&MemifDump {})?;
+                if memifs.iter().any(|m| m.socket_id == sid) {
+                    return Ok(());
+                }
+                let retval = if call::knows::<MemifSocketFilenameAddDelV2>()? {
+                    let r: MemifSocketFilenameAddDelV2Reply =
+                        call::request(&MemifSocketFilenameAddDelV2 {
+                            is_add: false,
+                            socket_id: sid,
+                            socket_filename: String::new(),
+                        })?;
+                    r.retval
+                } else {
+                    let r: MemifSocketFilenameAddDelReply =
+                        call::request(&MemifSocketFilenameAddDel {
+                            is_add: false,
+                            socket_id: sid,
+                            socket_filename: String::new(),
+                        })?;
+                    r.retval
+                };
+                check_retval("memif_socket_filename_add_del", retval)
+            }
+            "delete-bd" => {
+                let id: u32 = arg
+                    .parse()
+                    .map_err(|_| invalid(format!("bad undo step {step:?}")))?;
+                match bridge_domain(id)? {
+                    Some(d) if d.bd_tag == BD_TAG && d.n_sw_ifs == 0 => {
+                        add_bridge_domain(id, false)
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => Err(invalid(format!("unknown undo step {step:?}"))),
+        }
+    }
+}
+
+export_engine!(VppEngine);

@@ -1,0 +1,126 @@
+//! The VPP engine against the VPP test double (VPP cannot be installed
+//! here): the tutorial's config ADDs two containers (memif master on the
+//! host, bridge domain 4, host-local), CHECK passes, and DEL leaves the
+//! double exactly as it was — with `bridgeId`, with `bridgeName`, and
+//! against a VPP without the `_v2` messages.
+
+use integration_tests::{run_plugin, Netns, CNI_PATH};
+use serde_json::{json, Value};
+use vpp_test_double::{Options, State, VppDouble};
+
+/// The tutorial's network config, plus where this test keeps its files.
+fn tutorial_config(dir: &std::path::Path, api: &std::path::Path) -> Value {
+    json!({
+        "cniVersion": "0.3.1",
+        "type": "userspace",
+        "name": "memif-network",
+        "host": {
+            "engine": "vpp", "iftype": "memif", "netType": "bridge",
+            "memif": {"role": "master", "mode": "ethernet"},
+            "bridge": {"bridgeId": 4},
+            "vpp": {"apiSocket": api}
+        },
+        "container": {
+            "engine": "vpp", "iftype": "memif", "netType": "interface",
+            "memif": {"role": "slave", "mode": "ethernet"}
+        },
+        "ipam": {"type": "host-local", "subnet": "192.168.210.0/24",
+                 "routes": [{"dst": "0.0.0.0/0"}], "dataDir": dir.join("ipam")},
+        "stateDir": dir.join("state"),
+        "sharedDir": dir.join("shared")
+    })
+}
+
+fn call(command: &str, id: &str, ns: &Netns, conf: &Value) -> integration_tests::Run {
+    let stdin = conf.to_string();
+    run_plugin(
+        &[
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", id),
+            ("CNI_IFNAME", "net1"),
+            ("CNI_NETNS", &ns.path()),
+            ("CNI_PATH", CNI_PATH),
+        ],
+        stdin.as_bytes(),
+    )
+}
+
+fn two_containers_add_check_del(options: Options, bridge: Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, options);
+    let before = double.state();
+    let mut conf = tutorial_config(dir.path(), &api);
+    conf["host"]["bridge"] = bridge;
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    let ids = ["vppone000000001", "vpptwo000000001"];
+
+    let r1 = call("ADD", ids[0], &ns1, &conf).ok();
+    call("ADD", ids[1], &ns2, &conf).ok();
+    assert_eq!(r1["cniVersion"], "0.3.1");
+    assert_eq!(r1["ips"][0]["version"], "4");
+
+    let state: State = double.state();
+    assert_eq!(state.memifs.len(), 2, "{state:?}");
+    assert!(
+        state.memifs.values().all(|m| m.admin_up && m.role == 0),
+        "master, admin up: {state:?}"
+    );
+    let bd = &state.bridge_domains[&4];
+    assert_eq!(bd.tag, "userspace-cni");
+    assert!(bd.flood && bd.learn && bd.forward);
+    assert_eq!(bd.members.len(), 2);
+    for id in ids {
+        let socket = dir.path().join(format!(
+            "shared/{}/memif-{}-net1.sock",
+            &id[..12],
+            &id[..12]
+        ));
+        assert!(
+            state
+                .sockets
+                .values()
+                .any(|s| *s == socket.display().to_string()),
+            "socket {} registered: {state:?}",
+            socket.display()
+        );
+    }
+
+    let mut check = conf.clone();
+    check["cniVersion"] = json!("0.4.0");
+    check["prevResult"] = r1.clone();
+    call("CHECK", ids[0], &ns1, &check).ok();
+
+    for (id, ns) in ids.iter().zip([&ns1, &ns2]) {
+        call("DEL", id, ns, &conf).ok();
+        call("DEL", id, ns, &conf).ok();
+    }
+    assert_eq!(double.state(), before, "DEL left the double as it was");
+    assert!(!dir
+        .path()
+        .join("shared")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some()));
+}
+
+#[test]
+fn tutorial_config_with_bridge_id() {
+    two_containers_add_check_del(Options::default(), json!({"bridgeId": 4}));
+}
+
+#[test]
+fn tutorial_config_with_bridge_name() {
+    two_containers_add_check_del(Options::default(), json!({"bridgeName": "4"}));
+}
+
+#[test]
+fn a_vpp_without_the_v2_messages_gets_the_older_ones() {
+    let options = Options {
+        without: vec![
+            "memif_create_v2".into(),
+            "memif_socket_filename_add_del_v2".into(),
+            "bridge_domain_add_del_v2".into(),
+        ],
+    };
+    two_containers_add_check_del(options, json!({"bridgeId": 4}));
+}
