@@ -1,8 +1,8 @@
 //! The VPP engine against the VPP test double (VPP cannot be installed
 //! here): the tutorial's config ADDs two containers (memif master on the
 //! host, bridge domain 4, host-local), CHECK passes, and DEL leaves the
-//! double exactly as it was — with `bridgeId`, with `bridgeName`, and
-//! against a VPP without the `_v2` messages.
+//! double exactly as it was — with `bridgeId`, with `bridgeName`, against
+//! a VPP without the `_v2` messages, and with vhost-user in both modes.
 
 use integration_tests::{run_plugin, Netns, CNI_PATH};
 use serde_json::{json, Value};
@@ -46,12 +46,22 @@ fn call(command: &str, id: &str, ns: &Netns, conf: &Value) -> integration_tests:
 }
 
 fn two_containers_add_check_del(options: Options, bridge: Value) {
+    two_containers(options, bridge, None)
+}
+
+/// `vhost`: `Some(mode)` for vhost-user with the host (VPP) side's mode.
+fn two_containers(options: Options, bridge: Value, vhost: Option<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, options);
     let before = double.state();
     let mut conf = tutorial_config(dir.path(), &api);
     conf["host"]["bridge"] = bridge;
+    if let Some(mode) = vhost {
+        conf["host"]["iftype"] = json!("vhostuser");
+        conf["host"]["vhost"] = json!({"mode": mode});
+        conf["container"]["iftype"] = json!("vhostuser");
+    }
     let (ns1, ns2) = (Netns::new(), Netns::new());
     let ids = ["vppone000000001", "vpptwo000000001"];
 
@@ -61,29 +71,42 @@ fn two_containers_add_check_del(options: Options, bridge: Value) {
     assert_eq!(r1["ips"][0]["version"], "4");
 
     let state: State = double.state();
-    assert_eq!(state.memifs.len(), 2, "{state:?}");
-    assert!(
-        state.memifs.values().all(|m| m.admin_up && m.role == 0),
-        "master, admin up: {state:?}"
-    );
     let bd = &state.bridge_domains[&4];
     assert_eq!(bd.tag, "userspace-cni");
     assert!(bd.flood && bd.learn && bd.forward);
     assert_eq!(bd.members.len(), 2);
-    for id in ids {
-        let socket = dir.path().join(format!(
-            "shared/{}/memif-{}-net1.sock",
-            &id[..12],
-            &id[..12]
-        ));
+    if conf["host"]["iftype"] == "vhostuser" {
+        let server = conf["host"]["vhost"]["mode"] != "client";
+        assert_eq!(state.vhosts.len(), 2, "{state:?}");
         assert!(
             state
+                .vhosts
+                .values()
+                .all(|v| v.admin_up && v.is_server == server),
+            "{state:?}"
+        );
+    } else {
+        assert_eq!(state.memifs.len(), 2, "{state:?}");
+        assert!(
+            state.memifs.values().all(|m| m.admin_up && m.role == 0),
+            "master, admin up: {state:?}"
+        );
+        for id in ids {
+            let socket = dir.path().join(format!(
+                "shared/{}/memif-{}-net1.sock",
+                &id[..12],
+                &id[..12]
+            ));
+            let registered = state
                 .sockets
                 .values()
-                .any(|s| *s == socket.display().to_string()),
-            "socket {} registered: {state:?}",
-            socket.display()
-        );
+                .any(|s| *s == socket.display().to_string());
+            assert!(
+                registered,
+                "socket {} registered: {state:?}",
+                socket.display()
+            );
+        }
     }
 
     let mut check = conf.clone();
@@ -123,4 +146,18 @@ fn a_vpp_without_the_v2_messages_gets_the_older_ones() {
         ],
     };
     two_containers_add_check_del(options, json!({"bridgeId": 4}));
+}
+
+#[test]
+fn vhost_user_with_vpp_as_server_and_as_client() {
+    two_containers(
+        Options::default(),
+        json!({"bridgeId": 4}),
+        Some(json!("server")),
+    );
+    two_containers(
+        Options::default(),
+        json!({"bridgeId": 4}),
+        Some(json!("client")),
+    );
 }

@@ -1,4 +1,5 @@
-//! The VPP engine: memif interfaces on a VPP bridge domain, driven through
+//! The VPP engine: memif and vhost-user interfaces on a VPP bridge domain,
+//! driven through
 //! the host's `vpp` capability with the SDK's generated message codecs.
 //!
 //! It adapts to the VPP it finds: the `_v2` messages when the running VPP
@@ -20,6 +21,9 @@ const ANY: u32 = u32::MAX;
 struct VppEngine;
 
 struct Settings {
+    vhost: bool,
+    /// vhost-user: VPP listens on the socket (`vhost.mode` server or unset).
+    vhost_server: bool,
     bridge: Option<u32>,
     role: u32,
     mode: u32,
@@ -33,12 +37,16 @@ impl Settings {
     fn parse(host_config: &str) -> Result<Settings, CniError> {
         let cfg: Value =
             serde_json::from_str(host_config).map_err(|e| invalid(format!("host section: {e}")))?;
-        let iftype = cfg["iftype"].as_str().unwrap_or("").to_string();
-        if iftype != "memif" {
-            return Err(invalid(format!(
-                "host.iftype: engine vpp supports \"memif\" in this release, not {iftype:?}"
-            )));
-        }
+        let vhost = match cfg["iftype"].as_str() {
+            Some("memif") => false,
+            Some("vhostuser") => true,
+            other => {
+                return Err(invalid(format!(
+                    "host.iftype: {other:?} is not memif or vhostuser"
+                )))
+            }
+        };
+        let vhost_server = cfg["vhost"]["mode"].as_str() != Some("client");
         // bridgeName is a numeric bridge-domain id for VPP; bridgeId is the
         // older key, used when bridgeName is empty.
         let bridge = match (cfg["bridge"]["bridgeName"].as_str(), cfg["bridge"]["bridgeId"].as_u64()) {
@@ -63,7 +71,13 @@ impl Settings {
             Some("inject-punt") => memif_mode::MEMIF_MODE_API_PUNT_INJECT,
             _ => memif_mode::MEMIF_MODE_API_ETHERNET,
         };
-        Ok(Settings { bridge, role, mode })
+        Ok(Settings {
+            vhost,
+            vhost_server,
+            bridge,
+            role,
+            mode,
+        })
     }
 }
 
@@ -110,6 +124,56 @@ fn register_socket(path: &str) -> Result<u32, CniError> {
     })?;
     check_retval("memif_socket_filename_add_del", reply.retval)?;
     Ok(id)
+}
+
+/// Registers the socket (unless known) and creates the memif on it, each
+/// step journalled first; returns the memif's sw_if_index.
+fn add_memif(s: &Settings, path: &str) -> Result<u32, CniError> {
+    let sid = match socket_id(path)? {
+        Some(id) => id,
+        None => {
+            undo::record_engine(
+                "unregister the memif socket",
+                &format!("release-socket {path}"),
+            )?;
+            register_socket(path)?
+        }
+    };
+    undo::record_engine("delete the memif", &format!("delete-memif {path}"))?;
+    let sw_if_index = create_memif(&s, sid)?;
+    Ok(sw_if_index)
+}
+
+fn create_vhost(s: &Settings, path: &str) -> Result<u32, CniError> {
+    let (retval, sw_if_index) = if call::knows::<CreateVhostUserIfV2>()? {
+        let r: CreateVhostUserIfV2Reply = call::request(&CreateVhostUserIfV2 {
+            is_server: s.vhost_server,
+            sock_filename: path.to_string(),
+            tag: BD_TAG.into(),
+            ..Default::default()
+        })?;
+        (r.retval, r.sw_if_index)
+    } else {
+        let r: CreateVhostUserIfReply = call::request(&CreateVhostUserIf {
+            is_server: s.vhost_server,
+            sock_filename: path.to_string(),
+            tag: BD_TAG.into(),
+            ..Default::default()
+        })?;
+        (r.retval, r.sw_if_index)
+    };
+    check_retval("create_vhost_user_if", retval)?;
+    Ok(sw_if_index)
+}
+
+/// The vhost-user interface whose socket is `path`, if any.
+fn vhost_at(path: &str) -> Result<Option<u32>, CniError> {
+    let all: Vec<SwInterfaceVhostUserDetails> =
+        call::dump(&SwInterfaceVhostUserDump { sw_if_index: ANY })?;
+    Ok(all
+        .into_iter()
+        .find(|v| v.sock_filename == path)
+        .map(|v| v.sw_if_index))
 }
 
 fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
@@ -212,18 +276,15 @@ impl Engine for VppEngine {
                 add_bridge_domain(bd, true)?;
             }
         }
-        let sid = match socket_id(path)? {
-            Some(id) => id,
-            None => {
-                undo::record_engine(
-                    "unregister the memif socket",
-                    &format!("release-socket {path}"),
-                )?;
-                register_socket(path)?
-            }
+        let sw_if_index = if s.vhost {
+            undo::record_engine(
+                "delete the vhost-user interface",
+                &format!("delete-vhost {path}"),
+            )?;
+            create_vhost(&s, path)?
+        } else {
+            add_memif(&s, path)?
         };
-        undo::record_engine("delete the memif", &format!("delete-memif {path}"))?;
-        let sw_if_index = create_memif(&s, sid)?;
         let up: SwInterfaceSetFlagsReply = call::request(&SwInterfaceSetFlags {
             sw_if_index,
             flags: if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP,
@@ -240,7 +301,7 @@ impl Engine for VppEngine {
             check_retval("sw_interface_set_l2_bridge", joined.retval)?;
         }
         Ok(AddResult {
-            host_interface: format!("memif{sid}/0"),
+            host_interface: format!("sw_if_index {sw_if_index}"),
             socket_moves: Vec::new(),
         })
     }
@@ -248,8 +309,13 @@ impl Engine for VppEngine {
     fn check(att: Attachment) -> Result<(), CniError> {
         let s = Settings::parse(&att.host_config)?;
         let failed = |msg: String| Err(CniError::new(codes::CHECK_FAILED, msg, ""));
-        let Some((sw_if_index, _)) = memif_at(&att.socket_path)? else {
-            return failed(format!("no memif on socket {}", att.socket_path));
+        let found = if s.vhost {
+            vhost_at(&att.socket_path)?
+        } else {
+            memif_at(&att.socket_path)?.map(|(i, _)| i)
+        };
+        let Some(sw_if_index) = found else {
+            return failed(format!("no interface on socket {}", att.socket_path));
         };
         if let Some(bd) = s.bridge {
             match bridge_domain(bd)? {
@@ -278,6 +344,14 @@ impl Engine for VppEngine {
                 if let Some((sw_if_index, _)) = memif_at(arg)? {
                     let r: MemifDeleteReply = call::request(&MemifDelete { sw_if_index })?;
                     check_retval("memif_delete", r.retval)?;
+                }
+                Ok(())
+            }
+            "delete-vhost" => {
+                if let Some(sw_if_index) = vhost_at(arg)? {
+                    let r: DeleteVhostUserIfReply =
+                        call::request(&DeleteVhostUserIf { sw_if_index })?;
+                    check_retval("delete_vhost_user_if", r.retval)?;
                 }
                 Ok(())
             }

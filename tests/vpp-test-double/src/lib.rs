@@ -272,12 +272,33 @@ fn reply(table: &Table, name: &str, context: u32, fields: &[u8]) -> Vec<u8> {
 
 /// The memif sockets VPP listens on for its master interfaces, by
 /// sw_if_index: created with the interface, gone with it, as VPP does.
-type Listeners = Mutex<HashMap<u32, memif::Server>>;
+type Listeners = Mutex<HashMap<u32, Listener>>;
 
-/// Makes the listening sockets match the master memifs in `state`.
+/// Held for what holding does: the socket stays bound while held.
+enum Listener {
+    Memif {
+        _server: memif::Server,
+    },
+    /// VPP as vhost-user server: the socket file exists while it does.
+    Vhost {
+        _listener: UnixListener,
+        path: PathBuf,
+    },
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Vhost { path, .. } = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Makes the listening sockets match the master memifs and the server
+/// vhost-user interfaces in `state`.
 fn reconcile_listeners(state: &State, listeners: &Listeners) {
     let mut listeners = listeners.lock().unwrap();
-    listeners.retain(|sw_if_index, _| state.memifs.contains_key(sw_if_index));
+    listeners.retain(|sw_if_index, _| state.has_interface(*sw_if_index));
     for (sw_if_index, m) in &state.memifs {
         if m.role != memif_role::MEMIF_ROLE_API_MASTER || listeners.contains_key(sw_if_index) {
             continue;
@@ -285,10 +306,28 @@ fn reconcile_listeners(state: &State, listeners: &Listeners) {
         if let Some(path) = state.sockets.get(&m.socket_id) {
             match memif::Server::bind(memif::ServerConfig::new(path)) {
                 Ok(server) => {
-                    listeners.insert(*sw_if_index, server);
+                    listeners.insert(*sw_if_index, Listener::Memif { _server: server });
                 }
                 Err(e) => eprintln!("VPP test double: cannot listen on {path}: {e}"),
             }
+        }
+    }
+    for (sw_if_index, v) in &state.vhosts {
+        if !v.is_server || listeners.contains_key(sw_if_index) {
+            continue;
+        }
+        let _ = std::fs::remove_file(&v.socket);
+        match UnixListener::bind(&v.socket) {
+            Ok(l) => {
+                listeners.insert(
+                    *sw_if_index,
+                    Listener::Vhost {
+                        _listener: l,
+                        path: PathBuf::from(&v.socket),
+                    },
+                );
+            }
+            Err(e) => eprintln!("VPP test double: cannot listen on {}: {e}", v.socket),
         }
     }
 }
@@ -407,6 +446,8 @@ pub struct State {
     pub sockets: BTreeMap<u32, String>,
     /// sw_if_index -> memif interface.
     pub memifs: BTreeMap<u32, MemifState>,
+    /// sw_if_index -> vhost-user interface.
+    pub vhosts: BTreeMap<u32, VhostState>,
     /// bridge-domain id -> bridge domain.
     pub bridge_domains: BTreeMap<u32, BridgeDomainState>,
     next_sw_if_index: u32,
@@ -421,6 +462,13 @@ pub struct MemifState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VhostState {
+    pub socket: String,
+    pub is_server: bool,
+    pub admin_up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeDomainState {
     pub tag: String,
     pub flood: bool,
@@ -431,8 +479,17 @@ pub struct BridgeDomainState {
 
 impl PartialEq for State {
     fn eq(&self, other: &State) -> bool {
-        (&self.sockets, &self.memifs, &self.bridge_domains)
-            == (&other.sockets, &other.memifs, &other.bridge_domains)
+        (
+            &self.sockets,
+            &self.memifs,
+            &self.vhosts,
+            &self.bridge_domains,
+        ) == (
+            &other.sockets,
+            &other.memifs,
+            &other.vhosts,
+            &other.bridge_domains,
+        )
     }
 }
 
@@ -443,6 +500,7 @@ impl Default for State {
         State {
             sockets: BTreeMap::from([(0, "/run/vpp/memif.sock".to_string())]),
             memifs: BTreeMap::new(),
+            vhosts: BTreeMap::new(),
             bridge_domains: BTreeMap::new(),
             next_sw_if_index: 1,
         }
@@ -553,16 +611,69 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
             ),
             "sw_interface_set_flags" => {
                 let m: SwInterfaceSetFlags = decode(body)?;
-                let retval = match state.memifs.get_mut(&m.sw_if_index) {
-                    Some(memif) => {
-                        memif.admin_up =
-                            m.flags & if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP != 0;
+                let up = m.flags & if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP != 0;
+                let retval = if let Some(memif) = state.memifs.get_mut(&m.sw_if_index) {
+                    memif.admin_up = up;
+                    0
+                } else if let Some(vhost) = state.vhosts.get_mut(&m.sw_if_index) {
+                    vhost.admin_up = up;
+                    0
+                } else {
+                    NO_SUCH_INTERFACE
+                };
+                Answer::Reply(SwInterfaceSetFlagsReply { retval }.encode())
+            }
+            "create_vhost_user_if_v2" => {
+                let m: CreateVhostUserIfV2 = decode(body)?;
+                let sw_if_index = state.vhost_create(&m.sock_filename, m.is_server);
+                Answer::Reply(
+                    CreateVhostUserIfV2Reply {
+                        retval: 0,
+                        sw_if_index,
+                    }
+                    .encode(),
+                )
+            }
+            "create_vhost_user_if" => {
+                let m: CreateVhostUserIf = decode(body)?;
+                let sw_if_index = state.vhost_create(&m.sock_filename, m.is_server);
+                Answer::Reply(
+                    CreateVhostUserIfReply {
+                        retval: 0,
+                        sw_if_index,
+                    }
+                    .encode(),
+                )
+            }
+            "delete_vhost_user_if" => {
+                let m: DeleteVhostUserIf = decode(body)?;
+                let retval = match state.vhosts.remove(&m.sw_if_index) {
+                    Some(_) => {
+                        for bd in state.bridge_domains.values_mut() {
+                            bd.members.remove(&m.sw_if_index);
+                        }
                         0
                     }
                     None => NO_SUCH_INTERFACE,
                 };
-                Answer::Reply(SwInterfaceSetFlagsReply { retval }.encode())
+                Answer::Reply(DeleteVhostUserIfReply { retval }.encode())
             }
+            "sw_interface_vhost_user_dump" => Answer::Details(
+                state
+                    .vhosts
+                    .iter()
+                    .map(|(sw_if_index, v)| {
+                        SwInterfaceVhostUserDetails {
+                            sw_if_index: *sw_if_index,
+                            interface_name: format!("VirtualEthernet0/0/{sw_if_index}"),
+                            is_server: v.is_server,
+                            sock_filename: v.socket.clone(),
+                            ..Default::default()
+                        }
+                        .encode()
+                    })
+                    .collect(),
+            ),
             "bridge_domain_add_del_v2" => {
                 let m: BridgeDomainAddDelV2 = decode(body)?;
                 let retval =
@@ -617,7 +728,7 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
             }
             "sw_interface_set_l2_bridge" => {
                 let m: SwInterfaceSetL2Bridge = decode(body)?;
-                let retval = if !state.memifs.contains_key(&m.rx_sw_if_index) {
+                let retval = if !state.has_interface(m.rx_sw_if_index) {
                     NO_SUCH_INTERFACE
                 } else if m.enable {
                     match state.bridge_domains.get_mut(&m.bd_id) {
@@ -673,6 +784,22 @@ impl State {
         } else {
             (0, id)
         }
+    }
+
+    fn has_interface(&self, sw_if_index: u32) -> bool {
+        self.memifs.contains_key(&sw_if_index) || self.vhosts.contains_key(&sw_if_index)
+    }
+
+    fn vhost_create(&mut self, socket: &str, is_server: bool) -> u32 {
+        let sw_if_index = self.next_sw_if_index;
+        self.next_sw_if_index += 1;
+        let vhost = VhostState {
+            socket: socket.to_string(),
+            is_server,
+            admin_up: false,
+        };
+        self.vhosts.insert(sw_if_index, vhost);
+        sw_if_index
     }
 
     fn memif_create(&mut self, socket_id: u32, role: u32, mode: u32) -> (i32, u32) {
