@@ -140,7 +140,7 @@ fn add_memif(s: &Settings, path: &str) -> Result<u32, CniError> {
         }
     };
     undo::record_engine("delete the memif", &format!("delete-memif {path}"))?;
-    let sw_if_index = create_memif(&s, sid)?;
+    let sw_if_index = create_memif(s, sid)?;
     Ok(sw_if_index)
 }
 
