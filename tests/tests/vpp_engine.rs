@@ -161,3 +161,27 @@ fn vhost_user_with_vpp_as_server_and_as_client() {
         Some(json!("client")),
     );
 }
+
+#[test]
+fn net_type_interface_puts_the_ipam_address_on_the_vpp_interface() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let before = double.state();
+    let mut conf = tutorial_config(dir.path(), &api);
+    conf["host"]["netType"] = json!("interface");
+    conf["host"].as_object_mut().unwrap().remove("bridge");
+    let ns = Netns::new();
+    let result = call("ADD", "vppiface0000001", &ns, &conf).ok();
+    let address = result["ips"][0]["address"].as_str().unwrap().to_string();
+    let state = double.state();
+    assert!(state.bridge_domains.is_empty(), "{state:?}");
+    let (sw_if_index, _) = state.memifs.iter().next().expect("one memif");
+    assert_eq!(
+        state.addresses[sw_if_index],
+        [address].into_iter().collect(),
+        "{state:?}"
+    );
+    call("DEL", "vppiface0000001", &ns, &conf).ok();
+    assert_eq!(double.state(), before);
+}

@@ -245,6 +245,43 @@ fn add_bridge_domain(id: u32, is_add: bool) -> Result<(), CniError> {
     check_retval("bridge_domain_add_del", retval)
 }
 
+/// The addresses of a CNI 1.0.0 result (IPAM ran before the engine) as
+/// VPP prefixes.
+fn ipam_prefixes(result: Option<&str>) -> Result<Vec<Prefix>, CniError> {
+    let Some(result) = result else {
+        return Ok(Vec::new());
+    };
+    let result: Value =
+        serde_json::from_str(result).map_err(|e| invalid(format!("IPAM result: {e}")))?;
+    let mut prefixes = Vec::new();
+    for ip in result["ips"].as_array().into_iter().flatten() {
+        let text = ip["address"].as_str().unwrap_or_default();
+        let (addr, len) = text
+            .split_once('/')
+            .ok_or_else(|| invalid(format!("IPAM address {text:?}")))?;
+        let len: u8 = len
+            .parse()
+            .map_err(|_| invalid(format!("IPAM address {text:?}")))?;
+        let mut un = [0u8; 16];
+        let af = match addr.parse::<core::net::IpAddr>() {
+            Ok(core::net::IpAddr::V4(v4)) => {
+                un[..4].copy_from_slice(&v4.octets());
+                address_family::ADDRESS_IP4
+            }
+            Ok(core::net::IpAddr::V6(v6)) => {
+                un.copy_from_slice(&v6.octets());
+                address_family::ADDRESS_IP6
+            }
+            Err(_) => return Err(invalid(format!("IPAM address {text:?}"))),
+        };
+        prefixes.push(Prefix {
+            address: Address { af, un },
+            len,
+        });
+    }
+    Ok(prefixes)
+}
+
 /// The memif whose socket is `path`, if any: (sw_if_index, socket id).
 fn memif_at(path: &str) -> Result<Option<(u32, u32)>, CniError> {
     let Some(sid) = socket_id(path)? else {
@@ -299,6 +336,18 @@ impl Engine for VppEngine {
                 enable: true,
             })?;
             check_retval("sw_interface_set_l2_bridge", joined.retval)?;
+        }
+        if s.bridge.is_none() {
+            // netType interface: the IPAM addresses go on the VPP side.
+            for prefix in ipam_prefixes(att.ipam_result.as_deref())? {
+                let r: SwInterfaceAddDelAddressReply = call::request(&SwInterfaceAddDelAddress {
+                    sw_if_index,
+                    is_add: true,
+                    del_all: false,
+                    prefix,
+                })?;
+                check_retval("sw_interface_add_del_address", r.retval)?;
+            }
         }
         Ok(AddResult {
             host_interface: format!("sw_if_index {sw_if_index}"),

@@ -450,6 +450,8 @@ pub struct State {
     pub vhosts: BTreeMap<u32, VhostState>,
     /// bridge-domain id -> bridge domain.
     pub bridge_domains: BTreeMap<u32, BridgeDomainState>,
+    /// sw_if_index -> its addresses, as `address/len`.
+    pub addresses: BTreeMap<u32, BTreeSet<String>>,
     next_sw_if_index: u32,
 }
 
@@ -479,16 +481,19 @@ pub struct BridgeDomainState {
 
 impl PartialEq for State {
     fn eq(&self, other: &State) -> bool {
-        (
+        let mine = (
             &self.sockets,
             &self.memifs,
             &self.vhosts,
             &self.bridge_domains,
-        ) == (
+            &self.addresses,
+        );
+        mine == (
             &other.sockets,
             &other.memifs,
             &other.vhosts,
             &other.bridge_domains,
+            &other.addresses,
         )
     }
 }
@@ -501,6 +506,7 @@ impl Default for State {
             sockets: BTreeMap::from([(0, "/run/vpp/memif.sock".to_string())]),
             memifs: BTreeMap::new(),
             vhosts: BTreeMap::new(),
+            addresses: BTreeMap::new(),
             bridge_domains: BTreeMap::new(),
             next_sw_if_index: 1,
         }
@@ -579,6 +585,7 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
                         for bd in state.bridge_domains.values_mut() {
                             bd.members.remove(&m.sw_if_index);
                         }
+                        state.addresses.remove(&m.sw_if_index);
                         0
                     }
                     None => NO_SUCH_INTERFACE,
@@ -623,6 +630,33 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
                 };
                 Answer::Reply(SwInterfaceSetFlagsReply { retval }.encode())
             }
+            "sw_interface_add_del_address" => {
+                let m: SwInterfaceAddDelAddress = decode(body)?;
+                let retval = if !state.has_interface(m.sw_if_index) {
+                    NO_SUCH_INTERFACE
+                } else {
+                    let a = &m.prefix.address;
+                    let ip: std::net::IpAddr = if a.af == address_family::ADDRESS_IP4 {
+                        std::net::Ipv4Addr::new(a.un[0], a.un[1], a.un[2], a.un[3]).into()
+                    } else {
+                        std::net::Ipv6Addr::from(a.un).into()
+                    };
+                    let text = format!("{ip}/{}", m.prefix.len);
+                    let set = state.addresses.entry(m.sw_if_index).or_default();
+                    if m.del_all {
+                        set.clear();
+                    } else if m.is_add {
+                        set.insert(text);
+                    } else {
+                        set.remove(&text);
+                    }
+                    if set.is_empty() {
+                        state.addresses.remove(&m.sw_if_index);
+                    }
+                    0
+                };
+                Answer::Reply(SwInterfaceAddDelAddressReply { retval }.encode())
+            }
             "create_vhost_user_if_v2" => {
                 let m: CreateVhostUserIfV2 = decode(body)?;
                 let sw_if_index = state.vhost_create(&m.sock_filename, m.is_server);
@@ -652,6 +686,7 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
                         for bd in state.bridge_domains.values_mut() {
                             bd.members.remove(&m.sw_if_index);
                         }
+                        state.addresses.remove(&m.sw_if_index);
                         0
                     }
                     None => NO_SUCH_INTERFACE,
