@@ -143,31 +143,65 @@ fn vpp_error(e: vpp_api::Error) -> VppError {
     }
 }
 
-/// What a component of one attachment may use. Owns the store (and its
-/// lock) and the record so that every journal step is persisted at once.
-pub(crate) struct AttachmentCaps {
-    pub store: Store,
-    pub record: Record,
+/// What a component may use: the vSwitch connections, and a journal.
+pub(crate) struct Caps<J> {
     pub ovsdb: Ovsdb,
     pub vpp: Vpp,
+    pub journal: J,
 }
+
+/// Where journalled undo steps go.
+pub(crate) trait Journal: Send + 'static {
+    fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String>;
+}
+
+/// The attachment's record: every step is persisted (fsync) at once. Owns
+/// the store, and with it the state dir's lock.
+pub(crate) struct RecordJournal {
+    pub store: Store,
+    pub record: Record,
+}
+
+impl Journal for RecordJournal {
+    fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String> {
+        tracing::debug!(%description, "journal");
+        self.store
+            .append(&mut self.record, JournalEntry { description, undo })
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// CHECK, STATUS and engine undo steps look and change nothing: they may
+/// not journal.
+pub(crate) struct NoJournal;
+
+impl Journal for NoJournal {
+    fn append(&mut self, description: String, _undo: attachment_store::Undo) -> Result<(), String> {
+        Err(format!(
+            "{description}: CHECK, STATUS and undo steps change nothing, so they journal nothing"
+        ))
+    }
+}
+
+/// ADD: a component that changes the vSwitch, journalling first.
+pub(crate) type AttachmentCaps = Caps<RecordJournal>;
+/// CHECK / STATUS / engine undo: a component that only looks.
+pub(crate) type ProbeCaps = Caps<NoJournal>;
 
 impl AttachmentCaps {
     /// Persists the undo of a mutation the host is about to make.
-    pub(crate) fn journal(
+    pub(crate) fn record_undo(
         &mut self,
         description: impl Into<String>,
         undo: attachment_store::Undo,
     ) -> Result<(), CniError> {
-        let description = description.into();
-        tracing::debug!(%description, "journal");
-        self.store
-            .append(&mut self.record, JournalEntry { description, undo })
+        self.journal
+            .append(description.into(), undo)
             .map_err(|e| CniError::io("cannot write the undo journal", e))
     }
 }
 
-impl Capabilities for AttachmentCaps {
+impl<J: Journal> Capabilities for Caps<J> {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
         self.ovsdb.transact_json(&ops, wait_applied)
     }
@@ -207,7 +241,7 @@ impl Capabilities for AttachmentCaps {
                 ok_retvals: u.ok_retvals,
             },
         };
-        self.journal(description, undo).map_err(|e| e.to_string())
+        self.journal.append(description, undo)
     }
 
     fn ipam_exec(
@@ -215,60 +249,12 @@ impl Capabilities for AttachmentCaps {
         command: String,
         _network_config: String,
     ) -> Result<String, WitCniError> {
-        Err(ipam_is_the_hosts(&command))
-    }
-}
-
-/// IPAM runs in the host before the engine (see commands::add); an engine
-/// asking for it is refused rather than left to guess.
-fn ipam_is_the_hosts(command: &str) -> WitCniError {
-    WitCniError {
-        code: cni_protocol::codes::IPAM_FAILURE,
-        msg: format!("ipam {command}: IPAM is delegated by the host, not by engines"),
-        details: String::new(),
-    }
-}
-
-/// What a component may use when it only looks (CHECK, STATUS): the OVSDB
-/// connection, and no journal, since it must change nothing.
-pub(crate) struct ProbeCaps {
-    pub ovsdb: Ovsdb,
-    pub vpp: Vpp,
-}
-
-impl Capabilities for ProbeCaps {
-    fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
-        self.ovsdb.transact_json(&ops, wait_applied)
-    }
-
-    fn vpp_knows(&mut self, name_crc: String) -> Result<bool, VppError> {
-        self.vpp.knows(&name_crc)
-    }
-
-    fn vpp_request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError> {
-        self.vpp.request(&name_crc, &body)
-    }
-
-    fn vpp_dump(
-        &mut self,
-        name_crc: String,
-        body: Vec<u8>,
-        details: String,
-    ) -> Result<Vec<Vec<u8>>, VppError> {
-        self.vpp.dump(&name_crc, &body, &details)
-    }
-
-    fn journal_append(&mut self, description: String, _step: WitUndo) -> Result<(), String> {
-        Err(format!(
-            "{description}: CHECK and STATUS change nothing, so they journal nothing"
-        ))
-    }
-
-    fn ipam_exec(
-        &mut self,
-        command: String,
-        _network_config: String,
-    ) -> Result<String, WitCniError> {
-        Err(ipam_is_the_hosts(&command))
+        // IPAM runs in the host before the engine (see commands::add); an
+        // engine asking for it is refused rather than left to guess.
+        Err(WitCniError {
+            code: cni_protocol::codes::IPAM_FAILURE,
+            msg: format!("ipam {command}: IPAM is delegated by the host, not by engines"),
+            details: String::new(),
+        })
     }
 }

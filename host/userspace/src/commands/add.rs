@@ -22,7 +22,7 @@ use super::{
     attachment, component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits,
     open_store, runtime,
 };
-use crate::capabilities::{AttachmentCaps, Ovsdb, Vpp};
+use crate::capabilities::{AttachmentCaps, Ovsdb, RecordJournal, Vpp};
 use crate::naming::{self, Names};
 use crate::{container_data, permissions, rollback, Output};
 
@@ -69,25 +69,26 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
     let caps = AttachmentCaps {
-        store,
-        record,
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
         vpp: Vpp::new(&conf.host.vpp.api_socket),
+        journal: RecordJournal { store, record },
     };
 
     let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, &engine, group);
     match outcome {
         Ok(result) => {
-            caps.record.phase = Phase::Committed;
-            caps.record.result = Some(result.to_value(Version::V1_1_0));
-            caps.store
-                .save(&caps.record)
+            caps.journal.record.phase = Phase::Committed;
+            caps.journal.record.result = Some(result.to_value(Version::V1_1_0));
+            caps.journal
+                .store
+                .save(&caps.journal.record)
                 .map_err(|e| CniError::io("cannot commit the attachment record", e))?;
             Ok(Output::Json(result.to_value(conf.cni_version).to_string()))
         }
         Err(mut error) => {
             tracing::warn!("ADD failed, rolling back: {error}");
-            if let Err(undo) = rollback::undo_attachment(&caps.store, caps.record, &env.path) {
+            let RecordJournal { store, record } = caps.journal;
+            if let Err(undo) = rollback::undo_attachment(&store, record, &env.path) {
                 error.details = format!("{}; rollback incomplete: {undo}", error.details);
             }
             Err(error)
@@ -282,12 +283,13 @@ fn publish(
 ) -> Result<CniResult, CniError> {
     for (from, to) in socket_moves {
         let journalled = caps
+            .journal
             .record
             .journal
             .iter()
             .any(|e| matches!(&e.undo, Undo::RemoveFile { path } if path == to));
         if !journalled {
-            caps.journal(
+            caps.record_undo(
                 format!("remove socket {to}"),
                 Undo::RemoveFile { path: to.clone() },
             )?;

@@ -79,6 +79,7 @@ pub(crate) fn recorded_probe_caps(
                 .as_str()
                 .unwrap_or(netconf::DEFAULT_VPP_API_SOCKET),
         ),
+        journal: crate::capabilities::NoJournal,
     }
 }
 

@@ -4,7 +4,7 @@ use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
 use super::{component_error, engine_source, from_wit, limits, runtime};
-use crate::capabilities::{Ovsdb, ProbeCaps, Vpp};
+use crate::capabilities::{NoJournal, Ovsdb, ProbeCaps, Vpp};
 use crate::Output;
 
 pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -15,6 +15,7 @@ pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError
     let caps = ProbeCaps {
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
         vpp: Vpp::new(&conf.host.vpp.api_socket),
+        journal: NoJournal,
     };
     let (_, status) = engine.status(caps, limits(conf), &conf.host.to_json().to_string());
     status.map_err(component_error)?.map_err(from_wit)?;
