@@ -185,3 +185,37 @@ fn net_type_interface_puts_the_ipam_address_on_the_vpp_interface() {
     call("DEL", "vppiface0000001", &ns, &conf).ok();
     assert_eq!(double.state(), before);
 }
+
+#[test]
+fn two_containers_ping_each_other_through_the_vpp_double() {
+    use integration_tests::app::App;
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let before = double.state();
+    let conf = tutorial_config(dir.path(), &api);
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    let ids = ["vppping0000001", "vpppong0000001"];
+    let r1 = call("ADD", ids[0], &ns1, &conf).ok();
+    call("ADD", ids[1], &ns2, &conf).ok();
+    let peer = r1["ips"][0]["address"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    {
+        let _a1 = App::start(&ns1, &dir.path().join(format!("shared/{}", &ids[0][..12])));
+        let a2 = App::start(&ns2, &dir.path().join(format!("shared/{}", &ids[1][..12])));
+        assert_eq!(
+            a2.ping(&peer, 5),
+            5,
+            "5 echoes answered through the double's bridge domain 4"
+        );
+    }
+    for (id, ns) in ids.iter().zip([&ns1, &ns2]) {
+        call("DEL", id, ns, &conf).ok();
+    }
+    assert_eq!(double.state(), before);
+}

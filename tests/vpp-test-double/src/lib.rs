@@ -16,6 +16,9 @@
 //! alike; the connection messages and `control_ping` too. Any other
 //! request that has a `_reply` gets it with retval -8
 //! (VNET_API_ERROR_UNIMPLEMENTED), and any other dump gets no details.
+//! A switching thread accepts the memif clients of master interfaces and
+//! forwards frames between the members of a bridge domain, so containers
+//! can ping each other through it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -181,6 +184,7 @@ pub struct VppDouble {
     stop: Arc<AtomicBool>,
     calls: Arc<Mutex<Vec<String>>>,
     state: Arc<Mutex<State>>,
+    switch: Option<std::thread::JoinHandle<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -193,6 +197,10 @@ impl VppDouble {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(Mutex::new(State::default()));
         let listeners: Arc<Listeners> = Arc::new(Mutex::new(HashMap::new()));
+        let switch = {
+            let (stop, state, listeners) = (stop.clone(), state.clone(), listeners.clone());
+            std::thread::spawn(move || switch_frames(&stop, &state, &listeners))
+        };
         let thread = {
             let (stop, calls, state) = (stop.clone(), calls.clone(), state.clone());
             std::thread::spawn(move || {
@@ -213,6 +221,7 @@ impl VppDouble {
             calls,
             state,
             thread: Some(thread),
+            switch: Some(switch),
         }
     }
 
@@ -232,6 +241,9 @@ impl Drop for VppDouble {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so that it sees the flag.
         let _ = UnixStream::connect(&self.socket);
+        if let Some(switch) = self.switch.take() {
+            let _ = switch.join();
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -276,8 +288,10 @@ type Listeners = Mutex<HashMap<u32, Listener>>;
 
 /// Held for what holding does: the socket stays bound while held.
 enum Listener {
+    /// VPP as memif master: the client that connected, once one did.
     Memif {
-        _server: memif::Server,
+        server: memif::Server,
+        client: Option<Box<memif::Connection>>,
     },
     /// VPP as vhost-user server: the socket file exists while it does.
     Vhost {
@@ -306,7 +320,13 @@ fn reconcile_listeners(state: &State, listeners: &Listeners) {
         if let Some(path) = state.sockets.get(&m.socket_id) {
             match memif::Server::bind(memif::ServerConfig::new(path)) {
                 Ok(server) => {
-                    listeners.insert(*sw_if_index, Listener::Memif { _server: server });
+                    listeners.insert(
+                        *sw_if_index,
+                        Listener::Memif {
+                            server,
+                            client: None,
+                        },
+                    );
                 }
                 Err(e) => eprintln!("VPP test double: cannot listen on {path}: {e}"),
             }
@@ -328,6 +348,82 @@ fn reconcile_listeners(state: &State, listeners: &Listeners) {
                 );
             }
             Err(e) => eprintln!("VPP test double: cannot listen on {}: {e}", v.socket),
+        }
+    }
+}
+
+/// VPP's data plane, as much as the tests need: accepts the memif clients
+/// of master interfaces and switches their frames between the members of a
+/// bridge domain (learning source MACs, flooding unknown destinations).
+fn switch_frames(stop: &AtomicBool, state: &Mutex<State>, listeners: &Listeners) {
+    // (bridge domain, MAC) -> sw_if_index
+    let mut macs: HashMap<(u32, [u8; 6]), u32> = HashMap::new();
+    while !stop.load(Ordering::SeqCst) {
+        let members: HashMap<u32, u32> = {
+            let state = state.lock().unwrap();
+            state
+                .bridge_domains
+                .iter()
+                .flat_map(|(bd, d)| d.members.iter().map(move |m| (*m, *bd)))
+                .collect()
+        };
+        let mut listeners = listeners.lock().unwrap();
+        let mut frames: Vec<(u32, Vec<u8>)> = Vec::new();
+        for (sw_if_index, listener) in listeners.iter_mut() {
+            let Listener::Memif { server, client } = listener else {
+                continue;
+            };
+            if client.is_none() {
+                let fd = server.listener_fd();
+                let mut fds = [rustix::event::PollFd::from_borrowed_fd(
+                    fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())) == Ok(1)
+                {
+                    *client = server.accept().ok().map(Box::new);
+                }
+            }
+            let Some(conn) = client else { continue };
+            if conn.poll_disconnect().is_some() {
+                *client = None;
+                continue;
+            }
+            for q in 0..conn.rx_queues() {
+                conn.rx_burst(q, 64, |f| frames.push((*sw_if_index, f.to_vec())));
+            }
+        }
+        let moved = frames.len();
+        for (from, frame) in frames {
+            let Some(bd) = members.get(&from).copied() else {
+                continue;
+            };
+            if frame.len() < 14 {
+                continue;
+            }
+            let dst: [u8; 6] = frame[0..6].try_into().unwrap();
+            let src: [u8; 6] = frame[6..12].try_into().unwrap();
+            macs.insert((bd, src), from);
+            let out: Vec<u32> = match macs.get(&(bd, dst)) {
+                Some(port) if dst[0] & 1 == 0 => vec![*port],
+                _ => members
+                    .iter()
+                    .filter(|(m, b)| **b == bd && **m != from)
+                    .map(|(m, _)| *m)
+                    .collect(),
+            };
+            for port in out {
+                if let Some(Listener::Memif {
+                    client: Some(conn), ..
+                }) = listeners.get_mut(&port)
+                {
+                    conn.tx_burst(0, &[&frame]);
+                }
+            }
+        }
+        drop(listeners);
+        if moved == 0 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
     }
 }
