@@ -219,3 +219,42 @@ fn two_containers_ping_each_other_through_the_vpp_double() {
     }
     assert_eq!(double.state(), before);
 }
+
+#[test]
+fn add_without_vpp_is_a_clear_error_that_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("no-vpp.sock");
+    let conf = tutorial_config(dir.path(), &api);
+    let ns = Netns::new();
+    let err = call("ADD", "novpp000000001", &ns, &conf).err(11);
+    assert!(
+        err["details"].as_str().unwrap().contains("is VPP running"),
+        "{err}"
+    );
+    assert!(!dir.path().join("shared/novpp0000000").exists());
+    assert!(!dir.path().join("state/attachments/memif-network").exists());
+    let ipam = dir.path().join("ipam/memif-network");
+    for entry in std::fs::read_dir(&ipam).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        assert!(!text.contains("novpp000000001"), "IPAM reservation left");
+    }
+}
+
+#[test]
+fn vpp_restarting_between_add_and_del_does_not_stop_del() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let conf = tutorial_config(dir.path(), &api);
+    let ns = Netns::new();
+    let double = VppDouble::start(&api, Options::default());
+    call("ADD", "restart0000001", &ns, &conf).ok();
+    assert_eq!(double.state().memifs.len(), 1);
+    // VPP restarts: its interfaces, sockets and bridge domains are gone.
+    drop(double);
+    let double = VppDouble::start(&api, Options::default());
+    let fresh = double.state();
+    call("DEL", "restart0000001", &ns, &conf).ok();
+    assert_eq!(double.state(), fresh);
+    assert!(!dir.path().join("shared/restart00000").exists());
+    assert!(!dir.path().join("state/attachments/memif-network").exists());
+}

@@ -36,6 +36,13 @@ pub fn definitions_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/vpp-api/vpp-25.10-binapi.json")
 }
 
+/// The size of message `name` (header fields included) as the definitions
+/// lay it out, with every variable-length part empty: an independent check
+/// of the SDK's generated codecs.
+pub fn definition_size(name: &str) -> usize {
+    Table::load(&Options::default()).zero_message(name).len()
+}
+
 /// VNET_API_ERROR_UNIMPLEMENTED
 const UNIMPLEMENTED: i32 = -8;
 
@@ -58,7 +65,20 @@ impl Table {
     fn load(options: &Options) -> Table {
         let text =
             std::fs::read_to_string(definitions_path()).expect("read the VPP API definitions");
-        let defs: Value = serde_json::from_str(&text).expect("VPP API definitions are JSON");
+        let mut defs: Value = serde_json::from_str(&text).expect("VPP API definitions are JSON");
+        // The types the extraction references but leaves out (the virtio
+        // feature enums): without them those fields would lay out short.
+        let supplement: Value = serde_json::from_str(
+            &std::fs::read_to_string(definitions_path().with_file_name("supplement.json"))
+                .expect("read the VPP API supplement"),
+        )
+        .expect("the VPP API supplement is JSON");
+        if let (Some(all), Some(extra)) = (
+            defs["packages"].as_array_mut(),
+            supplement["packages"].as_array(),
+        ) {
+            all.extend(extra.iter().cloned());
+        }
         let mut names: Vec<String> = defs["packages"]
             .as_array()
             .expect("packages")
@@ -133,16 +153,32 @@ impl Table {
             }
             if let Some(a) = named("aliases") {
                 let go = a["go_base"].as_str().unwrap_or("");
-                return match go.strip_prefix('[').and_then(|g| g.split_once(']')) {
-                    Some((n, _)) => n.parse().unwrap_or(0),
-                    None => 4,
-                };
+                if let Some((n, _)) = go.strip_prefix('[').and_then(|g| g.split_once(']')) {
+                    return n.parse().unwrap_or(0);
+                }
+                if go.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    // An alias of a struct ("Prefix" -> `prefix`, "IP4Prefix" -> `ip4_prefix`).
+                    return self.struct_size_by_go_name(go);
+                }
+                return 4;
             }
             if let Some(u) = named("unions") {
                 return u["fields"][0]["bytes"].as_u64().unwrap_or(0) as usize;
             }
             if let Some(t) = named("types") {
                 return self.fields_size(&t["fields"]);
+            }
+        }
+        0
+    }
+
+    fn struct_size_by_go_name(&self, go: &str) -> usize {
+        let flat = |s: &str| s.replace('_', "").to_ascii_lowercase();
+        for pkg in self.defs["packages"].as_array().into_iter().flatten() {
+            for t in pkg["types"].as_array().into_iter().flatten() {
+                if flat(t["name"].as_str().unwrap_or("")) == flat(go) {
+                    return self.fields_size(&t["fields"]);
+                }
             }
         }
         0
