@@ -5,7 +5,7 @@
 # container app in each connects its interface, and the second container
 # pings the first through the vSwitch.
 #
-#   sudo examples/memif-ping/run.sh [--iftype memif|vhostuser]
+#   sudo examples/memif-ping/run.sh [--iftype memif|vhostuser] [--vswitch ovs-dpdk|vpp]
 #
 # It installs what it needs, builds the plugin and the app, shows the
 # vSwitch before and after, the CNI results and the container data, starts
@@ -17,17 +17,26 @@
 # With --iftype vhostuser the same run uses vhost-user: OVS ports of type
 # dpdkvhostuserclient, and the app in each container serves the socket as
 # the virtio-net driver side.
+#
+# With --vswitch vpp the host side is `engine: vpp` against the VPP TEST
+# DOUBLE (tests/vpp-test-double; VPP cannot be installed here): it speaks
+# VPP's binary API, keeps VPP's state, and switches memif frames between
+# the members of bridge domain 4. memif only.
 set -euo pipefail
 
 iftype=memif
+vswitch=ovs-dpdk
 while (($#)); do
   case $1 in
     --iftype) iftype=${2:?--iftype needs memif or vhostuser}; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --vswitch) vswitch=${2:?--vswitch needs ovs-dpdk or vpp}; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [[ $iftype == memif || $iftype == vhostuser ]] || { echo "--iftype: memif or vhostuser" >&2; exit 2; }
+[[ $vswitch == ovs-dpdk || $vswitch == vpp ]] || { echo "--vswitch: ovs-dpdk or vpp" >&2; exit 2; }
+[[ $vswitch == ovs-dpdk || $iftype == memif ]] || { echo "--vswitch vpp: memif only (the VPP test double switches memif frames)" >&2; exit 2; }
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -37,6 +46,7 @@ fail() { printf '\nFAILED: %s\n' "$*" >&2; exit 1; }
 step "Installing what the demo needs and building the plugin"
 .ci/setup
 cargo build --release --locked --quiet
+[[ $vswitch == vpp ]] && cargo build --release --locked --quiet -p vpp-test-double
 plugin=$root/target/release/userspace
 app=$root/target/release/userspace-app
 
@@ -44,6 +54,7 @@ work=$(mktemp -d /tmp/userspace-demo.XXXXXX)
 ovs=$work/ovs
 netns=(demo-c1-$$ demo-c2-$$)
 app_pids=()
+double_pid=
 stop_apps() {
   for pid in "${app_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${app_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -52,13 +63,31 @@ stop_apps() {
 cleanup() {
   stop_apps
   for ns in "${netns[@]}"; do ip netns delete "$ns" 2>/dev/null || true; done
-  tests/support/ovs-dpdk.sh stop "$ovs" >/dev/null 2>&1 || true
+  if [[ $vswitch == vpp ]]; then
+    [[ -n $double_pid ]] && { kill "$double_pid" 2>/dev/null || true; wait "$double_pid" 2>/dev/null || true; }
+  else
+    tests/support/ovs-dpdk.sh stop "$ovs" >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-step "Starting a private OVS-DPDK in $ovs"
-tests/support/ovs-dpdk.sh start "$ovs"
+vpp_state=$work/vpp/state
+if [[ $vswitch == vpp ]]; then
+  step "Starting the VPP TEST DOUBLE (not VPP: VPP cannot be installed here) on $work/vpp/api.sock"
+  mkdir -p "$work/vpp"
+  "$root/target/release/vpp-test-double" --socket "$work/vpp/api.sock" --state-file "$vpp_state" &
+  double_pid=$!
+  for _ in $(seq 100); do
+    [[ -S $work/vpp/api.sock && -f $vpp_state ]] && break
+    kill -0 "$double_pid" 2>/dev/null || fail "the VPP test double exited"
+    sleep 0.1
+  done
+  [[ -S $work/vpp/api.sock && -f $vpp_state ]] || fail "the VPP test double did not start"
+else
+  step "Starting a private OVS-DPDK in $ovs"
+  tests/support/ovs-dpdk.sh start "$ovs"
+fi
 vsctl() { ovs-vsctl --db="unix:$ovs/db.sock" "$@"; }
 # Live port counters from ovs-vswitchd (the statistics column in the
 # database is refreshed only every few seconds).
@@ -69,6 +98,15 @@ rx_packets() {
 for ns in "${netns[@]}"; do ip netns add "$ns"; done
 
 conf=$work/90-userspace.conf
+if [[ $vswitch == vpp ]]; then
+  engine=vpp
+  host_switch='"bridge": { "bridgeId": 4 },
+    "vpp": { "apiSocket": "'$work/vpp/api.sock'" }'
+else
+  engine=ovs-dpdk
+  host_switch='"bridge": { "bridgeName": "br4" },
+    "ovs": { "dbSocket": "unix:'$ovs/db.sock'", "vhostSockDir": "'$ovs'" }'
+fi
 cat > "$conf" <<JSON
 {
   "cniVersion": "1.0.0",
@@ -77,16 +115,15 @@ cat > "$conf" <<JSON
   "stateDir": "$work/state",
   "sharedDir": "$work/shared",
   "host": {
-    "engine": "ovs-dpdk",
+    "engine": "$engine",
     "iftype": "$iftype",
     "netType": "bridge",
     "memif": { "role": "master", "mode": "ethernet" },
     "vhost": { "mode": "client" },
-    "bridge": { "bridgeName": "br4" },
-    "ovs": { "dbSocket": "unix:$ovs/db.sock", "vhostSockDir": "$ovs" }
+    $host_switch
   },
   "container": {
-    "engine": "ovs-dpdk",
+    "engine": "$engine",
     "iftype": "$iftype",
     "netType": "interface",
     "memif": { "role": "slave", "mode": "ethernet" }
@@ -102,8 +139,12 @@ JSON
 step "The network config"
 cat "$conf"
 
+show_vswitch() {
+  if [[ $vswitch == vpp ]]; then echo "# the VPP test double's state"; cat "$vpp_state"; else vsctl show; fi
+}
 step "The host vSwitch before"
-vsctl show
+show_vswitch
+vpp_before=$( [[ $vswitch == vpp ]] && cat "$vpp_state" || true)
 
 cni() { # cni COMMAND CONTAINER-ID NETNS
   CNI_COMMAND=$1 CNI_CONTAINERID=$2 CNI_NETNS=$3 CNI_IFNAME=net1 CNI_PATH=/usr/lib/cni \
@@ -118,14 +159,23 @@ for i in 0 1; do
   echo "$out"
 done
 
-step "The host vSwitch after: two ports on br4"
-vsctl show
-ports=$(vsctl list-ports br4 | wc -l)
-((ports == 2)) || fail "expected 2 ports on br4, found $ports"
-for port in $(vsctl list-ports br4); do
-  err=$(vsctl get Interface "$port" error)
-  [[ $err == "[]" ]] || fail "port $port: $err"
-done
+if [[ $vswitch == vpp ]]; then
+  step "The host vSwitch after: two memifs in bridge domain 4"
+  show_vswitch
+  memifs=$(grep -o 'MemifState' "$vpp_state" | wc -l)
+  ((memifs == 2)) || fail "expected 2 memifs, found $memifs"
+  grep -Eq '4: BridgeDomainState \{[^}]*members: \{[0-9]+, [0-9]+\}' "$vpp_state" \
+    || fail "bridge domain 4 does not hold both memifs"
+else
+  step "The host vSwitch after: two ports on br4"
+  show_vswitch
+  ports=$(vsctl list-ports br4 | wc -l)
+  ((ports == 2)) || fail "expected 2 ports on br4, found $ports"
+  for port in $(vsctl list-ports br4); do
+    err=$(vsctl get Interface "$port" error)
+    [[ $err == "[]" ]] || fail "port $port: $err"
+  done
+fi
 
 step "The container data each container reads"
 for i in 0 1; do
@@ -143,18 +193,21 @@ for i in 0 1; do
   "$app" --dir "${dirs[$i]}" wait --timeout-secs 15 || fail "container $i: interface did not connect ($(cat "$work/app$i.log"))"
 done
 
-ports=($(vsctl list-ports br4))
+ports=()
+[[ $vswitch == vpp ]] || ports=($(vsctl list-ports br4))
 rx_before=()
 for port in "${ports[@]}"; do rx_before+=("$(rx_packets "$port")"); done
 
 peer_ip=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ips"][0]["address"].split("/")[0])' "${results[0]}")
-step "Container ${ids[1]:0:12} pings container ${ids[0]:0:12} ($peer_ip) over $iftype through OVS-DPDK"
+through=OVS-DPDK
+[[ $vswitch == vpp ]] && through="the VPP TEST DOUBLE"
+step "Container ${ids[1]:0:12} pings container ${ids[0]:0:12} ($peer_ip) over $iftype through $through"
 out=$(ip netns exec "${netns[1]}" "$app" --dir "${dirs[1]}" ping "$peer_ip" --count 5 --interval-ms 200) \
   || fail "ping: $out"
 echo "$out"
 grep -q "5 packets transmitted, 5 received" <<< "$out" || fail "not all 5 echoes were answered"
 
-step "The host port counters went up"
+((${#ports[@]})) && step "The host port counters went up"
 for n in "${!ports[@]}"; do
   after=$(rx_packets "${ports[$n]}")
   echo "${ports[$n]}: rx_packets ${rx_before[$n]} -> $after"
@@ -183,10 +236,14 @@ for i in 0 1; do
 done
 
 step "Nothing is left"
-vsctl show
-vsctl br-exists br4 && fail "bridge br4 is still there"
+show_vswitch
+if [[ $vswitch == vpp ]]; then
+  [[ $(cat "$vpp_state") == "$vpp_before" ]] || fail "the VPP test double's state differs from before the ADDs"
+else
+  vsctl br-exists br4 && fail "bridge br4 is still there"
+fi
 left=$(find "$work/shared" "$work/state/attachments" -mindepth 1 2>/dev/null; grep -rl "${ids[0]}\|${ids[1]}" "$work/ipam" 2>/dev/null || true)
 [[ -z $left ]] || fail "left behind: $left"
-echo "no ports, no bridge, no sockets, no records, no IPAM reservations"
+echo "no vSwitch interfaces, no bridge, no sockets, no records, no IPAM reservations"
 
-printf '\n\033[1mOK: two containers pinged each other over %s through OVS-DPDK; nothing left behind\033[0m\n' "$iftype"
+printf '\n\033[1mOK: two containers pinged each other over %s through %s; nothing left behind\033[0m\n' "$iftype" "$through"

@@ -144,6 +144,7 @@ fn a_vpp_without_the_v2_messages_gets_the_older_ones() {
             "memif_socket_filename_add_del_v2".into(),
             "bridge_domain_add_del_v2".into(),
         ],
+        ..Options::default()
     };
     two_containers_add_check_del(options, json!({"bridgeId": 4}));
 }

@@ -51,6 +51,9 @@ pub struct Options {
     /// Message names (without CRC) to leave out of the table, e.g.
     /// `memif_create_v2`, as an older VPP would.
     pub without: Vec<String>,
+    /// A file rewritten with [`State::summary`] before each reply that
+    /// follows a change, so a script sees the state the reply reflects.
+    pub state_file: Option<PathBuf>,
 }
 
 /// The message table: id <-> `<name>_<crc>`.
@@ -59,6 +62,7 @@ struct Table {
     by_name: HashMap<String, u16>,
     /// The definitions, to build well-formed replies.
     defs: Value,
+    state_file: Option<PathBuf>,
 }
 
 impl Table {
@@ -99,6 +103,7 @@ impl Table {
             by_id: HashMap::new(),
             by_name: HashMap::new(),
             defs: defs.clone(),
+            state_file: options.state_file.clone(),
         };
         let mut next = SOCKCLNT_CREATE_ID + 1;
         for name in names {
@@ -232,6 +237,9 @@ impl VppDouble {
         let stop = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(Mutex::new(State::default()));
+        if let Some(path) = &table.state_file {
+            write_summary(path, &state.lock().unwrap());
+        }
         let listeners: Arc<Listeners> = Arc::new(Mutex::new(HashMap::new()));
         let switch = {
             let (stop, state, listeners) = (stop.clone(), state.clone(), listeners.clone());
@@ -489,6 +497,9 @@ fn serve(
             let mut state = state.lock().unwrap();
             let answer = modelled(&mut state, short, r.rest());
             reconcile_listeners(&state, listeners);
+            if let Some(path) = &table.state_file {
+                write_summary(path, &state);
+            }
             answer
         };
         match modelled {
@@ -927,7 +938,25 @@ enum Answer {
     Details(Vec<Vec<u8>>),
 }
 
+/// Replaces `path` with the state's summary in one rename, so a reader
+/// never sees half of it.
+fn write_summary(path: &Path, state: &State) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, state.summary())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 impl State {
+    /// The modelled state, one table per line (what `vppctl show` would
+    /// list), without the allocation counter.
+    pub fn summary(&self) -> String {
+        format!(
+            "memif sockets:  {:?}\nmemifs:         {:?}\nvhost-user:     {:?}\nbridge domains: {:?}\naddresses:      {:?}\n",
+            self.sockets, self.memifs, self.vhosts, self.bridge_domains, self.addresses
+        )
+    }
+
     fn socket_add_del(&mut self, is_add: bool, id: u32, name: &str) -> (i32, u32) {
         if is_add {
             if self.sockets.values().any(|n| n == name) {

@@ -68,6 +68,7 @@ fn an_older_vpp_without_v2_messages_is_seen_as_such() {
         &socket,
         Options {
             without: vec!["memif_create_v2".into()],
+            ..Options::default()
         },
     );
     let vpp = Connection::connect(socket.to_str().unwrap(), "t", TIMEOUT).unwrap();
