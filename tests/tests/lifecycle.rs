@@ -447,3 +447,34 @@ fn vhost_group_owns_the_shared_dir_and_the_socket() {
     net.del("vgroup00000001").ok();
     net.assert_nothing_left("vgroup00000001");
 }
+
+#[test]
+fn memif_ring_buffer_and_secret_reach_dpdk() {
+    let mut net = Network::memif(ovs());
+    let ns = Netns::new();
+    net.config["host"]["memif"]["rxQueues"] = json!(2);
+    let err = net.add("tuned000000001", &ns).err(7);
+    assert!(
+        err["msg"].as_str().unwrap().contains("host.memif.rxQueues"),
+        "{err}"
+    );
+    net.assert_nothing_left("tuned000000001");
+
+    net.config["host"]["memif"] = json!({
+        "role": "master", "ringSize": 2048, "bufferSize": 4096, "secret": "s3cret"
+    });
+    let result = net.add("tuned000000001", &ns).ok();
+    let port = "memif-tuned0000000-net1";
+    let devargs = net
+        .ovs
+        .vsctl(&["get", "Interface", port, "options:dpdk-devargs"]);
+    assert!(
+        devargs.contains(",rsize=11,bsize=4096,secret=s3cret"),
+        "{devargs}"
+    );
+    // ovs-vswitchd (DPDK's net_memif) accepted them.
+    assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "error"]), "[]");
+    net.check("tuned000000001", &ns, &result).ok();
+    net.del("tuned000000001").ok();
+    net.assert_nothing_left("tuned000000001");
+}

@@ -259,3 +259,37 @@ fn vpp_restarting_between_add_and_del_does_not_stop_del() {
     assert!(!dir.path().join("shared/restart00000").exists());
     assert!(!dir.path().join("state/attachments/memif-network").exists());
 }
+
+#[test]
+fn memif_queues_ring_buffers_secret_and_mac_reach_vpp() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let before = double.state();
+    let mut conf = tutorial_config(dir.path(), &api);
+    let ns = Netns::new();
+
+    // Out of range: refused before anything is touched.
+    conf["host"]["memif"]["ringSize"] = json!(1000);
+    let err = call("ADD", "tuned000000001", &ns, &conf).err(7);
+    assert!(
+        err["msg"].as_str().unwrap().contains("host.memif.ringSize"),
+        "{err}"
+    );
+    assert_eq!(double.state(), before);
+
+    conf["host"]["memif"] = json!({
+        "role": "master", "mode": "ethernet", "rxQueues": 2, "txQueues": 3,
+        "ringSize": 4096, "bufferSize": 9216, "secret": "s3cret"
+    });
+    conf["host"]["mac"] = json!("02:00:00:00:aa:01");
+    call("ADD", "tuned000000001", &ns, &conf).ok();
+    let state = double.state();
+    let memif = state.memifs.values().next().expect("one memif");
+    assert_eq!((memif.rx_queues, memif.tx_queues), (2, 3));
+    assert_eq!((memif.ring_size, memif.buffer_size), (4096, 9216));
+    assert_eq!(memif.secret, "s3cret");
+    assert_eq!(memif.hw_addr, [2, 0, 0, 0, 0xaa, 1]);
+    call("DEL", "tuned000000001", &ns, &conf).ok();
+    assert_eq!(double.state(), before);
+}

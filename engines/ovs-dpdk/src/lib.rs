@@ -21,6 +21,8 @@ struct Settings {
     bridge: String,
     vlan: Option<u16>,
     memif_role: String,
+    /// net_memif's ring, buffer and secret devargs (`,rsize=..`), or "".
+    memif_tuning: String,
     vhost_mode: String,
     vhost_sock_dir: String,
 }
@@ -63,7 +65,36 @@ impl Settings {
                 "DPDK's net_memif driver speaks ethernet mode only",
             ));
         }
+        let memif = &cfg["memif"];
+        for key in ["rxQueues", "txQueues"] {
+            if memif[key].as_u64().is_some_and(|n| n != 1) {
+                return Err(CniError::new(
+                    codes::INVALID_CONFIG,
+                    format!("host.memif.{key}: engine ovs-dpdk gives a memif one queue pair"),
+                    "OVS sets a DPDK port's queues from its PMD threads, not per memif",
+                ));
+            }
+        }
+        let mut memif_tuning = String::new();
+        if let Some(ring) = memif["ringSize"].as_u64() {
+            // net_memif takes the ring size as a power of two.
+            memif_tuning += &format!(",rsize={}", ring.trailing_zeros());
+        }
+        if let Some(size) = memif["bufferSize"].as_u64() {
+            memif_tuning += &format!(",bsize={size}");
+        }
+        if let Some(secret) = memif["secret"].as_str() {
+            if secret.contains([',', '=']) {
+                return Err(CniError::new(
+                    codes::INVALID_CONFIG,
+                    "host.memif.secret: engine ovs-dpdk cannot pass ',' or '=' in a secret",
+                    "the secret travels in DPDK's comma-separated devargs",
+                ));
+            }
+            memif_tuning += &format!(",secret={secret}");
+        }
         Ok(Settings {
+            memif_tuning,
             iftype,
             bridge,
             vlan,
@@ -85,8 +116,8 @@ impl Settings {
                     "server"
                 };
                 let devargs = format!(
-                    "net_memif{:016x},role={role},id=0,socket={},socket-abstract=no",
-                    att.nonce, att.socket_path
+                    "net_memif{:016x},role={role},id=0,socket={},socket-abstract=no{}",
+                    att.nonce, att.socket_path, self.memif_tuning
                 );
                 ("dpdk", ovsdb::map([("dpdk-devargs", devargs.as_str())]))
             }

@@ -27,6 +27,15 @@ struct Settings {
     bridge: Option<u32>,
     role: u32,
     mode: u32,
+    /// The memif's queues, ring, buffers, secret and MAC: VPP's defaults
+    /// unless the config sets them (netconf has checked the ranges).
+    rx_queues: u8,
+    tx_queues: u8,
+    ring_size: u32,
+    buffer_size: u16,
+    secret: String,
+    /// All zero: VPP picks a MAC.
+    hw_addr: [u8; 6],
 }
 
 fn invalid(msg: String) -> CniError {
@@ -71,14 +80,35 @@ impl Settings {
             Some("inject-punt") => memif_mode::MEMIF_MODE_API_PUNT_INJECT,
             _ => memif_mode::MEMIF_MODE_API_ETHERNET,
         };
+        let memif = &cfg["memif"];
+        let number = |key: &str, default: u64| memif[key].as_u64().unwrap_or(default);
         Ok(Settings {
             vhost,
             vhost_server,
             bridge,
             role,
             mode,
+            rx_queues: number("rxQueues", 1).min(255) as u8,
+            tx_queues: number("txQueues", 1).min(255) as u8,
+            ring_size: number("ringSize", 1024).min(1 << 14) as u32,
+            buffer_size: number("bufferSize", 2048).min(65535) as u16,
+            secret: memif["secret"].as_str().unwrap_or("").to_string(),
+            hw_addr: match cfg["mac"].as_str() {
+                Some(mac) => parse_mac(mac)
+                    .ok_or_else(|| invalid(format!("host.mac: {mac:?} is not a MAC address")))?,
+                None => [0; 6],
+            },
         })
     }
+}
+
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
 }
 
 fn check_retval(what: &str, retval: i32) -> Result<(), CniError> {
@@ -181,12 +211,14 @@ fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
         let r: MemifCreateV2Reply = call::request(&MemifCreateV2 {
             role: s.role,
             mode: s.mode,
-            rx_queues: 1,
-            tx_queues: 1,
+            rx_queues: s.rx_queues,
+            tx_queues: s.tx_queues,
             id: 0,
             socket_id,
-            ring_size: 1024,
-            buffer_size: 2048,
+            ring_size: s.ring_size,
+            buffer_size: s.buffer_size,
+            hw_addr: s.hw_addr,
+            secret: s.secret.clone(),
             ..Default::default()
         })?;
         (r.retval, r.sw_if_index)
@@ -194,12 +226,14 @@ fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
         let r: MemifCreateReply = call::request(&MemifCreate {
             role: s.role,
             mode: s.mode,
-            rx_queues: 1,
-            tx_queues: 1,
+            rx_queues: s.rx_queues,
+            tx_queues: s.tx_queues,
             id: 0,
             socket_id,
-            ring_size: 1024,
-            buffer_size: 2048,
+            ring_size: s.ring_size,
+            buffer_size: s.buffer_size,
+            hw_addr: s.hw_addr,
+            secret: s.secret.clone(),
             ..Default::default()
         })?;
         (r.retval, r.sw_if_index)

@@ -145,7 +145,9 @@ impl NetConf {
 
         let mtu = top.opt_u32_in("mtu", 68, 65535)?;
         let mac = top.opt_mac("mac")?;
-        let host = Side::parse(&top, "host", None, mtu, mac.clone())?;
+        // The top-level `mac` is the container's: a host-side interface
+        // with the same MAC would shadow it (VPP's `netType: interface`).
+        let host = Side::parse(&top, "host", None, mtu, None)?;
         let container = Side::parse(&top, "container", Some((&host, ipam.is_some())), mtu, mac)?;
 
         let log_level = match top

@@ -60,6 +60,14 @@ pub struct Memif {
     /// `ethernet`, `ip` or `inject-punt`.
     pub mode: String,
     pub socketfile: Option<String>,
+    /// The 2026 fork's tuning knobs; `None` leaves the vSwitch's default.
+    /// The container side copies the host's: both ends must agree.
+    pub rx_queues: Option<u32>,
+    pub tx_queues: Option<u32>,
+    /// Descriptors per ring, a power of two.
+    pub ring_size: Option<u32>,
+    pub buffer_size: Option<u32>,
+    pub secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +99,11 @@ pub struct Vpp {
     /// VPP's binary API socket.
     pub api_socket: String,
 }
+
+/// Both VPP and DPDK's net_memif cap a memif ring at 2^14 descriptors.
+const MAX_MEMIF_RING: u32 = 1 << 14;
+/// VPP carries the secret in a `string[24]`: 23 bytes and the NUL.
+const MAX_MEMIF_SECRET: usize = 23;
 
 pub const DEFAULT_VPP_API_SOCKET: &str = "/run/vpp/api.sock";
 pub const DEFAULT_OVS_DB_SOCKET: &str = "unix:/var/run/openvswitch/db.sock";
@@ -181,6 +194,34 @@ impl Side {
             socketfile: m
                 .opt_file_name("socketfile")?
                 .or_else(|| host.and_then(|h| h.memif.socketfile.clone())),
+            rx_queues: m
+                .opt_u32_in("rxQueues", 1, 255)?
+                .or_else(|| host.and_then(|h| h.memif.rx_queues)),
+            tx_queues: m
+                .opt_u32_in("txQueues", 1, 255)?
+                .or_else(|| host.and_then(|h| h.memif.tx_queues)),
+            ring_size: match m.opt_u32_in("ringSize", 2, MAX_MEMIF_RING)? {
+                Some(n) if !n.is_power_of_two() => {
+                    return Err(CniError::invalid_config(format!(
+                        "{key}.memif.ringSize: {n} is not a power of two"
+                    )))
+                }
+                n => n.or_else(|| host.and_then(|h| h.memif.ring_size)),
+            },
+            buffer_size: m
+                .opt_u32_in("bufferSize", 64, 65535)?
+                .or_else(|| host.and_then(|h| h.memif.buffer_size)),
+            secret: match m.opt_str("secret")? {
+                None | Some("") => host.and_then(|h| h.memif.secret.clone()),
+                Some(s) if s.len() <= MAX_MEMIF_SECRET && s.bytes().all(|b| b.is_ascii_graphic()) => {
+                    Some(s.to_string())
+                }
+                Some(_) => {
+                    return Err(CniError::invalid_config(format!(
+                        "{key}.memif.secret: must be at most {MAX_MEMIF_SECRET} printable ASCII characters"
+                    )))
+                }
+            },
         };
 
         let v = s.child("vhost")?;
@@ -269,7 +310,10 @@ impl Side {
         out["iftype"] = self.iftype.as_str().into();
         out["netType"] = self.net_type.as_str().into();
         out["memif"] = json!({"role": self.memif.role, "mode": self.memif.mode,
-                              "socketfile": self.memif.socketfile});
+                              "socketfile": self.memif.socketfile,
+                              "rxQueues": self.memif.rx_queues, "txQueues": self.memif.tx_queues,
+                              "ringSize": self.memif.ring_size, "bufferSize": self.memif.buffer_size,
+                              "secret": self.memif.secret});
         out["vhost"] = json!({"mode": self.vhost.mode, "group": self.vhost.group,
                               "socketfile": self.vhost.socketfile});
         out["bridge"] = json!({"bridgeName": self.bridge.bridge_name, "bridgeId": self.bridge.bridge_id,

@@ -83,6 +83,24 @@ fn invalid_values_name_the_field() {
         ("/host/engine", json!("kernel"), "host.engine"),
         ("/host/iftype", json!("veth"), "host.iftype"),
         ("/host/memif/role", json!("boss"), "host.memif.role"),
+        ("/host/memif/ringSize", json!(1000), "host.memif.ringSize"),
+        ("/host/memif/ringSize", json!(32768), "host.memif.ringSize"),
+        ("/host/memif/rxQueues", json!(0), "host.memif.rxQueues"),
+        (
+            "/host/memif/bufferSize",
+            json!("2k"),
+            "host.memif.bufferSize",
+        ),
+        (
+            "/host/memif/secret",
+            json!("s".repeat(24)),
+            "host.memif.secret",
+        ),
+        (
+            "/container/memif/secret",
+            json!("two words"),
+            "container.memif.secret",
+        ),
         (
             "/host/memif/socketfile",
             json!("../x"),
@@ -114,4 +132,20 @@ fn broken_or_oversized_input_is_a_decoding_failure() {
     assert_eq!(NetConf::parse(b"{\"cniVersion\":").unwrap_err().code, 6);
     let big = vec![b' '; MAX_CONFIG_BYTES + 1];
     assert_eq!(NetConf::parse(&big).unwrap_err().code, 6);
+}
+
+#[test]
+fn memif_tuning_is_copied_to_the_container_side() {
+    let mut v = tutorial();
+    v["host"]["memif"]["ringSize"] = json!(2048);
+    v["host"]["memif"]["bufferSize"] = json!(4096);
+    v["host"]["memif"]["rxQueues"] = json!(2);
+    v["host"]["memif"]["secret"] = json!("s3cret");
+    let c = parse(v).unwrap();
+    assert_eq!(c.container.memif.ring_size, Some(2048));
+    assert_eq!(c.container.memif.buffer_size, Some(4096));
+    assert_eq!(c.container.memif.rx_queues, Some(2));
+    assert_eq!(c.container.memif.tx_queues, None);
+    assert_eq!(c.container.memif.secret.as_deref(), Some("s3cret"));
+    assert_eq!(c.host.to_json()["memif"]["ringSize"], 2048);
 }

@@ -604,6 +604,41 @@ pub struct MemifState {
     pub role: u32,
     pub mode: u32,
     pub admin_up: bool,
+    pub rx_queues: u8,
+    pub tx_queues: u8,
+    pub ring_size: u32,
+    pub buffer_size: u16,
+    pub secret: String,
+    pub hw_addr: [u8; 6],
+}
+
+impl MemifState {
+    /// What VPP keeps from a `memif_create[_v2]`: zero means its default.
+    #[allow(clippy::too_many_arguments)]
+    fn created(
+        socket_id: u32,
+        role: u32,
+        mode: u32,
+        (rx_queues, tx_queues): (u8, u8),
+        ring_size: u32,
+        buffer_size: u16,
+        secret: String,
+        hw_addr: [u8; 6],
+    ) -> MemifState {
+        let or = |v: u32, default: u32| if v == 0 { default } else { v };
+        MemifState {
+            socket_id,
+            role,
+            mode,
+            admin_up: false,
+            rx_queues: or(rx_queues.into(), 1) as u8,
+            tx_queues: or(tx_queues.into(), 1) as u8,
+            ring_size: or(ring_size, 1024),
+            buffer_size: or(buffer_size.into(), 2048) as u16,
+            secret,
+            hw_addr,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -701,7 +736,16 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
             ),
             "memif_create_v2" => {
                 let m: MemifCreateV2 = decode(body)?;
-                let (retval, sw_if_index) = state.memif_create(m.socket_id, m.role, m.mode);
+                let (retval, sw_if_index) = state.memif_create(MemifState::created(
+                    m.socket_id,
+                    m.role,
+                    m.mode,
+                    (m.rx_queues, m.tx_queues),
+                    m.ring_size,
+                    m.buffer_size,
+                    m.secret,
+                    m.hw_addr,
+                ));
                 Answer::Reply(
                     MemifCreateV2Reply {
                         retval,
@@ -712,7 +756,16 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
             }
             "memif_create" => {
                 let m: MemifCreate = decode(body)?;
-                let (retval, sw_if_index) = state.memif_create(m.socket_id, m.role, m.mode);
+                let (retval, sw_if_index) = state.memif_create(MemifState::created(
+                    m.socket_id,
+                    m.role,
+                    m.mode,
+                    (m.rx_queues, m.tx_queues),
+                    m.ring_size,
+                    m.buffer_size,
+                    m.secret,
+                    m.hw_addr,
+                ));
                 Answer::Reply(
                     MemifCreateReply {
                         retval,
@@ -745,8 +798,9 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
                             role: m.role,
                             mode: m.mode,
                             socket_id: m.socket_id,
-                            ring_size: 1024,
-                            buffer_size: 2048,
+                            ring_size: m.ring_size,
+                            buffer_size: m.buffer_size,
+                            hw_addr: m.hw_addr,
                             flags: if m.admin_up {
                                 if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP
                             } else {
@@ -998,21 +1052,13 @@ impl State {
         sw_if_index
     }
 
-    fn memif_create(&mut self, socket_id: u32, role: u32, mode: u32) -> (i32, u32) {
-        if !self.sockets.contains_key(&socket_id) {
+    fn memif_create(&mut self, memif: MemifState) -> (i32, u32) {
+        if !self.sockets.contains_key(&memif.socket_id) {
             return (NO_SUCH_ENTRY, u32::MAX);
         }
         let sw_if_index = self.next_sw_if_index;
         self.next_sw_if_index += 1;
-        self.memifs.insert(
-            sw_if_index,
-            MemifState {
-                socket_id,
-                role,
-                mode,
-                admin_up: false,
-            },
-        );
+        self.memifs.insert(sw_if_index, memif);
         (0, sw_if_index)
     }
 
