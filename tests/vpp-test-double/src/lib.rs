@@ -612,33 +612,25 @@ pub struct MemifState {
     pub hw_addr: [u8; 6],
 }
 
-impl MemifState {
-    /// What VPP keeps from a `memif_create[_v2]`: zero means its default.
-    #[allow(clippy::too_many_arguments)]
-    fn created(
-        socket_id: u32,
-        role: u32,
-        mode: u32,
-        (rx_queues, tx_queues): (u8, u8),
-        ring_size: u32,
-        buffer_size: u16,
-        secret: String,
-        hw_addr: [u8; 6],
-    ) -> MemifState {
+/// What VPP keeps from a `memif_create` or `memif_create_v2` (the same
+/// fields in two generated types): zero means VPP's default.
+macro_rules! memif_created {
+    ($m:expr) => {{
+        let m = $m;
         let or = |v: u32, default: u32| if v == 0 { default } else { v };
         MemifState {
-            socket_id,
-            role,
-            mode,
+            socket_id: m.socket_id,
+            role: m.role,
+            mode: m.mode,
             admin_up: false,
-            rx_queues: or(rx_queues.into(), 1) as u8,
-            tx_queues: or(tx_queues.into(), 1) as u8,
-            ring_size: or(ring_size, 1024),
-            buffer_size: or(buffer_size.into(), 2048) as u16,
-            secret,
-            hw_addr,
+            rx_queues: or(m.rx_queues.into(), 1) as u8,
+            tx_queues: or(m.tx_queues.into(), 1) as u8,
+            ring_size: or(m.ring_size, 1024),
+            buffer_size: or(m.buffer_size.into(), 2048) as u16,
+            secret: m.secret,
+            hw_addr: m.hw_addr,
         }
-    }
+    }};
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -736,16 +728,7 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
             ),
             "memif_create_v2" => {
                 let m: MemifCreateV2 = decode(body)?;
-                let (retval, sw_if_index) = state.memif_create(MemifState::created(
-                    m.socket_id,
-                    m.role,
-                    m.mode,
-                    (m.rx_queues, m.tx_queues),
-                    m.ring_size,
-                    m.buffer_size,
-                    m.secret,
-                    m.hw_addr,
-                ));
+                let (retval, sw_if_index) = state.memif_create(memif_created!(m));
                 Answer::Reply(
                     MemifCreateV2Reply {
                         retval,
@@ -756,16 +739,7 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
             }
             "memif_create" => {
                 let m: MemifCreate = decode(body)?;
-                let (retval, sw_if_index) = state.memif_create(MemifState::created(
-                    m.socket_id,
-                    m.role,
-                    m.mode,
-                    (m.rx_queues, m.tx_queues),
-                    m.ring_size,
-                    m.buffer_size,
-                    m.secret,
-                    m.hw_addr,
-                ));
+                let (retval, sw_if_index) = state.memif_create(memif_created!(m));
                 Answer::Reply(
                     MemifCreateReply {
                         retval,
