@@ -174,24 +174,31 @@ fn add_memif(s: &Settings, path: &str) -> Result<u32, CniError> {
     Ok(sw_if_index)
 }
 
-fn create_vhost(s: &Settings, path: &str) -> Result<u32, CniError> {
-    let (retval, sw_if_index) = if call::knows::<CreateVhostUserIfV2>()? {
-        let r: CreateVhostUserIfV2Reply = call::request(&CreateVhostUserIfV2 {
-            is_server: s.vhost_server,
-            sock_filename: path.to_string(),
-            tag: BD_TAG.into(),
-            ..Default::default()
-        })?;
-        (r.retval, r.sw_if_index)
-    } else {
-        let r: CreateVhostUserIfReply = call::request(&CreateVhostUserIf {
-            is_server: s.vhost_server,
-            sock_filename: path.to_string(),
-            tag: BD_TAG.into(),
-            ..Default::default()
-        })?;
-        (r.retval, r.sw_if_index)
+/// Sends the newest of two create messages the running VPP knows, with
+/// the same fields (they are two generated types), and returns the reply's
+/// `(retval, sw_if_index)`.
+macro_rules! create_newest {
+    ($new:ident => $new_reply:ident, $old:ident => $old_reply:ident, { $($field:tt)* }) => {
+        if call::knows::<$new>()? {
+            let r: $new_reply = call::request(&$new { $($field)* ..Default::default() })?;
+            (r.retval, r.sw_if_index)
+        } else {
+            let r: $old_reply = call::request(&$old { $($field)* ..Default::default() })?;
+            (r.retval, r.sw_if_index)
+        }
     };
+}
+
+fn create_vhost(s: &Settings, path: &str) -> Result<u32, CniError> {
+    let (retval, sw_if_index) = create_newest!(
+        CreateVhostUserIfV2 => CreateVhostUserIfV2Reply,
+        CreateVhostUserIf => CreateVhostUserIfReply,
+        {
+            is_server: s.vhost_server,
+            sock_filename: path.to_string(),
+            tag: BD_TAG.into(),
+        }
+    );
     check_retval("create_vhost_user_if", retval)?;
     Ok(sw_if_index)
 }
@@ -207,8 +214,10 @@ fn vhost_at(path: &str) -> Result<Option<u32>, CniError> {
 }
 
 fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
-    let (retval, sw_if_index) = if call::knows::<MemifCreateV2>()? {
-        let r: MemifCreateV2Reply = call::request(&MemifCreateV2 {
+    let (retval, sw_if_index) = create_newest!(
+        MemifCreateV2 => MemifCreateV2Reply,
+        MemifCreate => MemifCreateReply,
+        {
             role: s.role,
             mode: s.mode,
             rx_queues: s.rx_queues,
@@ -219,25 +228,8 @@ fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
             buffer_size: s.buffer_size,
             hw_addr: s.hw_addr,
             secret: s.secret.clone(),
-            ..Default::default()
-        })?;
-        (r.retval, r.sw_if_index)
-    } else {
-        let r: MemifCreateReply = call::request(&MemifCreate {
-            role: s.role,
-            mode: s.mode,
-            rx_queues: s.rx_queues,
-            tx_queues: s.tx_queues,
-            id: 0,
-            socket_id,
-            ring_size: s.ring_size,
-            buffer_size: s.buffer_size,
-            hw_addr: s.hw_addr,
-            secret: s.secret.clone(),
-            ..Default::default()
-        })?;
-        (r.retval, r.sw_if_index)
-    };
+        }
+    );
     check_retval("memif_create", retval)?;
     Ok(sw_if_index)
 }

@@ -20,7 +20,7 @@ use wasm_runtime::EngineComponent;
 
 use super::{
     attachment, component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits,
-    open_store, runtime,
+    load_record, open_store, runtime,
 };
 use crate::capabilities::{AttachmentCaps, Ovsdb, RecordJournal, Vpp};
 use crate::naming::{self, Names};
@@ -42,10 +42,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 
     let store = open_store(conf)?;
     let key = key(conf, env);
-    match store
-        .load(&key)
-        .map_err(|e| CniError::io("cannot read the attachment record", e))?
-    {
+    match load_record(&store, &key)? {
         // A retried ADD gets the answer the first one gave.
         Some(Record {
             phase: Phase::Committed,

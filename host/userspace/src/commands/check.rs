@@ -7,8 +7,8 @@ use netconf::NetConf;
 use serde_json::Value;
 
 use super::{
-    component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, open_store,
-    runtime,
+    component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, load_record,
+    open_store, runtime,
 };
 use crate::Output;
 
@@ -19,10 +19,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .map_err(component_error)?;
     let store = open_store(conf)?;
     let key = key(conf, env);
-    let record = match store
-        .load(&key)
-        .map_err(|e| CniError::io("cannot read the attachment record", e))?
-    {
+    let record = match load_record(&store, &key)? {
         Some(r) if r.phase == Phase::Committed => r,
         _ => {
             return Err(CniError::new(

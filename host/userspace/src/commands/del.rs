@@ -5,16 +5,13 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{ipam_call, ipam_config, key, open_store};
+use super::{ipam_call, ipam_config, key, load_record, open_store};
 use crate::{rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let store = open_store(conf)?;
     let key = key(conf, env);
-    match store
-        .load(&key)
-        .map_err(|e| CniError::io("cannot read the attachment record", e))?
-    {
+    match load_record(&store, &key)? {
         Some(record) => rollback::undo_attachment(&store, record, &env.path)?,
         None => {
             tracing::info!("no record of this attachment; releasing any IPAM allocation");

@@ -17,6 +17,16 @@ pub(crate) fn open_store(conf: &NetConf) -> Result<Store, CniError> {
     Store::open(&conf.state_dir).map_err(|e| CniError::io("cannot open the state dir", e))
 }
 
+/// This attachment's record, if ADD left one.
+pub(crate) fn load_record(
+    store: &Store,
+    key: &AttachmentKey,
+) -> Result<Option<attachment_store::Record>, CniError> {
+    store
+        .load(key)
+        .map_err(|e| CniError::io("cannot read the attachment record", e))
+}
+
 pub(crate) fn key(conf: &NetConf, env: &Environment) -> AttachmentKey {
     AttachmentKey {
         network: conf.name.clone(),
