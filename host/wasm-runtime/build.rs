@@ -11,6 +11,8 @@ use std::process::Command;
 const BUILT_IN: &[(&str, &str)] = &[
     ("engine-ovs-dpdk", "engine_ovs_dpdk"),
     ("engine-vpp", "engine_vpp"),
+    ("naming-go-compatible", "naming_go_compatible"),
+    ("ipam-chain-delegate", "ipam_chain_delegate"),
 ];
 const TARGET: &str = "wasm32-unknown-unknown";
 
@@ -33,6 +35,10 @@ fn main() {
     println!(
         "cargo:rustc-env=USERSPACE_WASMTIME_VERSION={}",
         wasmtime_version(&root)
+    );
+    println!(
+        "cargo:rustc-env=USERSPACE_WIT_VERSION={}",
+        wit_version(&root)
     );
     let target_dir = root.join("target").join("engines");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -93,4 +99,14 @@ fn wasmtime_version(root: &Path) -> String {
         }
     }
     "unknown".to_string()
+}
+
+/// The version in `package userspace:cni@X;` of the WIT package.
+fn wit_version(root: &Path) -> String {
+    let wit =
+        std::fs::read_to_string(root.join("wit/userspace-cni.wit")).expect("read the WIT package");
+    wit.lines()
+        .find_map(|l| l.trim().strip_prefix("package userspace:cni@"))
+        .map(|v| v.trim_end_matches(';').to_string())
+        .expect("wit/userspace-cni.wit declares `package userspace:cni@<version>;`")
 }

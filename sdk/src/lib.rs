@@ -1,7 +1,8 @@
 //! The guest-side SDK for userspace-cni components.
 //!
-//! An engine implements [`bindings::Guest`] and exports it with
-//! [`export_engine!`]. Everything it does to the host goes through the
+//! An engine implements [`Engine`] and exports it with [`export_engine!`];
+//! a naming policy implements [`Naming`] ([`export_naming!`]), an IPAM
+//! policy [`IpamChain`] ([`export_ipam_chain!`]). Everything it does to the host goes through the
 //! imported capabilities; [`undo`] pairs each mutation with the journal
 //! record of its inverse, and [`ovsdb`] builds RFC 7047 operations.
 
@@ -20,8 +21,43 @@ pub mod bindings {
     });
 }
 
-pub use bindings::userspace::cni::types::{Attachment, CniError};
+/// Bindings of world `naming`; the shared types and capabilities are
+/// those of [`bindings`].
+pub mod naming_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "naming",
+        pub_export_macro: true,
+        export_macro_name: "export_naming_world",
+        default_bindings_module: "userspace_cni_sdk::naming_bindings",
+        with: {
+            "userspace:cni/types@0.1.0": crate::bindings::userspace::cni::types,
+            "userspace:cni/log@0.1.0": crate::bindings::userspace::cni::log,
+        },
+    });
+}
+
+/// Bindings of world `ipam-chain`; the shared types and capabilities are
+/// those of [`bindings`].
+pub mod ipam_chain_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "ipam-chain",
+        pub_export_macro: true,
+        export_macro_name: "export_ipam_chain_world",
+        default_bindings_module: "userspace_cni_sdk::ipam_chain_bindings",
+        with: {
+            "userspace:cni/types@0.1.0": crate::bindings::userspace::cni::types,
+            "userspace:cni/log@0.1.0": crate::bindings::userspace::cni::log,
+            "userspace:cni/ipam@0.1.0": crate::bindings::userspace::cni::ipam,
+        },
+    });
+}
+
+pub use bindings::userspace::cni::types::{Attachment, CniError, Names, NamingRequest, Pod};
 pub use bindings::{AddResult, Guest as Engine};
+pub use ipam_chain_bindings::Guest as IpamChain;
+pub use naming_bindings::Guest as Naming;
 
 /// Exports `$ty` (which implements [`Engine`]) as the component's engine.
 #[macro_export]
@@ -29,6 +65,28 @@ macro_rules! export_engine {
     ($ty:ident) => {
         $crate::bindings::export_engine_world!($ty);
     };
+}
+
+/// Exports `$ty` (which implements [`Naming`]) as a naming component.
+#[macro_export]
+macro_rules! export_naming {
+    ($ty:ident) => {
+        $crate::naming_bindings::export_naming_world!($ty);
+    };
+}
+
+/// Exports `$ty` (which implements [`IpamChain`]) as an IPAM-chain component.
+#[macro_export]
+macro_rules! export_ipam_chain {
+    ($ty:ident) => {
+        $crate::ipam_chain_bindings::export_ipam_chain_world!($ty);
+    };
+}
+
+/// The IPAM delegate: runs the IPAM plugin named by `ipam.type` of the
+/// network config given (the host journals the release of every ADD).
+pub mod ipam {
+    pub use crate::bindings::userspace::cni::ipam::exec;
 }
 
 /// CNI error codes engines commonly return.

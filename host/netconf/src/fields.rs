@@ -190,7 +190,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// Letters, digits, `_`, `.`, `-`; starts with a letter or digit; at most 128.
-pub(crate) fn is_safe_name(name: &str) -> bool {
+pub fn is_safe_name(name: &str) -> bool {
     name.len() <= 128
         && name
             .chars()
@@ -201,7 +201,7 @@ pub(crate) fn is_safe_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
-fn is_unicast_mac(mac: &str) -> bool {
+pub fn is_unicast_mac(mac: &str) -> bool {
     let octets: Vec<&str> = mac.split(':').collect();
     octets.len() == 6
         && octets

@@ -6,6 +6,7 @@
 //! Unknown keys are ignored (the runtime adds its own; custom engines read
 //! theirs from the raw `host` section).
 
+mod components;
 mod fields;
 mod side;
 
@@ -14,7 +15,9 @@ use std::collections::BTreeMap;
 use cni_protocol::{codes, CniError, CniResult, Version};
 use serde_json::Value;
 
+pub use components::{ComponentChoice, Components};
 use fields::Obj;
+pub use fields::{is_safe_name, is_unicast_mac};
 pub use side::{
     Bridge, Engine, IfType, Memif, NetType, Ovs, Side, Vhost, Vpp, DEFAULT_OVS_DB_SOCKET,
     DEFAULT_VPP_API_SOCKET,
@@ -57,8 +60,11 @@ pub struct NetConf {
     pub name: String,
     pub host: Side,
     pub container: Side,
-    /// The `ipam` section, when IPAM is delegated.
+    /// The `ipam` section, when IPAM is delegated: an object, or (this
+    /// plugin's extension) a list of objects run in turn.
     pub ipam: Option<Value>,
+    /// Which components run, pinned and granted how.
+    pub components: Components,
     pub shared_dir: Option<String>,
     pub kubeconfig: Option<String>,
     pub log_file: Option<String>,
@@ -131,14 +137,14 @@ impl NetConf {
         let ipam = match top.get("ipam") {
             None | Some(Value::Null) => None,
             Some(Value::Object(obj)) if obj.is_empty() => None,
-            Some(v) => {
-                let section = top.child("ipam")?;
-                let ipam_type = section.req_str("type")?;
-                if !fields::is_safe_name(ipam_type) {
-                    return Err(CniError::invalid_config(format!(
-                        "ipam.type: {ipam_type:?} must be a plugin file name in CNI_PATH"
-                    )));
+            Some(Value::Array(list)) if !list.is_empty() => {
+                for (index, section) in list.iter().enumerate() {
+                    ipam_type(section, &format!("ipam[{index}]"))?;
                 }
+                Some(Value::Array(list.clone()))
+            }
+            Some(v) => {
+                ipam_type(v, "ipam")?;
                 Some(v.clone())
             }
         };
@@ -194,6 +200,7 @@ impl NetConf {
             host,
             container,
             ipam,
+            components: Components::parse(&top)?,
             shared_dir: top.opt_abs_path("sharedDir")?,
             kubeconfig: top.opt_abs_path("kubeconfig")?,
             log_file: top.opt_abs_path("logFile")?,
@@ -218,6 +225,33 @@ impl NetConf {
             valid_attachments,
             raw,
         })
+    }
+}
+
+impl NetConf {
+    /// The IPAM plugin names the config delegates to, in order.
+    pub fn ipam_types(&self) -> Vec<&str> {
+        match &self.ipam {
+            Some(Value::Array(list)) => list.iter().filter_map(|s| s["type"].as_str()).collect(),
+            Some(section) => section["type"].as_str().into_iter().collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Checks one IPAM section: an object whose `type` names a plugin file.
+fn ipam_type<'a>(section: &'a Value, field: &str) -> Result<&'a str, CniError> {
+    let Some(obj) = section.as_object() else {
+        return Err(CniError::invalid_config(format!(
+            "{field}: must be an object (or ipam a list of objects)"
+        )));
+    };
+    match obj.get("type").and_then(Value::as_str) {
+        Some(t) if fields::is_safe_name(t) => Ok(t),
+        Some(t) => Err(CniError::invalid_config(format!(
+            "{field}.type: {t:?} must be a plugin file name in CNI_PATH"
+        ))),
+        None => Err(CniError::invalid_config(format!("{field}.type: required"))),
     }
 }
 

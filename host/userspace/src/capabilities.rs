@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use attachment_store::{JournalEntry, Record, Store};
-use cni_protocol::CniError;
+use cni_protocol::{codes, CniError};
 use serde_json::Value;
-use wasm_runtime::{Capabilities, CniError as WitCniError, OvsdbError, Undo as WitUndo, VppError};
+use wasm_runtime::{
+    Capabilities, CniError as WitCniError, IpamCapability, OvsdbError, Undo as WitUndo, VppError,
+};
 
 /// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
 pub(crate) const OVSDB_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,11 +145,34 @@ fn vpp_error(e: vpp_api::Error) -> VppError {
     }
 }
 
-/// What a component may use: the vSwitch connections, and a journal.
+/// What a component may use: the vSwitch connections, a journal, and
+/// (for the IPAM chain only) IPAM delegation.
 pub(crate) struct Caps<J> {
     pub ovsdb: Ovsdb,
     pub vpp: Vpp,
     pub journal: J,
+    pub ipam: Option<IpamDelegate>,
+}
+
+/// The CNI variables an IPAM plugin is run with.
+pub(crate) struct IpamDelegate {
+    pub container_id: String,
+    pub netns: String,
+    pub ifname: String,
+    pub cni_args: String,
+    pub cni_path: Vec<String>,
+}
+
+impl IpamDelegate {
+    pub(crate) fn new(env: &cni_protocol::Environment) -> IpamDelegate {
+        IpamDelegate {
+            container_id: env.container_id.clone(),
+            netns: env.netns.clone(),
+            ifname: env.ifname.clone(),
+            cni_args: env.args_raw.clone(),
+            cni_path: env.path.clone(),
+        }
+    }
 }
 
 /// Where journalled undo steps go.
@@ -243,18 +268,78 @@ impl<J: Journal> Capabilities for Caps<J> {
         };
         self.journal.append(description, undo)
     }
+}
 
+impl<J: Journal> IpamCapability for Caps<J> {
+    /// Runs one IPAM plugin for the IPAM chain; before an ADD, journals
+    /// its DEL so that a later failure, a crash, DEL and GC release it.
     fn ipam_exec(
         &mut self,
         command: String,
-        _network_config: String,
+        network_config: String,
     ) -> Result<String, WitCniError> {
-        // IPAM runs in the host before the engine (see commands::add); an
-        // engine asking for it is refused rather than left to guess.
-        Err(WitCniError {
-            code: cni_protocol::codes::IPAM_FAILURE,
-            msg: format!("ipam {command}: IPAM is delegated by the host, not by engines"),
-            details: String::new(),
-        })
+        let Some(delegate) = &self.ipam else {
+            // Engines run after IPAM (see commands::add); one asking for
+            // it is refused rather than left to guess.
+            return Err(to_wit(CniError::new(
+                codes::IPAM_FAILURE,
+                format!("ipam {command}: IPAM is delegated by the IPAM chain, not by engines"),
+                "",
+            )));
+        };
+        let config: Value = serde_json::from_str(&network_config).map_err(|e| {
+            to_wit(CniError::invalid_config(format!(
+                "IPAM chain: the network config it passed is not JSON: {e}"
+            )))
+        })?;
+        let plugin = match config["ipam"]["type"].as_str() {
+            Some(plugin) if netconf::is_safe_name(plugin) => plugin.to_string(),
+            _ => {
+                return Err(to_wit(CniError::invalid_config(format!(
+                    "IPAM chain: ipam.type {} is not a plugin file name",
+                    config["ipam"]["type"]
+                ))))
+            }
+        };
+        let call = ipam_delegate::Call {
+            command: &command,
+            container_id: &delegate.container_id,
+            netns: &delegate.netns,
+            ifname: &delegate.ifname,
+            cni_args: &delegate.cni_args,
+            cni_path: &delegate.cni_path,
+        };
+        match command.as_str() {
+            "ADD" => {
+                ipam_delegate::find_plugin(&plugin, &delegate.cni_path).map_err(to_wit)?;
+                let undo = attachment_store::Undo::IpamDel {
+                    network_config: config.clone(),
+                    netns: delegate.netns.clone(),
+                    cni_args: delegate.cni_args.clone(),
+                };
+                self.journal
+                    .append(format!("release the {plugin} allocation"), undo)
+                    .map_err(|e| to_wit(CniError::io("cannot write the undo journal", e)))?;
+            }
+            "CHECK" => {}
+            other => {
+                return Err(to_wit(CniError::new(
+                    codes::IPAM_FAILURE,
+                    format!("IPAM chain: ipam {other:?} is not ADD or CHECK (the host releases allocations itself)"),
+                    "",
+                )))
+            }
+        }
+        ipam_delegate::exec(&call, &config)
+            .map(|output| output.to_string())
+            .map_err(to_wit)
+    }
+}
+
+fn to_wit(e: CniError) -> WitCniError {
+    WitCniError {
+        code: e.code,
+        msg: e.msg,
+        details: e.details,
     }
 }

@@ -6,6 +6,7 @@
 
 mod capabilities;
 mod commands;
+mod components;
 mod container_data;
 mod logging;
 mod naming;

@@ -1,12 +1,18 @@
-//! Where the sockets and files of an attachment go, and what things are
-//! called, with the Go Userspace CNI's defaults.
+//! Where the sockets and files of an attachment go and what things are
+//! called: asked of the naming component (the built-in one keeps the Go
+//! Userspace CNI's names), then checked here, because the host creates
+//! those files as root.
 
-use cni_protocol::CniError;
+use cni_protocol::{codes, CniError, Environment};
 use netconf::{Engine, IfType, NetConf};
-use sha2::{Digest, Sha256};
+use wasm_runtime::{NamingComponent, NamingRequest, Pod};
+
+use crate::commands::{component_error, from_wit, limits};
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
+/// Longest port / interface name accepted from a naming component.
+const MAX_PORT_NAME: usize = 64;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
@@ -28,28 +34,78 @@ pub(crate) fn cid12(container_id: &str) -> &str {
     &container_id[..container_id.len().min(12)]
 }
 
-pub(crate) fn names(conf: &NetConf, container_id: &str, ifname: &str) -> Result<Names, CniError> {
-    let short = cid12(container_id);
-    let shared_dir = match (&conf.shared_dir, &conf.host.engine) {
-        (Some(dir), _) => format!("{}/{short}", dir.trim_end_matches('/')),
-        (None, Engine::Vpp) => format!("/var/run/vpp/{short}"),
-        (None, _) => format!("/usr/local/var/run/openvswitch/{short}"),
+/// The directory the socket dirs of this network live in.
+fn base_dir(conf: &NetConf) -> String {
+    match (&conf.shared_dir, &conf.host.engine) {
+        (Some(dir), _) => dir.trim_end_matches('/').to_string(),
+        (None, Engine::Vpp) => "/var/run/vpp".into(),
+        (None, _) => "/usr/local/var/run/openvswitch".into(),
+    }
+}
+
+pub(crate) fn names(
+    conf: &NetConf,
+    env: &Environment,
+    naming: &NamingComponent<'_>,
+) -> Result<Names, CniError> {
+    let base_dir = base_dir(conf);
+    let args = &env.args;
+    let pod = match (&args.pod_namespace, &args.pod_name, &args.pod_uid) {
+        (Some(namespace), Some(name), uid) => Some(Pod {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            uid: uid.clone().unwrap_or_default(),
+        }),
+        _ => None,
     };
-    let socket_file = match conf.host.iftype {
-        IfType::Memif => conf
-            .host
-            .memif
-            .socketfile
-            .clone()
-            .unwrap_or_else(|| format!("memif-{short}-{ifname}.sock")),
-        IfType::VhostUser => conf
-            .host
-            .vhost
-            .socketfile
-            .clone()
-            .unwrap_or_else(|| format!("{short}-{ifname}")),
+    let request = NamingRequest {
+        network: conf.name.clone(),
+        container_id: env.container_id.clone(),
+        ifname: env.ifname.clone(),
+        iftype: conf.host.iftype.as_str().into(),
+        engine: conf.host.engine.as_str().into(),
+        base_dir: base_dir.clone(),
+        socket_file: match conf.host.iftype {
+            IfType::Memif => conf.host.memif.socketfile.clone(),
+            IfType::VhostUser => conf.host.vhost.socketfile.clone(),
+        },
+        mac: conf.container.mac.clone(),
+        pod,
     };
-    let socket_path = format!("{shared_dir}/{socket_file}");
+    let named = naming
+        .names(limits(conf), &request)
+        .map_err(component_error)?
+        .map_err(from_wit)?;
+    let refuse = |what: String| {
+        CniError::new(
+            codes::COMPONENT_FAILURE,
+            format!("naming component {}: {what}", naming.name()),
+            "",
+        )
+    };
+    let socket_dir = named.socket_dir.trim_end_matches('/').to_string();
+    if !is_dir_within(&socket_dir, &base_dir) {
+        return Err(refuse(format!(
+            "socket dir {socket_dir:?} is not {base_dir} or a directory below it named with letters, digits, '_', '.', '-'"
+        )));
+    }
+    for (what, name, max) in [
+        ("socket file", &named.socket_file, 128),
+        ("port name", &named.port_name, MAX_PORT_NAME),
+    ] {
+        if !netconf::is_safe_name(name) || name.len() > max {
+            return Err(refuse(format!(
+                "{what} {name:?} is not a name of at most {max} letters, digits, '_', '.', '-'"
+            )));
+        }
+    }
+    if !netconf::is_unicast_mac(&named.mac) {
+        return Err(refuse(format!(
+            "MAC {:?} is not a unicast MAC address",
+            named.mac
+        )));
+    }
+    let socket_path = format!("{socket_dir}/{}", named.socket_file);
     if socket_path.len() > MAX_SOCKET_PATH {
         return Err(CniError::invalid_config(format!(
             "socket path {socket_path:?} is {} bytes, more than the {MAX_SOCKET_PATH} a unix socket allows; \
@@ -57,34 +113,35 @@ pub(crate) fn names(conf: &NetConf, container_id: &str, ifname: &str) -> Result<
             socket_path.len()
         )));
     }
-    let port_name = socket_file
-        .strip_suffix(".sock")
-        .unwrap_or(&socket_file)
-        .to_string();
-    let mac = conf
-        .container
-        .mac
-        .clone()
-        .unwrap_or_else(|| derived_mac(&conf.name, container_id, ifname));
     Ok(Names {
-        data_path: format!("{shared_dir}/configData-{short}-{ifname}.json"),
-        shared_dir,
+        data_path: format!(
+            "{socket_dir}/configData-{}-{}.json",
+            cid12(&env.container_id),
+            env.ifname
+        ),
+        shared_dir: socket_dir,
         socket_path,
-        socket_file,
-        port_name,
-        mac,
+        socket_file: named.socket_file,
+        port_name: named.port_name,
+        mac: named.mac.to_ascii_lowercase(),
     })
 }
 
-/// A stable, locally administered unicast MAC for the attachment, so a
-/// retried ADD gives the container the same address.
-fn derived_mac(network: &str, container_id: &str, ifname: &str) -> String {
-    let digest = Sha256::digest(format!("{network}/{container_id}/{ifname}"));
-    let first = (digest[0] & 0xfc) | 0x02;
-    format!(
-        "{first:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        digest[1], digest[2], digest[3], digest[4], digest[5]
-    )
+/// `dir` is `base` or below it, each added part a plain name (no `.`,
+/// `..`, empty parts or odd characters).
+fn is_dir_within(dir: &str, base: &str) -> bool {
+    if dir == base {
+        return true;
+    }
+    match dir
+        .strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(rest) => rest
+            .split('/')
+            .all(|part| netconf::is_safe_name(part) && part != "." && part != ".."),
+        None => false,
+    }
 }
 
 /// 64 random bits from the kernel.
@@ -112,11 +169,20 @@ mod tests {
     }
 
     #[test]
-    fn derived_mac_is_unicast_local_and_stable() {
-        let a = derived_mac("n", "c", "net1");
-        assert_eq!(a, derived_mac("n", "c", "net1"));
-        assert_ne!(a, derived_mac("n", "c", "net10"));
-        let first = u8::from_str_radix(&a[..2], 16).unwrap();
-        assert_eq!(first & 0x03, 0x02);
+    fn socket_dirs_stay_below_the_base() {
+        let base = "/run/uscni";
+        assert!(is_dir_within("/run/uscni", base));
+        assert!(is_dir_within("/run/uscni/abc/def", base));
+        for bad in [
+            "/run/uscni/..",
+            "/run/uscni/../etc",
+            "/run/uscni//x",
+            "/run/uscnix",
+            "/etc",
+            "/run/uscni/a b",
+            "/run/uscni/.hidden",
+        ] {
+            assert!(!is_dir_within(bad, base), "{bad}");
+        }
     }
 }

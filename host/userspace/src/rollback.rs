@@ -145,11 +145,9 @@ fn undo_step(
                 None => runtime
                     .insert(Runtime::new(cache_dir.to_path_buf()).map_err(|e| e.to_string())?),
             };
-            let source = crate::commands::engine_source_named(
-                record.details["engine"].as_str().unwrap_or_default(),
-            )
-            .map_err(|e| e.to_string())?;
-            let engine = runtime.load_engine(&source).map_err(|e| e.to_string())?;
+            let spec = crate::components::engine_from_record(&record.details)
+                .map_err(|e| e.to_string())?;
+            let engine = runtime.load_engine(&spec).map_err(|e| e.to_string())?;
             let caps = crate::commands::recorded_probe_caps(record);
             let attachment = crate::commands::recorded_attachment(record);
             let (_, result) = engine.undo(caps, default_limits(), &attachment, step);

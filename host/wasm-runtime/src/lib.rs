@@ -12,6 +12,7 @@
 //! binary wires it to the real OVSDB client, journal and IPAM delegate.
 
 mod cache;
+mod manifest;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,18 +20,46 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 
-/// Bindings generated from `wit/userspace-cni.wit`. In a module of their
-/// own: the world `engine` would otherwise clash with `wasmtime::Engine`.
+pub use manifest::{Capability, Manifest, Role, WIT_PACKAGE, WIT_VERSION};
+
+/// Bindings generated from `wit/userspace-cni.wit`, one module per world;
+/// the naming and ipam-chain worlds share the engine world's types and
+/// capability interfaces. In modules of their own: the world `engine`
+/// would otherwise clash with `wasmtime::Engine`.
 mod bindings {
-    wasmtime::component::bindgen!({ path: "../../wit", world: "engine" });
+    pub(crate) mod engine {
+        wasmtime::component::bindgen!({ path: "../../wit", world: "engine" });
+    }
+    pub(crate) mod naming {
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: "naming",
+            with: {
+                "userspace:cni/types": super::engine::userspace::cni::types,
+                "userspace:cni/log": super::engine::userspace::cni::log,
+            },
+        });
+    }
+    pub(crate) mod ipam_chain {
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: "ipam-chain",
+            with: {
+                "userspace:cni/types": super::engine::userspace::cni::types,
+                "userspace:cni/log": super::engine::userspace::cni::log,
+                "userspace:cni/ipam": super::engine::userspace::cni::ipam,
+            },
+        });
+    }
 }
 
-pub use bindings::userspace::cni::journal::{OvsdbUndo, Undo, VppUndo};
-pub use bindings::userspace::cni::log::Level;
-pub use bindings::userspace::cni::ovsdb::OvsdbError;
-pub use bindings::userspace::cni::types::{Attachment, CniError};
-pub use bindings::userspace::cni::vpp::VppError;
-pub use bindings::AddResult;
+use bindings::engine::userspace::cni as wit;
+pub use bindings::engine::AddResult;
+pub use wit::journal::{OvsdbUndo, Undo, VppUndo};
+pub use wit::log::Level;
+pub use wit::ovsdb::OvsdbError;
+pub use wit::types::{Attachment, CniError, Names, NamingRequest, Pod};
+pub use wit::vpp::VppError;
 
 /// How often the epoch ticks; deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -38,28 +67,36 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// A component embedded in the binary at build time (see build.rs).
 struct BuiltIn {
     name: &'static str,
+    role: Role,
     bytes: &'static [u8],
     /// sha256 of `bytes`, hex, computed at build time.
     sha256: &'static str,
 }
 
+macro_rules! built_in {
+    ($name:literal, $role:expr, $package:literal) => {
+        BuiltIn {
+            name: $name,
+            role: $role,
+            bytes: include_bytes!(concat!(env!("OUT_DIR"), "/", $package, ".wasm")),
+            sha256: include_str!(concat!(env!("OUT_DIR"), "/", $package, ".sha256")),
+        }
+    };
+}
+
 const BUILT_IN: &[BuiltIn] = &[
-    BuiltIn {
-        name: "ovs-dpdk",
-        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.wasm")),
-        sha256: include_str!(concat!(env!("OUT_DIR"), "/engine-ovs-dpdk.sha256")),
-    },
-    BuiltIn {
-        name: "vpp",
-        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/engine-vpp.wasm")),
-        sha256: include_str!(concat!(env!("OUT_DIR"), "/engine-vpp.sha256")),
-    },
+    built_in!("ovs-dpdk", Role::Engine, "engine-ovs-dpdk"),
+    built_in!("vpp", Role::Engine, "engine-vpp"),
+    built_in!("go-compatible", Role::Naming, "naming-go-compatible"),
+    built_in!("delegate", Role::IpamChain, "ipam-chain-delegate"),
 ];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("component {component}: cannot load: {message}")]
     Load { component: String, message: String },
+    #[error("component {component}: refused: {reason}")]
+    Refused { component: String, reason: String },
     #[error("component {component}: exceeded its time limit of {limit:?} and was stopped")]
     Timeout { component: String, limit: Duration },
     #[error("component {component}: exceeded its memory limit of {limit} bytes")]
@@ -73,8 +110,14 @@ pub enum Error {
     },
 }
 
-/// What a component may ask of the host.
-pub trait Capabilities: Send + 'static {
+/// IPAM delegation, the one capability an ipam-chain component has besides
+/// logging.
+pub trait IpamCapability: Send + 'static {
+    fn ipam_exec(&mut self, command: String, network_config: String) -> Result<String, CniError>;
+}
+
+/// What an engine may ask of the host.
+pub trait Capabilities: IpamCapability {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError>;
     fn vpp_knows(&mut self, name_crc: String) -> Result<bool, VppError>;
     fn vpp_request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError>;
@@ -85,7 +128,6 @@ pub trait Capabilities: Send + 'static {
         details_name_crc: String,
     ) -> Result<Vec<Vec<u8>>, VppError>;
     fn journal_append(&mut self, description: String, step: Undo) -> Result<(), String>;
-    fn ipam_exec(&mut self, command: String, network_config: String) -> Result<String, CniError>;
 }
 
 /// Bounds on one call into a component.
@@ -96,7 +138,7 @@ pub struct Limits {
 }
 
 /// Where a component comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// One of the components embedded in this binary, by name.
     BuiltIn(String),
@@ -113,9 +155,35 @@ impl Source {
     }
 }
 
-/// Names of the built-in components.
-pub fn built_in_names() -> impl Iterator<Item = &'static str> {
-    BUILT_IN.iter().map(|b| b.name)
+/// Which component to load for a role, and what the operator allows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub source: Source,
+    /// The sha256 (hex) the component must have, when pinned.
+    pub sha256: Option<String>,
+    /// The capabilities it may import.
+    pub grants: Vec<Capability>,
+}
+
+impl Spec {
+    /// `source` with the role's default grants and no pin.
+    pub fn new(role: Role, source: Source) -> Spec {
+        Spec {
+            source,
+            sha256: None,
+            grants: role.default_grants().to_vec(),
+        }
+    }
+}
+
+/// The built-in components: (name, role).
+pub fn built_ins() -> impl Iterator<Item = (&'static str, Role)> {
+    BUILT_IN.iter().map(|b| (b.name, b.role))
+}
+
+/// Whether `name` is a built-in component of `role`.
+pub fn is_built_in(role: Role, name: &str) -> bool {
+    BUILT_IN.iter().any(|b| b.role == role && b.name == name)
 }
 
 pub struct Runtime {
@@ -143,8 +211,14 @@ impl Runtime {
         })
     }
 
-    /// Loads an engine component, from the cache when it was compiled before.
-    pub fn load_engine(&self, source: &Source) -> Result<EngineComponent<'_>, Error> {
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// Compiles (or maps from the cache) a component and reads its
+    /// manifest: the world it implements, the WIT version it was built
+    /// against and the capabilities it imports.
+    pub fn inspect(&self, source: &Source) -> Result<Inspected, Error> {
         let name = source.name();
         let load_error = |message: String| Error::Load {
             component: name.clone(),
@@ -158,7 +232,11 @@ impl Runtime {
                 .ok_or_else(|| {
                     load_error(format!(
                         "no built-in component of that name (built in: {})",
-                        built_in_names().collect::<Vec<_>>().join(", ")
+                        BUILT_IN
+                            .iter()
+                            .map(|b| b.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?,
             Source::File(path) => {
@@ -172,20 +250,86 @@ impl Runtime {
                 cache::CacheError::Io(path, source) => Error::Cache { path, source },
                 cache::CacheError::Wasm(message) => load_error(message),
             })?;
-        Ok(EngineComponent {
-            runtime: self,
-            component,
+        let manifest = Manifest::of(&self.engine, &component);
+        Ok(Inspected {
             name,
+            sha256,
+            size: bytes.len(),
+            manifest,
+            component,
         })
     }
 
-    pub fn cache_dir(&self) -> &Path {
-        &self.cache_dir
+    /// Loads the component `spec` names for `role`, refusing it when its
+    /// hash is not the pinned one, it implements another world, it was
+    /// built against an incompatible WIT version or it imports a
+    /// capability the operator did not grant.
+    fn load(&self, role: Role, spec: &Spec) -> Result<Loaded<'_>, Error> {
+        if let Source::BuiltIn(name) = &spec.source {
+            if !is_built_in(role, name) {
+                return Err(Error::Load {
+                    component: name.clone(),
+                    message: format!(
+                        "no built-in {} component of that name (built in: {})",
+                        role.world(),
+                        built_ins()
+                            .filter(|(_, r)| *r == role)
+                            .map(|(n, _)| n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        let inspected = self.inspect(&spec.source)?;
+        let refused = |reason: String| Error::Refused {
+            component: inspected.name.clone(),
+            reason,
+        };
+        if let Some(pin) = &spec.sha256 {
+            if !pin.eq_ignore_ascii_case(&inspected.sha256) {
+                return Err(refused(format!(
+                    "its sha256 is {}, the config pins {pin}",
+                    inspected.sha256
+                )));
+            }
+        }
+        inspected
+            .manifest
+            .admit(role, &spec.grants)
+            .map_err(refused)?;
+        Ok(Loaded {
+            runtime: self,
+            component: inspected.component,
+            name: inspected.name,
+        })
+    }
+
+    /// Loads an engine component, from the cache when it was compiled before.
+    pub fn load_engine(&self, spec: &Spec) -> Result<EngineComponent<'_>, Error> {
+        self.load(Role::Engine, spec).map(EngineComponent)
+    }
+
+    pub fn load_naming(&self, spec: &Spec) -> Result<NamingComponent<'_>, Error> {
+        self.load(Role::Naming, spec).map(NamingComponent)
+    }
+
+    pub fn load_ipam_chain(&self, spec: &Spec) -> Result<IpamChainComponent<'_>, Error> {
+        self.load(Role::IpamChain, spec).map(IpamChainComponent)
     }
 }
 
-/// A loaded engine component, ready to be instantiated per call.
-pub struct EngineComponent<'r> {
+/// A component file as the runtime sees it before granting it anything.
+pub struct Inspected {
+    pub name: String,
+    pub sha256: String,
+    pub size: usize,
+    pub manifest: Manifest,
+    component: Component,
+}
+
+/// A loaded, admitted component, instantiated afresh for every call.
+struct Loaded<'r> {
     runtime: &'r Runtime,
     component: Component,
     name: String,
@@ -197,18 +341,16 @@ struct StoreData<C> {
     component: String,
 }
 
-impl<'r> EngineComponent<'r> {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Instantiates the component in a fresh, bounded store and runs `f`.
-    /// Returns the capabilities (with whatever they recorded) and the result.
-    fn call<C: Capabilities, R>(
+impl Loaded<'_> {
+    /// Instantiates the component in a fresh, bounded store (`link` adds
+    /// the world's imports) and runs `f`. Returns the capabilities (with
+    /// whatever they recorded) and the result.
+    fn call<C: Send + 'static, R>(
         &self,
         caps: C,
         limits: Limits,
-        f: impl FnOnce(&bindings::Engine, &mut Store<StoreData<C>>) -> wasmtime::Result<R>,
+        link: impl FnOnce(&mut Linker<StoreData<C>>) -> wasmtime::Result<()>,
+        f: impl FnOnce(&mut Store<StoreData<C>>, &Linker<StoreData<C>>) -> wasmtime::Result<R>,
     ) -> (C, Result<R, Error>) {
         let engine = &self.runtime.engine;
         let mut store = Store::new(
@@ -225,9 +367,7 @@ impl<'r> EngineComponent<'r> {
         store.limiter(|data| &mut data.limits);
         store.set_epoch_deadline((limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
         let mut linker: Linker<StoreData<C>> = Linker::new(engine);
-        let result = bindings::Engine::add_to_linker::<_, HasSelf<_>>(&mut linker, |d| d)
-            .and_then(|_| bindings::Engine::instantiate(&mut store, &self.component, &linker))
-            .and_then(|instance| f(&instance, &mut store));
+        let result = link(&mut linker).and_then(|_| f(&mut store, &linker));
         let result = result.map_err(|e| self.classify(e, limits));
         (store.into_data().caps, result)
     }
@@ -254,13 +394,44 @@ impl<'r> EngineComponent<'r> {
         }
         Error::Trap { component, message }
     }
+}
+
+/// What a CNI call gets back from a component: the capabilities, and the
+/// component's answer unless the sandbox stopped it.
+pub type Outcome<C, T> = (C, Result<Result<T, CniError>, Error>);
+
+/// A loaded engine component (world `engine`).
+pub struct EngineComponent<'r>(Loaded<'r>);
+
+impl EngineComponent<'_> {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    fn call<C: Capabilities, R>(
+        &self,
+        caps: C,
+        limits: Limits,
+        f: impl FnOnce(&bindings::engine::Engine, &mut Store<StoreData<C>>) -> wasmtime::Result<R>,
+    ) -> (C, Result<R, Error>) {
+        self.0.call(
+            caps,
+            limits,
+            |linker| bindings::engine::Engine::add_to_linker::<_, HasSelf<_>>(linker, |d| d),
+            |store, linker| {
+                let instance =
+                    bindings::engine::Engine::instantiate(&mut *store, &self.0.component, linker)?;
+                f(&instance, store)
+            },
+        )
+    }
 
     pub fn add<C: Capabilities>(
         &self,
         caps: C,
         limits: Limits,
         attachment: &Attachment,
-    ) -> (C, Result<Result<AddResult, CniError>, Error>) {
+    ) -> Outcome<C, AddResult> {
         self.call(caps, limits, |engine, store| {
             engine.call_add(store, attachment)
         })
@@ -271,7 +442,7 @@ impl<'r> EngineComponent<'r> {
         caps: C,
         limits: Limits,
         attachment: &Attachment,
-    ) -> (C, Result<Result<(), CniError>, Error>) {
+    ) -> Outcome<C, ()> {
         self.call(caps, limits, |engine, store| {
             engine.call_check(store, attachment)
         })
@@ -283,7 +454,7 @@ impl<'r> EngineComponent<'r> {
         limits: Limits,
         attachment: &Attachment,
         step: &str,
-    ) -> (C, Result<Result<(), CniError>, Error>) {
+    ) -> Outcome<C, ()> {
         self.call(caps, limits, |engine, store| {
             engine.call_undo(store, attachment, step)
         })
@@ -294,22 +465,72 @@ impl<'r> EngineComponent<'r> {
         caps: C,
         limits: Limits,
         host_config: &str,
-    ) -> (C, Result<Result<(), CniError>, Error>) {
+    ) -> Outcome<C, ()> {
         self.call(caps, limits, |engine, store| {
             engine.call_status(store, host_config)
         })
     }
 }
 
-impl<C: Capabilities> bindings::userspace::cni::types::Host for StoreData<C> {}
+/// A loaded naming component (world `naming`): it may only log.
+pub struct NamingComponent<'r>(Loaded<'r>);
 
-impl<C: Capabilities> bindings::userspace::cni::ovsdb::Host for StoreData<C> {
+impl NamingComponent<'_> {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Asks the component to name an attachment.
+    pub fn names(
+        &self,
+        limits: Limits,
+        request: &NamingRequest,
+    ) -> Result<Result<Names, CniError>, Error> {
+        let linked = |linker: &mut Linker<StoreData<()>>| {
+            bindings::naming::Naming::add_to_linker::<_, HasSelf<_>>(linker, |d| d)
+        };
+        let (_, result) = self.0.call((), limits, linked, |store, linker| {
+            bindings::naming::Naming::instantiate(&mut *store, &self.0.component, linker)?
+                .call_name(store, request)
+        });
+        result
+    }
+}
+
+/// A loaded IPAM-chain component (world `ipam-chain`).
+pub struct IpamChainComponent<'r>(Loaded<'r>);
+
+impl IpamChainComponent<'_> {
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Returns the merged IPAM result (CNI 1.0.0 JSON).
+    pub fn allocate<C: IpamCapability>(
+        &self,
+        caps: C,
+        limits: Limits,
+        network_config: &str,
+    ) -> Outcome<C, String> {
+        let linked = |linker: &mut Linker<StoreData<C>>| {
+            bindings::ipam_chain::IpamChain::add_to_linker::<_, HasSelf<_>>(linker, |d| d)
+        };
+        self.0.call(caps, limits, linked, |store, linker| {
+            bindings::ipam_chain::IpamChain::instantiate(&mut *store, &self.0.component, linker)?
+                .call_allocate(store, network_config)
+        })
+    }
+}
+
+impl<C: Send + 'static> wit::types::Host for StoreData<C> {}
+
+impl<C: Capabilities> wit::ovsdb::Host for StoreData<C> {
     fn transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
         self.caps.ovsdb_transact(ops, wait_applied)
     }
 }
 
-impl<C: Capabilities> bindings::userspace::cni::vpp::Host for StoreData<C> {
+impl<C: Capabilities> wit::vpp::Host for StoreData<C> {
     fn knows(&mut self, name_crc: String) -> Result<bool, VppError> {
         self.caps.vpp_knows(name_crc)
     }
@@ -328,19 +549,19 @@ impl<C: Capabilities> bindings::userspace::cni::vpp::Host for StoreData<C> {
     }
 }
 
-impl<C: Capabilities> bindings::userspace::cni::journal::Host for StoreData<C> {
+impl<C: Capabilities> wit::journal::Host for StoreData<C> {
     fn append(&mut self, description: String, step: Undo) -> Result<(), String> {
         self.caps.journal_append(description, step)
     }
 }
 
-impl<C: Capabilities> bindings::userspace::cni::ipam::Host for StoreData<C> {
+impl<C: IpamCapability> wit::ipam::Host for StoreData<C> {
     fn exec(&mut self, command: String, network_config: String) -> Result<String, CniError> {
         self.caps.ipam_exec(command, network_config)
     }
 }
 
-impl<C: Capabilities> bindings::userspace::cni::log::Host for StoreData<C> {
+impl<C: Send + 'static> wit::log::Host for StoreData<C> {
     fn log(&mut self, level: Level, message: String) {
         let component = self.component.as_str();
         match level {

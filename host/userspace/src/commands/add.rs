@@ -5,10 +5,15 @@
 //! it is about to take (shared dir, socket, IPAM allocation, container
 //! data: one durable write instead of one per step; each undo is
 //! idempotent, so undoing a step that never happened is harmless). Then
-//! IPAM runs (before the engine, so `netType: interface` can use the
-//! address), the engine does the vSwitch work journalling each mutation
-//! first, and the container data is written. Any failure replays the
-//! journal and leaves nothing behind.
+//! the IPAM chain runs (before the engine, so `netType: interface` can use
+//! the address; the host journals each allocation's release before making
+//! it), the engine does the vSwitch work journalling each mutation first,
+//! and the container data is written. Any failure replays the journal and
+//! leaves nothing behind.
+//!
+//! Three components take part: naming (what things are called), the IPAM
+//! chain and the engine; all are loaded and admitted before the host is
+//! touched.
 
 use std::os::unix::fs::DirBuilderExt;
 
@@ -16,29 +21,39 @@ use attachment_store::{JournalEntry, Phase, Record, Undo};
 use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
 use netconf::{IfType, NetConf};
 use serde_json::{json, Value};
-use wasm_runtime::EngineComponent;
+use wasm_runtime::{EngineComponent, IpamChainComponent, Role};
 
 use super::{
-    attachment, component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits,
-    load_record, open_store, runtime,
+    attachment, component_error, from_wit, ipam_config, key, limits, load_record, open_store,
+    runtime,
 };
-use crate::capabilities::{AttachmentCaps, Ovsdb, RecordJournal, Vpp};
+use crate::capabilities::{AttachmentCaps, IpamDelegate, Ovsdb, RecordJournal, Vpp};
 use crate::naming::{self, Names};
-use crate::{container_data, permissions, rollback, Output};
+use crate::{components, container_data, permissions, rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
-    let names = naming::names(conf, &env.container_id, &env.ifname)?;
     let group = match (&conf.host.iftype, &conf.host.vhost.group) {
         (IfType::VhostUser, Some(group)) => Some(permissions::resolve_group(group)?),
         _ => None,
     };
-    if let Some(plugin) = conf.ipam.as_ref().and_then(|i| i["type"].as_str()) {
+    for plugin in conf.ipam_types() {
         ipam_delegate::find_plugin(plugin, &env.path)?;
     }
     let runtime = runtime(conf)?;
-    let engine = runtime
-        .load_engine(&engine_source(conf)?)
+    let engine_spec = components::spec(Role::Engine, conf)?;
+    let engine = runtime.load_engine(&engine_spec).map_err(component_error)?;
+    let ipam_chain = match conf.ipam {
+        Some(_) => Some(
+            runtime
+                .load_ipam_chain(&components::spec(Role::IpamChain, conf)?)
+                .map_err(component_error)?,
+        ),
+        None => None,
+    };
+    let naming = runtime
+        .load_naming(&components::spec(Role::Naming, conf)?)
         .map_err(component_error)?;
+    let names = naming::names(conf, env, &naming)?;
 
     let store = open_store(conf)?;
     let key = key(conf, env);
@@ -61,7 +76,8 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 
     let nonce = naming::nonce();
     let mut record = Record::new(key, details(conf, env, &names, nonce));
-    record.journal = host_undo_plan(env, conf, &names, shared_dir_is_new);
+    record.details["engineComponent"] = components::to_record(&engine_spec);
+    record.journal = host_undo_plan(&names, shared_dir_is_new);
     store
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
@@ -69,9 +85,14 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
         vpp: Vpp::new(&conf.host.vpp.api_socket),
         journal: RecordJournal { store, record },
+        ipam: None,
     };
 
-    let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, &engine, group);
+    let components = Components {
+        engine: &engine,
+        ipam_chain: ipam_chain.as_ref(),
+    };
+    let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, components, group);
     match outcome {
         Ok(result) => {
             caps.journal.record.phase = Phase::Committed;
@@ -108,13 +129,9 @@ fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Valu
     })
 }
 
-/// The undo of every host-side step ADD takes, in the order taken.
-fn host_undo_plan(
-    env: &Environment,
-    conf: &NetConf,
-    names: &Names,
-    shared_dir_is_new: bool,
-) -> Vec<JournalEntry> {
+/// The undo of every host-side step ADD takes, in the order taken (IPAM
+/// allocations are journalled one by one as the IPAM chain makes them).
+fn host_undo_plan(names: &Names, shared_dir_is_new: bool) -> Vec<JournalEntry> {
     let mut plan = Vec::new();
     let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
     if shared_dir_is_new {
@@ -131,16 +148,6 @@ fn host_undo_plan(
             path: names.socket_path.clone(),
         },
     );
-    if conf.ipam.is_some() {
-        step(
-            "release the IPAM allocation".into(),
-            Undo::IpamDel {
-                network_config: ipam_config(conf),
-                netns: env.netns.clone(),
-                cni_args: env.args_raw.clone(),
-            },
-        );
-    }
     step(
         format!("remove container data {}", names.data_path),
         Undo::RemoveFile {
@@ -170,25 +177,58 @@ fn check_shared_dir(env: &Environment, names: &Names) -> Result<bool, CniError> 
     }
 }
 
+/// The components an ADD runs after naming.
+struct Components<'a, 'r> {
+    engine: &'a EngineComponent<'r>,
+    /// Present when the config has an `ipam` section.
+    ipam_chain: Option<&'a IpamChainComponent<'r>>,
+}
+
 fn add_steps(
     mut caps: AttachmentCaps,
     env: &Environment,
     conf: &NetConf,
     names: &Names,
     nonce: u64,
-    engine: &EngineComponent<'_>,
+    components: Components<'_, '_>,
     group: Option<u32>,
 ) -> (AttachmentCaps, Result<CniResult, CniError>) {
-    let ipam_result = match prepare_host(env, conf, names) {
-        Ok(r) => r,
-        Err(e) => return (caps, Err(e)),
+    if let Err(e) = prepare_shared_dir(names) {
+        return (caps, Err(e));
+    }
+    let ipam_result = match components.ipam_chain {
+        None => conf.prev_result.clone(),
+        Some(chain) => {
+            caps.ipam = Some(IpamDelegate::new(env));
+            let config = ipam_config(conf).to_string();
+            let (returned, allocated) = chain.allocate(caps, limits(conf), &config);
+            caps = returned;
+            caps.ipam = None;
+            let parsed = match allocated {
+                Ok(Ok(json)) => serde_json::from_str::<Value>(&json)
+                    .map_err(|e| {
+                        CniError::new(
+                            codes::IPAM_FAILURE,
+                            format!("IPAM chain {} returned no JSON", chain.name()),
+                            e.to_string(),
+                        )
+                    })
+                    .and_then(|v| CniResult::from_value(&v)),
+                Ok(Err(e)) => Err(from_wit(e)),
+                Err(e) => Err(component_error(e)),
+            };
+            match parsed {
+                Ok(result) => Some(result),
+                Err(e) => return (caps, Err(e)),
+            }
+        }
     };
 
     let ipam_json = ipam_result
         .as_ref()
         .map(|r| r.to_value(Version::V1_0_0).to_string());
     let att = attachment(conf, env, names, nonce, ipam_json);
-    let (returned, added) = engine.add(caps, limits(conf), &att);
+    let (returned, added) = components.engine.add(caps, limits(conf), &att);
     caps = returned;
     let added = match added {
         Ok(Ok(added)) => added,
@@ -209,12 +249,8 @@ fn add_steps(
     (caps, published)
 }
 
-/// Shared dir, stale socket and IPAM (their undo is already journalled).
-fn prepare_host(
-    env: &Environment,
-    conf: &NetConf,
-    names: &Names,
-) -> Result<Option<CniResult>, CniError> {
+/// The shared dir, without a stale socket (their undo is already journalled).
+fn prepare_shared_dir(names: &Names) -> Result<(), CniError> {
     let dir_error = |e: std::io::Error| {
         CniError::new(
             codes::CONTAINER_DATA_FAILURE,
@@ -234,12 +270,7 @@ fn prepare_host(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(dir_error(e)),
     }
-
-    if conf.ipam.is_none() {
-        return Ok(conf.prev_result.clone());
-    }
-    let output = ipam_delegate::exec(&ipam_call(env, "ADD"), &ipam_config(conf))?;
-    CniResult::from_value(&output).map(Some)
+    Ok(())
 }
 
 /// Two container IDs with the same first 12 characters get the same

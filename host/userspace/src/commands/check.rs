@@ -1,22 +1,20 @@
 //! CHECK: the attachment is still as ADD left it: the vSwitch port (engine),
 //! the socket, the container data and the IPAM allocation.
 
-use attachment_store::Phase;
+use attachment_store::{Phase, Undo};
 use cni_protocol::{codes, CniError, CniResult, Environment, Version};
 use netconf::NetConf;
 use serde_json::Value;
 
 use super::{
-    component_error, engine_source, from_wit, ipam_call, ipam_config, key, limits, load_record,
-    open_store, runtime,
+    component_error, from_wit, ipam_call, key, limits, load_engine, load_record, open_store,
+    runtime,
 };
 use crate::Output;
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let runtime = runtime(conf)?;
-    let engine = runtime
-        .load_engine(&engine_source(conf)?)
-        .map_err(component_error)?;
+    let engine = load_engine(&runtime, conf)?;
     let store = open_store(conf)?;
     let key = key(conf, env);
     let record = match load_record(&store, &key)? {
@@ -56,11 +54,16 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         return failed(format!("socket {} is missing", attachment.socket_path));
     }
 
-    if conf.ipam.is_some() {
-        let mut ipam_conf = ipam_config(conf);
+    // Every allocation the IPAM chain made is journalled with its config.
+    let allocations = record.journal.iter().filter_map(|entry| match &entry.undo {
+        Undo::IpamDel { network_config, .. } => Some(network_config),
+        _ => None,
+    });
+    for network_config in allocations {
+        let mut ipam_conf = network_config.clone();
         if let Some(result) = &record.result {
-            let ours = CniResult::from_value(result)?;
-            ipam_conf["prevResult"] = ours.to_value(conf.cni_version.min(Version::V1_0_0));
+            let version = Version::parse(ipam_conf["cniVersion"].as_str().unwrap_or("1.0.0"))?;
+            ipam_conf["prevResult"] = CniResult::from_value(result)?.to_value(version);
         }
         ipam_delegate::exec(&ipam_call(env, "CHECK"), &ipam_conf)?;
     }

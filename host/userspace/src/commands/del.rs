@@ -5,7 +5,7 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{ipam_call, ipam_config, key, load_record, open_store};
+use super::{ipam_call, ipam_configs, key, load_record, open_store};
 use crate::{rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
@@ -25,8 +25,8 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 /// an address from an ADD that crashed before its record was written;
 /// IPAM DEL is idempotent, so ask it to release.
 fn release_ipam_without_record(env: &Environment, conf: &NetConf) -> Result<(), CniError> {
-    if conf.ipam.is_none() {
-        return Ok(());
+    for config in ipam_configs(conf) {
+        ipam_delegate::exec(&ipam_call(env, "DEL"), &config)?;
     }
-    ipam_delegate::exec(&ipam_call(env, "DEL"), &ipam_config(conf)).map(|_| ())
+    Ok(())
 }

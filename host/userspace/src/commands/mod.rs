@@ -9,7 +9,7 @@ pub(crate) mod status;
 use attachment_store::{AttachmentKey, Store};
 use cni_protocol::{codes, CniError, Environment};
 use netconf::NetConf;
-use wasm_runtime::{Limits, Runtime, Source};
+use wasm_runtime::{EngineComponent, Limits, Role, Runtime};
 
 use crate::naming::Names;
 
@@ -40,17 +40,13 @@ pub(crate) fn runtime(conf: &NetConf) -> Result<Runtime, CniError> {
     Runtime::new(format!("{}/cache", conf.state_dir)).map_err(component_error)
 }
 
-pub(crate) fn engine_source(conf: &NetConf) -> Result<Source, CniError> {
-    engine_source_named(conf.host.engine.as_str())
-}
-
-/// The component for an engine name as configs and records spell it.
-pub(crate) fn engine_source_named(engine: &str) -> Result<Source, CniError> {
-    match engine {
-        "ovs-dpdk" => Ok(Source::BuiltIn("ovs-dpdk".into())),
-        "vpp" => Ok(Source::BuiltIn("vpp".into())),
-        path => Ok(Source::File(path.into())),
-    }
+/// The engine component the config names, loaded and admitted.
+pub(crate) fn load_engine<'r>(
+    runtime: &'r Runtime,
+    conf: &NetConf,
+) -> Result<EngineComponent<'r>, CniError> {
+    let spec = crate::components::spec(Role::Engine, conf)?;
+    runtime.load_engine(&spec).map_err(component_error)
 }
 
 /// The attachment as ADD recorded it (CHECK and engine undo steps work
@@ -90,10 +86,11 @@ pub(crate) fn recorded_probe_caps(
                 .unwrap_or(netconf::DEFAULT_VPP_API_SOCKET),
         ),
         journal: crate::capabilities::NoJournal,
+        ipam: None,
     }
 }
 
-/// The network config as the IPAM plugin gets it. Reference IPAM plugins
+/// The network config as the IPAM plugins get it. Reference IPAM plugins
 /// speak up to 1.0.0; their results are converted back to our version.
 pub(crate) fn ipam_config(conf: &NetConf) -> serde_json::Value {
     let mut ipam_conf = conf.raw.clone();
@@ -107,6 +104,24 @@ pub(crate) fn ipam_config(conf: &NetConf) -> serde_json::Value {
         obj.remove("prevResult");
     }
     ipam_conf
+}
+
+/// One network config per IPAM plugin the config lists, each with that
+/// plugin's section as `ipam`.
+pub(crate) fn ipam_configs(conf: &NetConf) -> Vec<serde_json::Value> {
+    let base = ipam_config(conf);
+    match &conf.ipam {
+        Some(serde_json::Value::Array(sections)) => sections
+            .iter()
+            .map(|section| {
+                let mut one = base.clone();
+                one["ipam"] = section.clone();
+                one
+            })
+            .collect(),
+        Some(_) => vec![base],
+        None => Vec::new(),
+    }
 }
 
 /// The delegate call for `command` with this CNI call's variables.

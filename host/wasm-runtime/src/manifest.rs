@@ -1,0 +1,284 @@
+//! What a component is, read from the component itself: the world it
+//! implements (its exports), the WIT version it was built against and the
+//! capabilities it needs (its imports). The import table is the manifest:
+//! it cannot claim less than the code can call, because a capability the
+//! component does not import is one it cannot reach.
+
+use std::fmt;
+
+use wasmtime::component::Component;
+
+/// The WIT package every component imports from.
+pub const WIT_PACKAGE: &str = "userspace:cni";
+/// The version of `wit/userspace-cni.wit` this host implements.
+pub const WIT_VERSION: &str = env!("USERSPACE_WIT_VERSION");
+
+/// The worlds of the WIT package: what a component is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Engine,
+    Naming,
+    IpamChain,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Engine, Role::Naming, Role::IpamChain];
+
+    /// The world's name in the WIT package.
+    pub fn world(self) -> &'static str {
+        match self {
+            Role::Engine => "engine",
+            Role::Naming => "naming",
+            Role::IpamChain => "ipam-chain",
+        }
+    }
+
+    /// The functions a component of this world exports.
+    fn exports(self) -> &'static [&'static str] {
+        match self {
+            Role::Engine => &["add", "check", "status", "undo"],
+            Role::Naming => &["name"],
+            Role::IpamChain => &["allocate"],
+        }
+    }
+
+    /// What a component of this role gets when the config grants nothing
+    /// explicitly: every capability its world offers.
+    pub fn default_grants(self) -> &'static [Capability] {
+        match self {
+            Role::Engine => &[
+                Capability::Ovsdb,
+                Capability::Vpp,
+                Capability::Journal,
+                Capability::Ipam,
+                Capability::Log,
+            ],
+            Role::Naming => &[Capability::Log],
+            Role::IpamChain => &[Capability::Ipam, Capability::Log],
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.world())
+    }
+}
+
+/// A host capability a component may import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Capability {
+    Ovsdb,
+    Vpp,
+    Journal,
+    Ipam,
+    Log,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 5] = [
+        Capability::Ovsdb,
+        Capability::Vpp,
+        Capability::Journal,
+        Capability::Ipam,
+        Capability::Log,
+    ];
+
+    /// The interface's name in the WIT package (and in configs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Ovsdb => "ovsdb",
+            Capability::Vpp => "vpp",
+            Capability::Journal => "journal",
+            Capability::Ipam => "ipam",
+            Capability::Log => "log",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A component's manifest, as its import and export tables state it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The world its exports implement, if any.
+    pub world: Option<Role>,
+    /// The versions of `userspace:cni` it imports from (normally one).
+    pub wit_versions: Vec<String>,
+    /// The capabilities it imports.
+    pub capabilities: Vec<Capability>,
+    /// Imports this host does not provide (WASI, other packages, ...).
+    pub foreign_imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+impl Manifest {
+    pub(crate) fn of(engine: &wasmtime::Engine, component: &Component) -> Manifest {
+        let ty = component.component_type();
+        let mut manifest = Manifest {
+            world: None,
+            wit_versions: Vec::new(),
+            capabilities: Vec::new(),
+            foreign_imports: Vec::new(),
+            exports: ty
+                .exports(engine)
+                .map(|(name, _)| name.to_string())
+                .collect(),
+        };
+        for (name, _) in ty.imports(engine) {
+            manifest.add_import(name);
+        }
+        manifest.capabilities.sort();
+        manifest.capabilities.dedup();
+        manifest.world = Role::ALL.into_iter().find(|role| {
+            role.exports()
+                .iter()
+                .all(|wanted| manifest.exports.iter().any(|e| e == wanted))
+        });
+        manifest
+    }
+
+    fn add_import(&mut self, name: &str) {
+        let (path, version) = name.split_once('@').unwrap_or((name, ""));
+        let Some(interface) = path
+            .strip_prefix(WIT_PACKAGE)
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            self.foreign_imports.push(name.to_string());
+            return;
+        };
+        if !self.wit_versions.iter().any(|v| v == version) {
+            self.wit_versions.push(version.to_string());
+        }
+        match (interface, Capability::parse(interface)) {
+            ("types", _) => {}
+            (_, Some(capability)) => self.capabilities.push(capability),
+            // An interface of a newer package version that this host lacks.
+            (_, None) => self.foreign_imports.push(name.to_string()),
+        }
+    }
+
+    /// Whether a component with this manifest may run as `role` with
+    /// `grants`; the reason when not.
+    pub fn admit(&self, role: Role, grants: &[Capability]) -> Result<(), String> {
+        if let Some(version) = self
+            .wit_versions
+            .iter()
+            .find(|v| !compatible(v, WIT_VERSION))
+        {
+            return Err(format!(
+                "it was built against {WIT_PACKAGE}@{version}; this host implements \
+                 {WIT_PACKAGE}@{WIT_VERSION}: rebuild it with an SDK for {WIT_VERSION}"
+            ));
+        }
+        if self.world != Some(role) {
+            return Err(format!(
+                "it is not a{} {role} component: it exports [{}], a {role} component exports [{}]",
+                if role == Role::Engine { "n" } else { "" },
+                self.exports.join(", "),
+                role.exports().join(", ")
+            ));
+        }
+        if let Some(foreign) = self.foreign_imports.first() {
+            return Err(format!(
+                "it imports {foreign}, which this host does not provide \
+                 (components get only {WIT_PACKAGE} capabilities)"
+            ));
+        }
+        if let Some(missing) = self.capabilities.iter().find(|c| !grants.contains(c)) {
+            return Err(format!(
+                "it imports the capability `{missing}`, which the config does not grant \
+                 (granted: [{}])",
+                grants
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Semver compatibility as the component model applies it: the same
+/// major version, or for 0.x the same minor.
+fn compatible(version: &str, host: &str) -> bool {
+    let key = |v: &str| {
+        let mut parts = v.split('.');
+        let major = parts.next().unwrap_or("").to_string();
+        let minor = parts.next().unwrap_or("").to_string();
+        if major == "0" {
+            (major, minor)
+        } else {
+            (major, String::new())
+        }
+    };
+    key(version) == key(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(imports: &[&str], exports: &[&str]) -> Manifest {
+        let mut m = Manifest {
+            world: None,
+            wit_versions: Vec::new(),
+            capabilities: Vec::new(),
+            foreign_imports: Vec::new(),
+            exports: exports.iter().map(|e| e.to_string()).collect(),
+        };
+        for i in imports {
+            m.add_import(i);
+        }
+        m.world = Role::ALL
+            .into_iter()
+            .find(|r| r.exports().iter().all(|w| exports.contains(w)));
+        m
+    }
+
+    #[test]
+    fn versions_follow_semver_as_the_component_model_does() {
+        assert!(compatible("0.1.0", "0.1.3"));
+        assert!(!compatible("0.2.0", "0.1.0"));
+        assert!(compatible("1.2.0", "1.0.0"));
+        assert!(!compatible("2.0.0", "1.0.0"));
+        assert!(!compatible("", "0.1.0"));
+    }
+
+    #[test]
+    fn admission_names_what_is_wrong() {
+        let v = WIT_VERSION;
+        let naming = manifest(
+            &[
+                &format!("userspace:cni/types@{v}"),
+                &format!("userspace:cni/log@{v}"),
+            ],
+            &["name"],
+        );
+        assert_eq!(naming.capabilities, vec![Capability::Log]);
+        assert!(naming.admit(Role::Naming, &[Capability::Log]).is_ok());
+        let e = naming.admit(Role::Naming, &[]).unwrap_err();
+        assert!(e.contains("`log`"), "{e}");
+        let e = naming
+            .admit(Role::Engine, Role::Engine.default_grants())
+            .unwrap_err();
+        assert!(e.contains("not an engine component"), "{e}");
+
+        let old = manifest(&["userspace:cni/log@9.0.0"], &["name"]);
+        let e = old.admit(Role::Naming, &[Capability::Log]).unwrap_err();
+        assert!(e.contains("userspace:cni@9.0.0") && e.contains(v), "{e}");
+
+        let wasi = manifest(&["wasi:filesystem/types@0.2.0"], &["name"]);
+        let e = wasi.admit(Role::Naming, &[Capability::Log]).unwrap_err();
+        assert!(e.contains("wasi:filesystem/types@0.2.0"), "{e}");
+    }
+}
