@@ -178,6 +178,8 @@ impl IpamDelegate {
 /// Where journalled undo steps go.
 pub(crate) trait Journal: Send + 'static {
     fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String>;
+    /// Drops the newest step: what it undoes is known not to exist.
+    fn retract_last(&mut self) -> Result<(), String>;
 }
 
 /// The attachment's record: every step is persisted (fsync) at once. Owns
@@ -194,6 +196,11 @@ impl Journal for RecordJournal {
             .append(&mut self.record, JournalEntry { description, undo })
             .map_err(|e| e.to_string())
     }
+
+    fn retract_last(&mut self) -> Result<(), String> {
+        self.record.journal.pop();
+        self.store.save(&self.record).map_err(|e| e.to_string())
+    }
 }
 
 /// CHECK, STATUS and engine undo steps look and change nothing: they may
@@ -205,6 +212,10 @@ impl Journal for NoJournal {
         Err(format!(
             "{description}: CHECK, STATUS and undo steps change nothing, so they journal nothing"
         ))
+    }
+
+    fn retract_last(&mut self) -> Result<(), String> {
+        Err("CHECK, STATUS and undo steps journal nothing".into())
     }
 }
 
@@ -330,9 +341,28 @@ impl<J: Journal> IpamCapability for Caps<J> {
                 )))
             }
         }
-        ipam_delegate::exec(&call, &config)
-            .map(|output| output.to_string())
-            .map_err(to_wit)
+        let output = ipam_delegate::exec(&call, &config);
+        if let (Err(refused), "ADD") = (&output, command.as_str()) {
+            // As the spec asks of a runtime after a failed ADD: release
+            // whatever the plugin may hold, now. Its journalled DEL is then
+            // retracted: a config the plugin refuses to ADD with is often
+            // one it refuses to DEL with, and that must not wedge every
+            // later DEL of the attachment.
+            let del = ipam_delegate::Call {
+                command: "DEL",
+                ..call
+            };
+            if let Err(e) = ipam_delegate::exec(&del, &config) {
+                tracing::warn!(
+                    plugin,
+                    "DEL after the failed ADD ({refused}) failed too: {e}"
+                );
+            }
+            self.journal
+                .retract_last()
+                .map_err(|e| to_wit(CniError::io("cannot write the undo journal", e)))?;
+        }
+        output.map(|output| output.to_string()).map_err(to_wit)
     }
 }
 

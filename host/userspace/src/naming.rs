@@ -16,6 +16,8 @@ const MAX_PORT_NAME: usize = 64;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
+    /// `sharedDir`, or the engine's default: the shared dir is below it.
+    pub base_dir: String,
     /// The per-container directory holding sockets and container data.
     pub shared_dir: String,
     pub socket_path: String,
@@ -120,6 +122,7 @@ pub(crate) fn names(
             env.ifname
         ),
         shared_dir: socket_dir,
+        base_dir,
         socket_path,
         socket_file: named.socket_file,
         port_name: named.port_name,

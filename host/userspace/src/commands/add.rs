@@ -72,12 +72,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         Some(stale) => rollback::undo_attachment(&store, stale, &env.path)?,
         None => {}
     }
-    let shared_dir_is_new = check_shared_dir(env, &names)?;
+    let new_dirs = check_shared_dir(env, &names)?;
 
     let nonce = naming::nonce();
     let mut record = Record::new(key, details(conf, env, &names, nonce));
     record.details["engineComponent"] = components::to_record(&engine_spec);
-    record.journal = host_undo_plan(&names, shared_dir_is_new);
+    record.journal = host_undo_plan(&names, &new_dirs);
     store
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
@@ -131,15 +131,13 @@ fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Valu
 
 /// The undo of every host-side step ADD takes, in the order taken (IPAM
 /// allocations are journalled one by one as the IPAM chain makes them).
-fn host_undo_plan(names: &Names, shared_dir_is_new: bool) -> Vec<JournalEntry> {
+fn host_undo_plan(names: &Names, new_dirs: &[String]) -> Vec<JournalEntry> {
     let mut plan = Vec::new();
     let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
-    if shared_dir_is_new {
+    for dir in new_dirs {
         step(
-            format!("remove shared dir {}", names.shared_dir),
-            Undo::RemoveEmptyDir {
-                path: names.shared_dir.clone(),
-            },
+            format!("remove shared dir {dir}"),
+            Undo::RemoveEmptyDir { path: dir.clone() },
         );
     }
     step(
@@ -157,24 +155,40 @@ fn host_undo_plan(names: &Names, shared_dir_is_new: bool) -> Vec<JournalEntry> {
     plan
 }
 
-/// Refuses a shared dir that is a symlink or not a directory, and files
-/// of another container; tells whether the dir must be created.
-fn check_shared_dir(env: &Environment, names: &Names) -> Result<bool, CniError> {
-    match std::fs::symlink_metadata(&names.shared_dir) {
-        Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => Err(CniError::new(
-            codes::CONTAINER_DATA_FAILURE,
-            format!(
-                "shared dir {} exists and is not a directory (a symlink is not followed)",
-                names.shared_dir
-            ),
-            "",
-        )),
-        Ok(_) => {
-            refuse_foreign_files(env, names)?;
-            Ok(false)
+/// Refuses a shared dir (or a directory between it and the base dir) that
+/// is a symlink or not a directory, and files of another container.
+/// Returns the directories ADD must create, outermost first.
+fn check_shared_dir(env: &Environment, names: &Names) -> Result<Vec<String>, CniError> {
+    let mut missing = Vec::new();
+    let mut dir = std::path::Path::new(&names.shared_dir);
+    loop {
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+                return Err(CniError::new(
+                    codes::CONTAINER_DATA_FAILURE,
+                    format!(
+                        "{} exists and is not a directory (a symlink is not followed)",
+                        dir.display()
+                    ),
+                    "",
+                ))
+            }
+            Ok(_) => break,
+            Err(_) => missing.push(dir.display().to_string()),
         }
-        Err(_) => Ok(true),
+        if dir.as_os_str() == names.base_dir.as_str() {
+            break;
+        }
+        match dir.parent() {
+            Some(parent) if parent.starts_with(&names.base_dir) => dir = parent,
+            _ => break,
+        }
     }
+    if missing.is_empty() {
+        refuse_foreign_files(env, names)?;
+    }
+    missing.reverse();
+    Ok(missing)
 }
 
 /// The components an ADD runs after naming.
