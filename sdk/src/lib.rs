@@ -64,6 +64,7 @@ pub use naming_bindings::Guest as Naming;
 macro_rules! export_engine {
     ($ty:ident) => {
         $crate::bindings::export_engine_world!($ty);
+        $crate::component_metadata!();
     };
 }
 
@@ -72,6 +73,7 @@ macro_rules! export_engine {
 macro_rules! export_naming {
     ($ty:ident) => {
         $crate::naming_bindings::export_naming_world!($ty);
+        $crate::component_metadata!();
     };
 }
 
@@ -80,7 +82,37 @@ macro_rules! export_naming {
 macro_rules! export_ipam_chain {
     ($ty:ident) => {
         $crate::ipam_chain_bindings::export_ipam_chain_world!($ty);
+        $crate::component_metadata!();
     };
+}
+
+/// Records the component's package name and version (`name@version`,
+/// from its Cargo manifest) in a custom section that `userspace
+/// components` and `userspace validate` show. The export macros call it.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! component_metadata {
+    () => {
+        const _: () = {
+            const METADATA: &str = concat!(env!("CARGO_PKG_NAME"), "@", env!("CARGO_PKG_VERSION"));
+            #[used]
+            #[link_section = "userspace-cni-component"]
+            static METADATA_SECTION: [u8; METADATA.len()] = $crate::metadata_bytes(METADATA);
+        };
+    };
+}
+
+/// `text` as a byte array of its length, for a `link_section` static.
+#[doc(hidden)]
+pub const fn metadata_bytes<const N: usize>(text: &str) -> [u8; N] {
+    let bytes = text.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
 }
 
 /// The IPAM delegate: runs the IPAM plugin named by `ipam.type` of the

@@ -211,6 +211,19 @@ impl Store {
         Ok(())
     }
 
+    /// The networks that have records.
+    pub fn networks(&self) -> Result<Vec<String>, Error> {
+        let dir = self.root.join("attachments");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(io_err(&dir))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Every record of `network` (GC).
     pub fn list(&self, network: &str) -> Result<Vec<Record>, Error> {
         let mut records = Vec::new();

@@ -5,6 +5,7 @@
 //! error) is printed on stdout; logs go to stderr or `logFile`.
 
 mod capabilities;
+mod cli;
 mod commands;
 mod components;
 mod container_data;
@@ -31,6 +32,10 @@ pub(crate) static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::
 
 fn main() -> ExitCode {
     STARTED.get_or_init(std::time::Instant::now);
+    // A runtime always sets CNI_COMMAND; a person runs subcommands.
+    if std::env::var_os("CNI_COMMAND").is_none() && std::env::args_os().len() > 1 {
+        return cli::main();
+    }
     let mut stdin = Vec::new();
     let read = std::io::stdin()
         .take(MAX_CONFIG_BYTES as u64 + 1)

@@ -217,8 +217,19 @@ impl Runtime {
 
     /// Compiles (or maps from the cache) a component and reads its
     /// manifest: the world it implements, the WIT version it was built
-    /// against and the capabilities it imports.
+    /// against, the capabilities it imports and its package name.
     pub fn inspect(&self, source: &Source) -> Result<Inspected, Error> {
+        let compiled = self.compile(source)?;
+        Ok(Inspected {
+            package: manifest::package_of(&compiled.bytes),
+            manifest: Manifest::of(&self.engine, &compiled.component),
+            size: compiled.bytes.len(),
+            name: compiled.name,
+            sha256: compiled.sha256,
+        })
+    }
+
+    fn compile(&self, source: &Source) -> Result<Compiled, Error> {
         let name = source.name();
         let load_error = |message: String| Error::Load {
             component: name.clone(),
@@ -250,12 +261,10 @@ impl Runtime {
                 cache::CacheError::Io(path, source) => Error::Cache { path, source },
                 cache::CacheError::Wasm(message) => load_error(message),
             })?;
-        let manifest = Manifest::of(&self.engine, &component);
-        Ok(Inspected {
+        Ok(Compiled {
             name,
             sha256,
-            size: bytes.len(),
-            manifest,
+            bytes,
             component,
         })
     }
@@ -281,27 +290,26 @@ impl Runtime {
                 });
             }
         }
-        let inspected = self.inspect(&spec.source)?;
+        let compiled = self.compile(&spec.source)?;
         let refused = |reason: String| Error::Refused {
-            component: inspected.name.clone(),
+            component: compiled.name.clone(),
             reason,
         };
         if let Some(pin) = &spec.sha256 {
-            if !pin.eq_ignore_ascii_case(&inspected.sha256) {
+            if !pin.eq_ignore_ascii_case(&compiled.sha256) {
                 return Err(refused(format!(
                     "its sha256 is {}, the config pins {pin}",
-                    inspected.sha256
+                    compiled.sha256
                 )));
             }
         }
-        inspected
-            .manifest
+        Manifest::of(&self.engine, &compiled.component)
             .admit(role, &spec.grants)
             .map_err(refused)?;
         Ok(Loaded {
             runtime: self,
-            component: inspected.component,
-            name: inspected.name,
+            component: compiled.component,
+            name: compiled.name,
         })
     }
 
@@ -319,13 +327,23 @@ impl Runtime {
     }
 }
 
+/// A component compiled (or mapped from the cache), not yet admitted.
+struct Compiled {
+    name: String,
+    sha256: String,
+    bytes: std::borrow::Cow<'static, [u8]>,
+    component: Component,
+}
+
 /// A component file as the runtime sees it before granting it anything.
 pub struct Inspected {
     pub name: String,
+    /// `name@version` as the component's Cargo manifest gave them, when
+    /// it was built with the SDK.
+    pub package: Option<String>,
     pub sha256: String,
     pub size: usize,
     pub manifest: Manifest,
-    component: Component,
 }
 
 /// A loaded, admitted component, instantiated afresh for every call.

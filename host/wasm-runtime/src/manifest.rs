@@ -106,6 +106,24 @@ impl fmt::Display for Capability {
     }
 }
 
+/// The custom section the SDK's export macros write: `name@version`.
+const METADATA_SECTION: &str = "userspace-cni-component";
+
+/// The component's package name and version, when it was built with the
+/// SDK (which records them); `None` otherwise.
+pub(crate) fn package_of(bytes: &[u8]) -> Option<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .find_map(|payload| match payload {
+            Ok(wasmparser::Payload::CustomSection(section))
+                if section.name() == METADATA_SECTION =>
+            {
+                std::str::from_utf8(section.data()).ok().map(str::to_string)
+            }
+            _ => None,
+        })
+}
+
 /// A component's manifest, as its import and export tables state it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {

@@ -1,0 +1,294 @@
+//! The commands a person runs (`userspace components`, `validate`,
+//! `precompile`, `attachments`) when the binary is not called as a CNI
+//! plugin (no `CNI_COMMAND` in the environment).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use attachment_store::Store;
+use clap::{Parser, Subcommand};
+use netconf::NetConf;
+use wasm_runtime::{Capability, Inspected, Role, Runtime, Source, WIT_PACKAGE, WIT_VERSION};
+
+#[derive(Parser)]
+#[command(
+    name = "userspace",
+    about = "userspace-cni: a CNI plugin for memif and vhost-user interfaces on OVS-DPDK or VPP.\n\
+             Called with CNI_COMMAND set, it is the CNI plugin; without, these commands inspect it.",
+    version
+)]
+struct Cli {
+    /// State dir whose component cache and attachment records are used.
+    #[arg(long, global = true, default_value = netconf::DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// List the built-in components, those in a components dir and those a
+    /// network config names: package, WIT version, hash, capabilities.
+    Components {
+        /// An operator's components dir (its *.wasm files).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// A network config: show the components it runs, with its grants.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check a .wasm before deploying it: the world it implements, the WIT
+    /// version it needs, the capabilities it imports. Exits 1 when this
+    /// host would refuse it.
+    Validate {
+        file: PathBuf,
+        /// The role it is meant for (default: the world it exports).
+        #[arg(long, value_parser = ["engine", "naming", "ipam-chain"])]
+        world: Option<String>,
+        /// Capabilities the operator will grant (default: the world's).
+        #[arg(long = "grant", value_delimiter = ',')]
+        grants: Vec<String>,
+    },
+    /// Compile the built-in components and the given files into the cache,
+    /// so the first CNI call does not pay for it.
+    Precompile { files: Vec<PathBuf> },
+    /// Show the attachments recorded on this host.
+    Attachments,
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("userspace: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime =
+        || Runtime::new(cli.state_dir.join("cache")).context("cannot start the component runtime");
+    match &cli.command {
+        Commands::Components { dir, config } => {
+            let runtime = runtime()?;
+            println!("{}", header());
+            for (name, _) in wasm_runtime::built_ins() {
+                println!(
+                    "{}",
+                    row(&runtime.inspect(&Source::BuiltIn(name.into()))?, "built in")
+                );
+            }
+            if let Some(dir) = dir {
+                for file in wasm_files(dir)? {
+                    match runtime.inspect(&Source::File(file.clone())) {
+                        Ok(inspected) => println!("{}", row(&inspected, "dir")),
+                        Err(e) => println!(
+                            "{}  not a component: {}",
+                            file.display(),
+                            e.to_string().lines().next().unwrap_or_default()
+                        ),
+                    }
+                }
+            }
+            if let Some(config) = config {
+                list_configured(&runtime, config)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Validate {
+            file,
+            world,
+            grants,
+        } => validate(&runtime()?, file, world.as_deref(), grants),
+        Commands::Precompile { files } => {
+            let runtime = runtime()?;
+            let sources = wasm_runtime::built_ins()
+                .map(|(name, _)| Source::BuiltIn(name.into()))
+                .chain(files.iter().cloned().map(Source::File));
+            for source in sources {
+                let inspected = runtime.inspect(&source)?;
+                println!("compiled {} ({})", inspected.name, short(&inspected.sha256));
+            }
+            println!("cache: {}", runtime.cache_dir().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Attachments => attachments(&cli.state_dir),
+    }
+}
+
+fn header() -> String {
+    format!(
+        "{:<11} {:<40} {:<32} {:<6} {:<12} {:>7}  CAPABILITIES",
+        "WORLD", "NAME", "PACKAGE", "WIT", "SHA256", "SIZE"
+    )
+}
+
+fn row(c: &Inspected, origin: &str) -> String {
+    let m = &c.manifest;
+    format!(
+        "{:<11} {:<40} {:<32} {:<6} {:<12} {:>5}KB  {}  ({origin})",
+        m.world.map_or("-", Role::world),
+        c.name,
+        c.package.as_deref().unwrap_or("-"),
+        m.wit_versions.join(","),
+        short(&c.sha256),
+        c.size / 1024,
+        m.capabilities
+            .iter()
+            .map(|c| c.as_str())
+            .chain(m.foreign_imports.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn short(sha256: &str) -> &str {
+    &sha256[..12.min(sha256.len())]
+}
+
+fn wasm_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The components a network config runs, each admitted or refused as a
+/// CNI call would.
+fn list_configured(runtime: &Runtime, config: &Path) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let conf = NetConf::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
+    println!("\nnetwork {}:", conf.name);
+    for role in Role::ALL {
+        let spec = crate::components::spec(role, &conf).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let grants = spec.grants.iter().map(|c| c.as_str()).collect::<Vec<_>>();
+        let verdict = match runtime.inspect(&spec.source) {
+            Ok(inspected) => {
+                let admitted = inspected.manifest.admit(role, &spec.grants);
+                let pinned = match &spec.sha256 {
+                    Some(pin) if *pin != inspected.sha256 => {
+                        Err(format!("sha256 is {}, pinned {pin}", inspected.sha256))
+                    }
+                    _ => Ok(()),
+                };
+                match admitted.and(pinned) {
+                    Ok(()) => "admitted".to_string(),
+                    Err(reason) => format!("REFUSED: {reason}"),
+                }
+            }
+            Err(e) => format!("REFUSED: {e}"),
+        };
+        println!(
+            "  {:<11} {:<40} grants [{}]: {verdict}",
+            role.world(),
+            spec.source.name(),
+            grants.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn validate(
+    runtime: &Runtime,
+    file: &Path,
+    world: Option<&str>,
+    grants: &[String],
+) -> anyhow::Result<ExitCode> {
+    let inspected = runtime.inspect(&Source::File(file.to_path_buf()))?;
+    let m = &inspected.manifest;
+    let role = match world {
+        Some(w) => Role::ALL.into_iter().find(|r| r.world() == w),
+        None => m.world,
+    };
+    println!("component:    {}", inspected.name);
+    println!(
+        "package:      {}",
+        inspected
+            .package
+            .as_deref()
+            .unwrap_or("- (not built with the SDK)")
+    );
+    println!("sha256:       {}", inspected.sha256);
+    println!(
+        "world:        {}",
+        m.world.map_or("none of this host's", Role::world)
+    );
+    println!("built for:    {WIT_PACKAGE}@{}", m.wit_versions.join(", "));
+    println!("this host:    {WIT_PACKAGE}@{WIT_VERSION}");
+    let caps: Vec<&str> = m.capabilities.iter().map(|c| c.as_str()).collect();
+    println!("capabilities: {}", caps.join(", "));
+    if !m.foreign_imports.is_empty() {
+        println!("other imports: {}", m.foreign_imports.join(", "));
+    }
+    let Some(role) = role else {
+        println!(
+            "verdict:      REFUSED: it exports [{}], which is no world of {WIT_PACKAGE}",
+            m.exports.join(", ")
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let grants = if grants.is_empty() {
+        role.default_grants().to_vec()
+    } else {
+        grants
+            .iter()
+            .map(|g| {
+                Capability::parse(g).ok_or_else(|| anyhow::anyhow!("--grant {g}: not a capability"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    match m.admit(role, &grants) {
+        Ok(()) => {
+            println!("verdict:      admissible as a {role} component");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("verdict:      REFUSED as a {role} component: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {
+    if !state_dir.join("attachments").is_dir() {
+        bail!("no attachments recorded: {} has none", state_dir.display());
+    }
+    let store = Store::open(state_dir).context("cannot open the state dir")?;
+    println!(
+        "{:<20} {:<24} {:<8} {:<10} {:<10} {:<28} {:<20} SOCKET",
+        "NETWORK", "CONTAINER", "IFNAME", "PHASE", "ENGINE", "PORT", "IPS"
+    );
+    for network in store.networks()? {
+        for record in store.list(&network)? {
+            let d = &record.details;
+            let ips = record
+                .result
+                .as_ref()
+                .and_then(|r| r["ips"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|ip| ip["address"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join(",");
+            println!(
+                "{:<20} {:<24} {:<8} {:<10} {:<10} {:<28} {:<20} {}",
+                record.key.network,
+                record.key.container_id,
+                record.key.ifname,
+                format!("{:?}", record.phase).to_lowercase(),
+                d["engine"].as_str().unwrap_or("-"),
+                d["portName"].as_str().unwrap_or("-"),
+                if ips.is_empty() { "-".into() } else { ips },
+                d["socketPath"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

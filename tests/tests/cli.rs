@@ -1,0 +1,180 @@
+//! The commands a person runs on the `userspace` binary (no CNI_COMMAND):
+//! components, validate, precompile, attachments.
+
+use std::process::Command;
+
+use integration_tests::{component, plugin_binary, Netns, Network, Ovs};
+
+/// Runs `userspace args...` without CNI variables; (exit code, stdout).
+fn userspace(args: &[&str]) -> (i32, String) {
+    let out = Command::new(plugin_binary())
+        .env_clear()
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.code().is_some(),
+        "killed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap(), stdout)
+}
+
+#[test]
+fn components_lists_the_built_ins_with_package_wit_hash_and_capabilities() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    let (code, out) = userspace(&["components", "--state-dir", state]);
+    assert_eq!(code, 0, "{out}");
+    for line in [
+        (
+            "engine",
+            "ovs-dpdk",
+            "engine-ovs-dpdk@0.1.0",
+            "ovsdb, journal, log",
+        ),
+        ("engine", "vpp", "engine-vpp@0.1.0", "vpp"),
+        ("naming", "go-compatible", "naming-go-compatible@0.1.0", ""),
+        (
+            "ipam-chain",
+            "delegate",
+            "ipam-chain-delegate@0.1.0",
+            "ipam",
+        ),
+    ] {
+        let (world, name, package, caps) = line;
+        assert!(
+            out.lines().any(|l| l.starts_with(world)
+                && l.contains(&format!(" {name} "))
+                && l.contains(package)
+                && l.contains(caps)),
+            "no {line:?} in\n{out}"
+        );
+    }
+}
+
+#[test]
+fn components_with_a_config_shows_what_it_admits_and_refuses() {
+    let mut net = Network::memif(Ovs::shared());
+    net.config["components"] = serde_json::json!({
+        "naming": component::build("naming-wants-ovsdb"),
+        "engine": {"grants": ["ovsdb", "journal", "log"]},
+    });
+    let config = net.dir("net.conf");
+    std::fs::write(&config, net.stdin()).unwrap();
+    let state = net.dir("state");
+    let (code, out) = userspace(&[
+        "components",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let line = |world: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(world) && l.contains("grants"))
+            .unwrap_or_else(|| panic!("no {world} line in\n{out}"))
+            .to_string()
+    };
+    assert!(line("engine").ends_with("admitted"), "{out}");
+    assert!(
+        line("naming").contains("REFUSED") && line("naming").contains("ovsdb"),
+        "{out}"
+    );
+    assert!(line("ipam-chain").ends_with("admitted"), "{out}");
+}
+
+#[test]
+fn validate_accepts_a_good_component_and_refuses_bad_ones_with_the_reason() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().to_str().unwrap();
+    let tenant = component::build("naming-tenant");
+    let (code, out) = userspace(&["validate", "--state-dir", state, tenant.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("world:        naming") && out.contains("naming-tenant@0.1.0"),
+        "{out}"
+    );
+    assert!(out.contains("admissible"), "{out}");
+
+    // Right component, wrong role.
+    let (code, out) = userspace(&[
+        "validate",
+        "--state-dir",
+        state,
+        "--world",
+        "engine",
+        tenant.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not an engine component"), "{out}");
+
+    let future = component::build("naming-future-wit");
+    let (code, out) = userspace(&["validate", "--state-dir", state, future.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("userspace:cni@9.0.0"), "{out}");
+
+    let greedy = component::build("naming-wants-ovsdb");
+    let path = greedy.to_str().unwrap();
+    let (code, out) = userspace(&["validate", "--state-dir", state, path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("capability `ovsdb`"), "{out}");
+    // Granted explicitly, it passes.
+    let (code, out) = userspace(&[
+        "validate",
+        "--state-dir",
+        state,
+        "--grant",
+        "log,ovsdb",
+        path,
+    ]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn precompile_fills_the_cache_that_cni_calls_use() {
+    let state = tempfile::tempdir().unwrap();
+    let tenant = component::build("naming-tenant");
+    let (code, out) = userspace(&[
+        "precompile",
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        tenant.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let artifacts = integration_tests::list(&state.path().join("cache"));
+    assert_eq!(
+        artifacts.iter().filter(|f| f.ends_with(".cwasm")).count(),
+        5,
+        "4 built-ins and the tenant policy: {artifacts:?}"
+    );
+}
+
+#[test]
+fn attachments_shows_what_is_recorded_on_this_host() {
+    let net = Network::memif(Ovs::shared());
+    let ns = Netns::new();
+    net.add("listedabc0001", &ns).ok();
+    let state = net.dir("state");
+    let (code, out) = userspace(&["attachments", "--state-dir", state.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("listedabc0001"))
+        .unwrap_or_else(|| panic!("no attachment line in\n{out}"));
+    for part in [
+        &net.name,
+        "net1",
+        "committed",
+        "ovs-dpdk",
+        "memif-listedabc000-net1",
+        "10.77.0.",
+    ] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
+    net.del("listedabc0001").ok();
+    let (_, out) = userspace(&["attachments", "--state-dir", state.to_str().unwrap()]);
+    assert!(!out.contains("listedabc0001"), "{out}");
+}
