@@ -1,8 +1,8 @@
 //! Swappable policies: naming and IPAM-chain components chosen by the
 //! network config, with the same host binary, and components the host must
-//! refuse (wrong hash, another WIT version, an ungranted capability, WASI
-//! imports, names outside the shared dir), each refused before anything on
-//! the host changes.
+//! refuse (wrong hash, another WIT version, an ungranted capability, names
+//! outside the shared dir), each refused before anything on the host
+//! changes, and WASI confined to the directories granted.
 
 use integration_tests::{component, run_plugin, Netns, Network, Ovs, CNI_PATH};
 use serde_json::{json, Value};
@@ -160,16 +160,42 @@ fn a_naming_component_importing_ovsdb_is_refused_the_ungranted_capability() {
 }
 
 #[test]
-fn a_component_reading_etc_passwd_through_wasi_is_refused() {
+fn a_wasi_component_reads_the_directory_granted_to_it_and_nothing_else() {
     let mut net = Network::memif(Ovs::shared());
-    net.config["components"] = json!({ "naming": component::build_wasip2("naming-reads-files") });
-    let err = net.add("snooping00001", &Netns::new()).err(102);
-    let msg = err["msg"].as_str().unwrap();
+    let site = net.dir("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("policy"), "siteA\n").unwrap();
+    let snoop = component::build_wasip2("naming-reads-files");
+    net.config["components"] = json!({
+        "naming": {"source": snoop, "files": [{"path": site, "as": "/site"}]},
+    });
+    let id = "snooping00001";
+    net.add(id, &Netns::new()).ok();
+    // `siteA` read from the grant; /etc/passwd denied both ways.
+    assert_eq!(net.ovs.ports(&net.bridge), vec!["siteA-dd".to_string()]);
+    net.del(id).ok();
+    net.assert_nothing_left(id);
+
+    // Without the grant it cannot even read its policy: a clean error.
+    net.config["components"] = json!({ "naming": snoop });
+    let err = net.add(id, &Netns::new()).err(7);
     assert!(
-        msg.contains("wasi:") && msg.contains("does not provide"),
+        err["msg"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read /site/policy"),
         "{err}"
     );
-    assert_refused_cleanly(&net, "snooping00001");
+    assert_refused_cleanly(&net, id);
+
+    // And an operator may withhold WASI altogether.
+    net.config["components"] = json!({ "naming": {"source": snoop, "grants": ["log"]} });
+    let err = net.add(id, &Netns::new()).err(102);
+    assert!(
+        err["msg"].as_str().unwrap().contains("capability `wasi`"),
+        "{err}"
+    );
+    assert_refused_cleanly(&net, id);
 }
 
 #[test]

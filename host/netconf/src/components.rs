@@ -26,6 +26,9 @@ pub struct ComponentChoice {
     pub sha256: Option<String>,
     /// The capabilities granted; `None`: the role's defaults.
     pub grants: Option<Vec<String>>,
+    /// Host directories the component may read through WASI, each with
+    /// the path it sees them at: `[{"path": "/etc/site", "as": "/site"}]`.
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -89,12 +92,51 @@ fn choice(section: &Obj<'_>, key: &str) -> Result<ComponentChoice, CniError> {
                 source,
                 sha256,
                 grants,
+                files: files(&obj, &field)?,
             })
         }
         Some(_) => Err(CniError::invalid_config(format!(
             "{field}: must be a component name or path, or an object {{source, sha256, grants}}"
         ))),
     }
+}
+
+/// `files`: each an absolute `path` without `..`, seen at `as` (default:
+/// the same path).
+fn files(obj: &Obj<'_>, field: &str) -> Result<Vec<(String, String)>, CniError> {
+    let list = match obj.get("files") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err(CniError::invalid_config(format!(
+                "{field}.files: must be a list of {{path, as}}"
+            )))
+        }
+    };
+    let abs = |v: &Value| {
+        v.as_str()
+            .filter(|p| p.starts_with('/') && !p.split('/').any(|c| c == ".."))
+            .map(str::to_string)
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, grant)| {
+            let path = abs(&grant["path"]).ok_or_else(|| {
+                CniError::invalid_config(format!(
+                    "{field}.files[{i}].path: an absolute directory path without '..' is required"
+                ))
+            })?;
+            let seen_as = match grant.get("as") {
+                None | Some(Value::Null) => path.clone(),
+                Some(v) => abs(v).ok_or_else(|| {
+                    CniError::invalid_config(format!(
+                        "{field}.files[{i}].as: must be an absolute path without '..'"
+                    ))
+                })?,
+            };
+            Ok((path, seen_as))
+        })
+        .collect()
 }
 
 /// An absolute path to a `.wasm` file, or a plain name.

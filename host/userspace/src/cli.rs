@@ -246,11 +246,11 @@ fn validate(
     };
     match m.admit(role, &grants) {
         Ok(()) => {
-            println!("verdict:      admissible as a {role} component");
+            println!("verdict:      admissible in the {role} world");
             Ok(ExitCode::SUCCESS)
         }
         Err(reason) => {
-            println!("verdict:      REFUSED as a {role} component: {reason}");
+            println!("verdict:      REFUSED in the {role} world: {reason}");
             Ok(ExitCode::FAILURE)
         }
     }

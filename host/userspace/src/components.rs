@@ -5,7 +5,7 @@
 use cni_protocol::{codes, CniError};
 use netconf::{ComponentChoice, NetConf};
 use serde_json::{json, Value};
-use wasm_runtime::{Capability, Role, Source, Spec};
+use wasm_runtime::{Capability, FileGrant, Role, Source, Spec};
 
 /// The built-in component of each role that runs when the config names none.
 fn default_source(role: Role, conf: &NetConf) -> Source {
@@ -39,6 +39,14 @@ pub(crate) fn spec(role: Role, conf: &NetConf) -> Result<Spec, CniError> {
         source,
         sha256: choice.sha256.clone(),
         grants: grants(role, choice, field)?,
+        files: choice
+            .files
+            .iter()
+            .map(|(host, guest)| FileGrant {
+                host: host.into(),
+                guest: guest.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -92,6 +100,7 @@ pub(crate) fn to_record(spec: &Spec) -> Value {
         kind: source,
         "sha256": spec.sha256,
         "grants": spec.grants.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "files": spec.files.iter().map(|f| json!({"path": f.host, "as": f.guest})).collect::<Vec<_>>(),
     })
 }
 
@@ -124,9 +133,21 @@ pub(crate) fn engine_from_record(details: &Value) -> Result<Spec, CniError> {
             .collect::<Result<_, _>>()?,
         None => Role::Engine.default_grants().to_vec(),
     };
+    let files = recorded["files"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            Some(FileGrant {
+                host: f["path"].as_str()?.into(),
+                guest: f["as"].as_str()?.to_string(),
+            })
+        })
+        .collect();
     Ok(Spec {
         source,
         sha256: recorded["sha256"].as_str().map(str::to_string),
         grants,
+        files,
     })
 }

@@ -163,6 +163,16 @@ pub struct Spec {
     pub sha256: Option<String>,
     /// The capabilities it may import.
     pub grants: Vec<Capability>,
+    /// Host directories it may read through WASI.
+    pub files: Vec<FileGrant>,
+}
+
+/// A host directory a component may read (never write), seen by the
+/// component at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileGrant {
+    pub host: PathBuf,
+    pub guest: String,
 }
 
 impl Spec {
@@ -172,6 +182,7 @@ impl Spec {
             source,
             sha256: None,
             grants: role.default_grants().to_vec(),
+            files: Vec::new(),
         }
     }
 }
@@ -303,13 +314,16 @@ impl Runtime {
                 )));
             }
         }
-        Manifest::of(&self.engine, &compiled.component)
-            .admit(role, &spec.grants)
-            .map_err(refused)?;
+        let manifest = Manifest::of(&self.engine, &compiled.component);
+        manifest.admit(role, &spec.grants).map_err(refused)?;
         Ok(Loaded {
             runtime: self,
             component: compiled.component,
             name: compiled.name,
+            wasi: manifest
+                .capabilities
+                .contains(&Capability::Wasi)
+                .then(|| spec.files.clone()),
         })
     }
 
@@ -351,12 +365,25 @@ struct Loaded<'r> {
     runtime: &'r Runtime,
     component: Component,
     name: String,
+    /// The directories it may read, when it imports WASI.
+    wasi: Option<Vec<FileGrant>>,
 }
 
 struct StoreData<C> {
     caps: C,
     limits: StoreLimits,
     component: String,
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl<C: Send> wasmtime_wasi::WasiView for StoreData<C> {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
 }
 
 impl Loaded<'_> {
@@ -371,6 +398,24 @@ impl Loaded<'_> {
         f: impl FnOnce(&mut Store<StoreData<C>>, &Linker<StoreData<C>>) -> wasmtime::Result<R>,
     ) -> (C, Result<R, Error>) {
         let engine = &self.runtime.engine;
+        // WASI as the sandbox allows it: no environment, arguments, stdin
+        // or network; output discarded; granted directories read-only.
+        let mut wasi = wasmtime_wasi::WasiCtx::builder();
+        wasi.allow_blocking_current_thread(true);
+        for grant in self.wasi.iter().flatten() {
+            if let Err(e) =
+                wasi.preopened_dir(&grant.host, &grant.guest, wasmtime_wasi::FsPerms::ReadOnly)
+            {
+                let message = format!("files grant {}: {e:#}", grant.host.display());
+                return (
+                    caps,
+                    Err(Error::Load {
+                        component: self.name.clone(),
+                        message,
+                    }),
+                );
+            }
+        }
         let mut store = Store::new(
             engine,
             StoreData {
@@ -380,12 +425,20 @@ impl Loaded<'_> {
                     .trap_on_grow_failure(true)
                     .build(),
                 component: self.name.clone(),
+                wasi: wasi.build(),
+                table: wasmtime::component::ResourceTable::new(),
             },
         );
         store.limiter(|data| &mut data.limits);
         store.set_epoch_deadline((limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
         let mut linker: Linker<StoreData<C>> = Linker::new(engine);
-        let result = link(&mut linker).and_then(|_| f(&mut store, &linker));
+        let wasi_linked = match self.wasi {
+            Some(_) => wasmtime_wasi::p2::add_to_linker_sync(&mut linker),
+            None => Ok(()),
+        };
+        let result = wasi_linked
+            .and_then(|_| link(&mut linker))
+            .and_then(|_| f(&mut store, &linker));
         let result = result.map_err(|e| self.classify(e, limits));
         (store.into_data().caps, result)
     }

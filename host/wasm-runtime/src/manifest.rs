@@ -52,9 +52,10 @@ impl Role {
                 Capability::Journal,
                 Capability::Ipam,
                 Capability::Log,
+                Capability::Wasi,
             ],
-            Role::Naming => &[Capability::Log],
-            Role::IpamChain => &[Capability::Ipam, Capability::Log],
+            Role::Naming => &[Capability::Log, Capability::Wasi],
+            Role::IpamChain => &[Capability::Ipam, Capability::Log, Capability::Wasi],
         }
     }
 }
@@ -73,15 +74,19 @@ pub enum Capability {
     Journal,
     Ipam,
     Log,
+    /// WASI 0.2 without network: empty environment, no stdin, stdout and
+    /// stderr discarded, files only in the directories granted read-only.
+    Wasi,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Ovsdb,
         Capability::Vpp,
         Capability::Journal,
         Capability::Ipam,
         Capability::Log,
+        Capability::Wasi,
     ];
 
     /// The interface's name in the WIT package (and in configs).
@@ -92,6 +97,7 @@ impl Capability {
             Capability::Journal => "journal",
             Capability::Ipam => "ipam",
             Capability::Log => "log",
+            Capability::Wasi => "wasi",
         }
     }
 
@@ -105,6 +111,16 @@ impl fmt::Display for Capability {
         f.write_str(self.as_str())
     }
 }
+
+/// The WASI 0.2 packages the host provides (no `wasi:sockets`, no
+/// `wasi:http`: components get no network).
+const WASI_PACKAGES: [&str; 5] = [
+    "wasi:io",
+    "wasi:cli",
+    "wasi:clocks",
+    "wasi:filesystem",
+    "wasi:random",
+];
 
 /// The custom section the SDK's export macros write: `name@version`.
 const METADATA_SECTION: &str = "userspace-cni-component";
@@ -166,6 +182,15 @@ impl Manifest {
 
     fn add_import(&mut self, name: &str) {
         let (path, version) = name.split_once('@').unwrap_or((name, ""));
+        if let Some(package) = path.split('/').next().filter(|p| WASI_PACKAGES.contains(p)) {
+            if version.starts_with("0.2.") {
+                self.capabilities.push(Capability::Wasi);
+            } else {
+                self.foreign_imports
+                    .push(format!("{name} (this host speaks {package}@0.2)"));
+            }
+            return;
+        }
         let Some(interface) = path
             .strip_prefix(WIT_PACKAGE)
             .and_then(|rest| rest.strip_prefix('/'))
@@ -295,8 +320,16 @@ mod tests {
         let e = old.admit(Role::Naming, &[Capability::Log]).unwrap_err();
         assert!(e.contains("userspace:cni@9.0.0") && e.contains(v), "{e}");
 
-        let wasi = manifest(&["wasi:filesystem/types@0.2.0"], &["name"]);
+        let wasi = manifest(&["wasi:filesystem/types@0.2.6"], &["name"]);
+        assert_eq!(wasi.capabilities, vec![Capability::Wasi]);
         let e = wasi.admit(Role::Naming, &[Capability::Log]).unwrap_err();
-        assert!(e.contains("wasi:filesystem/types@0.2.0"), "{e}");
+        assert!(e.contains("`wasi`"), "{e}");
+        assert!(wasi.admit(Role::Naming, &[Capability::Wasi]).is_ok());
+
+        let network = manifest(&["wasi:sockets/tcp@0.2.6"], &["name"]);
+        let e = network
+            .admit(Role::Naming, Role::Naming.default_grants())
+            .unwrap_err();
+        assert!(e.contains("wasi:sockets/tcp@0.2.6"), "{e}");
     }
 }
