@@ -27,10 +27,38 @@ pub fn build_wasip2(package: &str) -> PathBuf {
     cargo_build(package, "wasm32-wasip2")
 }
 
+/// Builds the SDK example `sdk/examples/<name>` with the one command its
+/// README gives (for wasm32-wasip2, in its own workspace); returns the
+/// component's path.
+pub fn build_sdk_example(name: &str) -> PathBuf {
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = workspace().join("sdk/examples").join(name);
+    let target_dir = workspace().join("target/sdk-examples");
+    let status = Command::new(env!("CARGO"))
+        .current_dir(&dir)
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "building the SDK example {name} failed");
+    let stem = format!("{}_engine", name.replace('-', "_"));
+    target_dir.join(format!("wasm32-wasip2/release/{stem}.wasm"))
+}
+
+/// Serialises cargo runs of the test harness.
+static BUILD: Mutex<()> = Mutex::new(());
+
 /// Runs cargo for `package` and `target` (one build at a time); returns
 /// the `.wasm` it produced.
 fn cargo_build(package: &str, target: &str) -> PathBuf {
-    static BUILD: Mutex<()> = Mutex::new(());
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let target_dir = workspace().join("target/test-components");
     let status = Command::new(env!("CARGO"))

@@ -314,6 +314,27 @@ pub fn run_plugin(env: &[(&str, &str)], stdin: &[u8]) -> Run {
     }
 }
 
+/// The engine the OVS-DPDK tests run: the built-in one, or with
+/// `USERSPACE_TEST_ENGINE=tenant-vlans` the SDK example (the same tests
+/// prove a vendor's engine built on the SDK).
+fn engine_under_test() -> Option<String> {
+    static ENGINE: OnceLock<Option<String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(
+            || match std::env::var("USERSPACE_TEST_ENGINE").ok()?.as_str() {
+                "tenant-vlans" => Some(
+                    component::build_sdk_example("tenant-vlans")
+                        .display()
+                        .to_string(),
+                ),
+                other => {
+                    panic!("USERSPACE_TEST_ENGINE={other}: the only SDK example is tenant-vlans")
+                }
+            },
+        )
+        .clone()
+}
+
 /// A network of the plugin's with its own bridge, state, shared and IPAM
 /// data dirs, on the shared OVS.
 pub struct Network {
@@ -351,13 +372,17 @@ impl Network {
             "ipam": {"type": "host-local", "subnet": "10.77.0.0/24",
                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": format!("{d}/ipam")}
         });
-        Network {
+        let mut net = Network {
             ovs,
             name,
             bridge,
             dirs,
             config,
+        };
+        if let Some(engine) = engine_under_test() {
+            net.config["host"]["engine"] = json!(engine);
         }
+        net
     }
 
     /// The same network with vhost-user; `mode` is the host (OVS) side's.

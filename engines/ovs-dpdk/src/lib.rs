@@ -6,14 +6,19 @@
 //! journalled before the mutation happens.
 
 use serde_json::{json, Value};
+#[cfg(feature = "export")]
+use userspace_cni_sdk::export_engine;
 use userspace_cni_sdk::ovsdb::{self, cond, uuid};
-use userspace_cni_sdk::{codes, export_engine, log, undo, AddResult, Attachment, CniError, Engine};
+use userspace_cni_sdk::{codes, log, undo, AddResult, Attachment, CniError, Engine};
 
 /// `external_ids` key that marks the bridges this plugin created.
 const OWNER_KEY: &str = "userspace-cni-owner";
 const OWNER_VALUE: &str = "userspace-cni";
 
-struct OvsDpdk;
+/// The engine. Public so that a vendor's engine can wrap it (see the
+/// SDK's `tenant-vlans` example, which depends on this crate without its
+/// `export` feature).
+pub struct OvsDpdk;
 
 /// What this engine reads from the normalised `host` section.
 struct Settings {
@@ -476,6 +481,7 @@ impl OvsDpdk {
     }
 }
 
+#[cfg(feature = "export")]
 export_engine!(OvsDpdk);
 
 #[cfg(test)]

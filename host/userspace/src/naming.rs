@@ -5,9 +5,9 @@
 
 use cni_protocol::{codes, CniError, Environment};
 use netconf::{Engine, IfType, NetConf};
-use wasm_runtime::{NamingComponent, NamingRequest, Pod};
+use wasm_runtime::{NamingComponent, NamingRequest};
 
-use crate::commands::{component_error, from_wit, limits};
+use crate::commands::{component_error, from_wit, limits, pod_of};
 
 /// `sun_path` holds 108 bytes including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -51,15 +51,6 @@ pub(crate) fn names(
     naming: &NamingComponent<'_>,
 ) -> Result<Names, CniError> {
     let base_dir = base_dir(conf);
-    let args = &env.args;
-    let pod = match (&args.pod_namespace, &args.pod_name, &args.pod_uid) {
-        (Some(namespace), Some(name), uid) => Some(Pod {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            uid: uid.clone().unwrap_or_default(),
-        }),
-        _ => None,
-    };
     let request = NamingRequest {
         network: conf.name.clone(),
         container_id: env.container_id.clone(),
@@ -72,7 +63,7 @@ pub(crate) fn names(
             IfType::VhostUser => conf.host.vhost.socketfile.clone(),
         },
         mac: conf.container.mac.clone(),
-        pod,
+        pod: pod_of(env),
     };
     let named = naming
         .names(limits(conf), &request)

@@ -54,6 +54,13 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .load_naming(&components::spec(Role::Naming, conf)?)
         .map_err(component_error)?;
     let names = naming::names(conf, env, &naming)?;
+    if let Some(started) = crate::STARTED.get() {
+        tracing::debug!(
+            micros = started.elapsed().as_micros() as u64,
+            components = 2 + usize::from(ipam_chain.is_some()),
+            "cold start: components loaded, naming run"
+        );
+    }
 
     let store = open_store(conf)?;
     let key = key(conf, env);
@@ -126,6 +133,7 @@ fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Valu
         "mac": names.mac,
         "dataPath": names.data_path,
         "nonce": nonce,
+        "pod": super::pod_of(env).as_ref().map(super::PodRecord::of),
     })
 }
 

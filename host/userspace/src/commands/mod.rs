@@ -66,6 +66,10 @@ pub(crate) fn recorded_attachment(record: &attachment_store::Record) -> wasm_run
         mtu: d["hostConfig"]["mtu"].as_u64().map(|m| m as u32),
         nonce: d["nonce"].as_u64().unwrap_or_default(),
         ipam_result: None,
+        pod: serde_json::from_value::<Option<PodRecord>>(d["pod"].clone())
+            .ok()
+            .flatten()
+            .map(PodRecord::into_wit),
     }
 }
 
@@ -171,5 +175,45 @@ pub(crate) fn attachment(
         mtu: conf.host.mtu,
         nonce,
         ipam_result,
+        pod: pod_of(env),
+    }
+}
+
+/// The pod behind the call, from CNI_ARGS (namespace and name required).
+pub(crate) fn pod_of(env: &Environment) -> Option<wasm_runtime::Pod> {
+    let args = &env.args;
+    match (&args.pod_namespace, &args.pod_name) {
+        (Some(namespace), Some(name)) => Some(wasm_runtime::Pod {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            uid: args.pod_uid.clone().unwrap_or_default(),
+        }),
+        _ => None,
+    }
+}
+
+/// The pod as the attachment record keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct PodRecord {
+    namespace: String,
+    name: String,
+    uid: String,
+}
+
+impl PodRecord {
+    pub(crate) fn of(pod: &wasm_runtime::Pod) -> PodRecord {
+        PodRecord {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            uid: pod.uid.clone(),
+        }
+    }
+
+    fn into_wit(self) -> wasm_runtime::Pod {
+        wasm_runtime::Pod {
+            namespace: self.namespace,
+            name: self.name,
+            uid: self.uid,
+        }
     }
 }
