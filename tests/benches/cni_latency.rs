@@ -133,6 +133,17 @@ fn go_sequence(
     f
 }
 
+/// The `micros=` of the plugin's debug line that contains `event`.
+fn logged_micros(stderr: &str, event: &str) -> u64 {
+    stderr
+        .lines()
+        .find(|l| l.contains(event))
+        .and_then(|l| l.split("micros=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("the plugin logs {event:?}: {stderr}"))
+}
+
 /// Cold start: STATUS with a warm cache; the plugin logs how long after
 /// exec its engine made the first host call. Also the whole process.
 fn cold_start(net: &Network) -> (Vec<Duration>, Vec<Duration>) {
@@ -146,14 +157,7 @@ fn cold_start(net: &Network) -> (Vec<Duration>, Vec<Duration>) {
         let run = run_plugin(&[("CNI_COMMAND", "STATUS"), ("CNI_PATH", CNI_PATH)], &stdin);
         let elapsed = t.elapsed();
         run.ok();
-        let micros: u64 = run
-            .stderr
-            .lines()
-            .find(|l| l.contains("cold start: first host call"))
-            .and_then(|l| l.split("micros=").nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("the plugin logs its cold start");
+        let micros = logged_micros(&run.stderr, "cold start: first host call");
         if round > 0 {
             first_call.push(Duration::from_micros(micros));
             whole.push(elapsed);
@@ -177,14 +181,7 @@ fn three_components(net: &Network, ns: &Netns) -> (Vec<Duration>, Vec<Duration>)
         let elapsed = t.elapsed();
         run.ok();
         net.call("DEL", &id, "net1", "", &stdin).ok();
-        let micros: u64 = run
-            .stderr
-            .lines()
-            .find(|l| l.contains("cold start: components loaded") && l.contains("components=3"))
-            .and_then(|l| l.split("micros=").nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .expect("the plugin logs when its three components are ready");
+        let micros = logged_micros(&run.stderr, "cold start: 3 components loaded");
         if round > 0 {
             ready.push(Duration::from_micros(micros));
             whole.push(elapsed);

@@ -46,14 +46,7 @@ impl Role {
     /// explicitly: every capability its world offers.
     pub fn default_grants(self) -> &'static [Capability] {
         match self {
-            Role::Engine => &[
-                Capability::Ovsdb,
-                Capability::Vpp,
-                Capability::Journal,
-                Capability::Ipam,
-                Capability::Log,
-                Capability::Wasi,
-            ],
+            Role::Engine => &Capability::ALL,
             Role::Naming => &[Capability::Log, Capability::Wasi],
             Role::IpamChain => &[Capability::Ipam, Capability::Log, Capability::Wasi],
         }

@@ -55,10 +55,10 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .map_err(component_error)?;
     let names = naming::names(conf, env, &naming)?;
     if let Some(started) = crate::STARTED.get() {
+        let components = 2 + usize::from(ipam_chain.is_some());
         tracing::debug!(
             micros = started.elapsed().as_micros() as u64,
-            components = 2 + usize::from(ipam_chain.is_some()),
-            "cold start: components loaded, naming run"
+            "cold start: {components} components loaded, naming run"
         );
     }
 
