@@ -59,10 +59,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         Undo::IpamDel { network_config, .. } => Some(network_config),
         _ => None,
     });
+    // In this call's version: ADD may have run with one that has no CHECK.
+    let version = conf.cni_version.min(Version::V1_0_0);
     for network_config in allocations {
         let mut ipam_conf = network_config.clone();
+        ipam_conf["cniVersion"] = version.to_string().into();
         if let Some(result) = &record.result {
-            let version = Version::parse(ipam_conf["cniVersion"].as_str().unwrap_or("1.0.0"))?;
             ipam_conf["prevResult"] = CniResult::from_value(result)?.to_value(version);
         }
         ipam_delegate::exec(&ipam_call(env, "CHECK"), &ipam_conf)?;
