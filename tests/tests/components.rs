@@ -111,11 +111,12 @@ fn a_component_whose_hash_is_not_the_pinned_one_is_refused() {
     });
     let err = net.add("pinnedwrong001", &Netns::new()).err(102);
     let msg = err["msg"].as_str().unwrap();
-    assert!(
-        msg.contains("sha256") && msg.contains(&sha256_of(&tenant)),
-        "{err}"
-    );
+    let actual = sha256_of(&tenant);
+    assert!(msg.contains("sha256") && msg.contains(&actual), "{err}");
     assert_refused_cleanly(&net, "pinnedwrong001");
+    // Refused before it was compiled: no native code of it in the cache.
+    let cache = integration_tests::list(&net.dir("state/cache"));
+    assert!(!cache.iter().any(|f| f.starts_with(&actual)), "{cache:?}");
 }
 
 #[test]

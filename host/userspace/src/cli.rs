@@ -169,20 +169,8 @@ fn list_configured(runtime: &Runtime, config: &Path) -> anyhow::Result<()> {
     for role in Role::ALL {
         let spec = crate::components::spec(role, &conf).map_err(|e| anyhow::anyhow!("{e}"))?;
         let grants = spec.grants.iter().map(|c| c.as_str()).collect::<Vec<_>>();
-        let verdict = match runtime.inspect(&spec.source) {
-            Ok(inspected) => {
-                let admitted = inspected.manifest.admit(role, &spec.grants);
-                let pinned = match &spec.sha256 {
-                    Some(pin) if *pin != inspected.sha256 => {
-                        Err(format!("sha256 is {}, pinned {pin}", inspected.sha256))
-                    }
-                    _ => Ok(()),
-                };
-                match admitted.and(pinned) {
-                    Ok(()) => "admitted".to_string(),
-                    Err(reason) => format!("REFUSED: {reason}"),
-                }
-            }
+        let verdict = match runtime.admits(role, &spec) {
+            Ok(()) => "admitted".to_string(),
             Err(e) => format!("REFUSED: {e}"),
         };
         println!(

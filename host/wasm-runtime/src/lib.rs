@@ -230,7 +230,7 @@ impl Runtime {
     /// manifest: the world it implements, the WIT version it was built
     /// against, the capabilities it imports and its package name.
     pub fn inspect(&self, source: &Source) -> Result<Inspected, Error> {
-        let compiled = self.compile(source)?;
+        let compiled = self.compile(source, None)?;
         Ok(Inspected {
             package: manifest::package_of(&compiled.bytes),
             manifest: Manifest::of(&self.engine, &compiled.component),
@@ -240,7 +240,9 @@ impl Runtime {
         })
     }
 
-    fn compile(&self, source: &Source) -> Result<Compiled, Error> {
+    /// Reads and compiles `source`; a component whose sha256 is not `pin`
+    /// is refused before it is compiled.
+    fn compile(&self, source: &Source, pin: Option<&str>) -> Result<Compiled, Error> {
         let name = source.name();
         let load_error = |message: String| Error::Load {
             component: name.clone(),
@@ -267,6 +269,12 @@ impl Runtime {
                 (std::borrow::Cow::Owned(bytes), sha256)
             }
         };
+        if let Some(pin) = pin.filter(|pin| !pin.eq_ignore_ascii_case(&sha256)) {
+            return Err(Error::Refused {
+                component: name,
+                reason: format!("its sha256 is {sha256}, the config pins {pin}"),
+            });
+        }
         let component =
             cache::load(&self.engine, &self.cache_dir, &bytes, &sha256).map_err(|e| match e {
                 cache::CacheError::Io(path, source) => Error::Cache { path, source },
@@ -301,19 +309,11 @@ impl Runtime {
                 });
             }
         }
-        let compiled = self.compile(&spec.source)?;
+        let compiled = self.compile(&spec.source, spec.sha256.as_deref())?;
         let refused = |reason: String| Error::Refused {
             component: compiled.name.clone(),
             reason,
         };
-        if let Some(pin) = &spec.sha256 {
-            if !pin.eq_ignore_ascii_case(&compiled.sha256) {
-                return Err(refused(format!(
-                    "its sha256 is {}, the config pins {pin}",
-                    compiled.sha256
-                )));
-            }
-        }
         let manifest = Manifest::of(&self.engine, &compiled.component);
         manifest.admit(role, &spec.grants).map_err(refused)?;
         Ok(Loaded {
@@ -325,6 +325,11 @@ impl Runtime {
                 .contains(&Capability::Wasi)
                 .then(|| spec.files.clone()),
         })
+    }
+
+    /// Whether `spec` would be admitted for `role`, as a CNI call admits it.
+    pub fn admits(&self, role: Role, spec: &Spec) -> Result<(), Error> {
+        self.load(role, spec).map(|_| ())
     }
 
     /// Loads an engine component, from the cache when it was compiled before.

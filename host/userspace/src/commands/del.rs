@@ -25,8 +25,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 /// an address from an ADD that crashed before its record was written;
 /// IPAM DEL is idempotent, so ask it to release.
 fn release_ipam_without_record(env: &Environment, conf: &NetConf) -> Result<(), CniError> {
+    // Every plugin of an IPAM list is asked, even after one fails.
+    let mut first_error = None;
     for config in ipam_configs(conf) {
-        ipam_delegate::exec(&ipam_call(env, "DEL"), &config)?;
+        if let Err(e) = ipam_delegate::exec(&ipam_call(env, "DEL"), &config) {
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
