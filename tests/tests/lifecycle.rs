@@ -478,3 +478,48 @@ fn memif_ring_buffer_and_secret_reach_dpdk() {
     net.del("tuned000000001").ok();
     net.assert_nothing_left("tuned000000001");
 }
+
+#[test]
+fn multus_gets_the_npwg_device_info_and_del_removes_it() {
+    for (mut net, expected) in [
+        (
+            Network::memif(ovs()),
+            json!({"type": "memif", "memif": {"role": "slave", "mode": "ethernet"}}),
+        ),
+        (
+            Network::vhostuser(ovs(), Some("server")),
+            json!({"type": "vhost-user", "vhost-user": {"mode": "client"}}),
+        ),
+    ] {
+        // Multus's key, capitalised as it and containerd send it; the
+        // directory does not exist yet.
+        let file = net.dir("devinfo/cni/attachment-1");
+        net.config["runtimeConfig"] = json!({"CNIDeviceInfoFile": file});
+        net.config["cniVersion"] = json!("1.1.0");
+        let id = "devinfo0000001";
+        let result = net.add(id, &Netns::new()).ok();
+        let info: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let kind = expected["type"].as_str().unwrap();
+        assert_eq!(info["type"], kind);
+        assert_eq!(info["version"], "1.1.0");
+        for (key, value) in expected[kind].as_object().unwrap() {
+            assert_eq!(&info[kind][key], value, "{info}");
+        }
+        assert_eq!(info[kind]["path"], result["interfaces"][0]["socketPath"]);
+        net.del(id).ok();
+        assert!(!file.exists(), "DEL removes the device info file");
+        net.assert_nothing_left(id);
+    }
+}
+
+#[test]
+fn a_relative_device_info_path_is_refused() {
+    let mut net = Network::memif(ovs());
+    net.config["runtimeConfig"] = json!({"cniDeviceInfoFile": "devinfo/x"});
+    let err = net.add("devinfo0000002", &Netns::new()).err(7);
+    assert!(
+        err["msg"].as_str().unwrap().contains("CNIDeviceInfoFile"),
+        "{err}"
+    );
+    net.assert_nothing_left("devinfo0000002");
+}

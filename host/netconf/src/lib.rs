@@ -74,6 +74,9 @@ pub struct NetConf {
     pub component_limits: ComponentLimits,
     /// `runtimeConfig`, keys lower-cased (containerd sends `HostPort`).
     pub runtime_config: BTreeMap<String, Value>,
+    /// `runtimeConfig.CNIDeviceInfoFile`: where Multus wants the NPWG
+    /// device information of this attachment.
+    pub device_info_file: Option<String>,
     pub prev_result: Option<CniResult>,
     /// GC: the attachments the runtime still knows, as (container ID, ifname).
     pub valid_attachments: Option<Vec<(String, String)>>,
@@ -181,6 +184,18 @@ impl NetConf {
                 .collect(),
         };
 
+        let device_info_file = match runtime_config.get("cnideviceinfofile") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(p)) if p.starts_with('/') && !p.split('/').any(|c| c == "..") => {
+                Some(p.clone())
+            }
+            Some(other) => {
+                return Err(CniError::invalid_config(format!(
+                    "runtimeConfig.CNIDeviceInfoFile: {other} is not an absolute path without '..'"
+                )))
+            }
+        };
+
         let prev_result = match top.get("prevResult") {
             None | Some(Value::Null) => None,
             Some(v) => Some(CniResult::from_value(v).map_err(|e| {
@@ -221,6 +236,7 @@ impl NetConf {
                 .opt_abs_path("stateDir")?
                 .unwrap_or_else(|| DEFAULT_STATE_DIR.to_string()),
             runtime_config,
+            device_info_file,
             prev_result,
             valid_attachments,
             raw,

@@ -33,6 +33,24 @@ pub(crate) fn document(
     })
 }
 
+/// The NPWG device information of the interface, as the container sees
+/// it: memif `role` and vhost-user `mode` are the container side's.
+pub(crate) fn device_info(conf: &NetConf, socket_path: &str) -> Value {
+    let side = &conf.container;
+    match side.iftype {
+        IfType::Memif => json!({
+            "type": "memif",
+            "version": "1.1.0",
+            "memif": {"role": side.memif.role, "mode": side.memif.mode, "path": socket_path},
+        }),
+        IfType::VhostUser => json!({
+            "type": "vhost-user",
+            "version": "1.1.0",
+            "vhost-user": {"mode": side.vhost.mode.as_deref().unwrap_or("client"), "path": socket_path},
+        }),
+    }
+}
+
 /// Writes `doc` to `path` through a temp file and a rename, never
 /// following a planted symlink (O_NOFOLLOW | O_EXCL on the temp file).
 pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {

@@ -84,7 +84,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let nonce = naming::nonce();
     let mut record = Record::new(key, details(conf, env, &names, nonce));
     record.details["engineComponent"] = components::to_record(&engine_spec);
-    record.journal = host_undo_plan(&names, &new_dirs);
+    record.journal = host_undo_plan(&names, &new_dirs, conf.device_info_file.as_ref());
     store
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
@@ -139,7 +139,11 @@ fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Valu
 
 /// The undo of every host-side step ADD takes, in the order taken (IPAM
 /// allocations are journalled one by one as the IPAM chain makes them).
-fn host_undo_plan(names: &Names, new_dirs: &[String]) -> Vec<JournalEntry> {
+fn host_undo_plan(
+    names: &Names,
+    new_dirs: &[String],
+    device_info_file: Option<&String>,
+) -> Vec<JournalEntry> {
     let mut plan = Vec::new();
     let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
     for dir in new_dirs {
@@ -160,6 +164,12 @@ fn host_undo_plan(names: &Names, new_dirs: &[String]) -> Vec<JournalEntry> {
             path: names.data_path.clone(),
         },
     );
+    if let Some(path) = device_info_file {
+        step(
+            format!("remove device info {path}"),
+            Undo::RemoveFile { path: path.clone() },
+        );
+    }
     plan
 }
 
@@ -383,5 +393,18 @@ fn publish(
         &result,
     );
     container_data::write(&names.data_path, &doc)?;
+    if let Some(path) = &conf.device_info_file {
+        // The spec asks the writer to create the directory when missing.
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CniError::new(
+                    codes::CONTAINER_DATA_FAILURE,
+                    format!("cannot create {}", dir.display()),
+                    e.to_string(),
+                )
+            })?;
+        }
+        container_data::write(path, &container_data::device_info(conf, &names.socket_path))?;
+    }
     Ok(result)
 }
