@@ -178,3 +178,36 @@ fn attachments_shows_what_is_recorded_on_this_host() {
     let (_, out) = userspace(&["attachments", "--state-dir", state.to_str().unwrap()]);
     assert!(!out.contains("listedabc0001"), "{out}");
 }
+
+#[test]
+fn install_copies_the_binary_and_precompiles_the_built_ins() {
+    let bin = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let (code, out) = userspace(&[
+        "install",
+        "--to",
+        bin.path().to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let installed = bin.path().join("userspace");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(plugin_binary()).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&installed).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(
+        integration_tests::list(bin.path()),
+        vec!["userspace".to_string()],
+        "no temp file left"
+    );
+    let artifacts = integration_tests::list(&state.path().join("cache"));
+    assert_eq!(
+        artifacts.iter().filter(|f| f.ends_with(".cwasm")).count(),
+        4,
+        "{artifacts:?}"
+    );
+}

@@ -55,6 +55,14 @@ enum Commands {
     Precompile { files: Vec<PathBuf> },
     /// Show the attachments recorded on this host.
     Attachments,
+    /// Copy this binary into a CNI bin dir (atomically: a CNI call running
+    /// the old one is not disturbed) and precompile the built-in
+    /// components; what the DaemonSet's init container runs.
+    Install {
+        /// The CNI bin dir, e.g. the host's /opt/cni/bin mounted in.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -116,6 +124,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Attachments => attachments(&cli.state_dir),
+        Commands::Install { to } => {
+            let installed = install(to)?;
+            println!("installed {}", installed.display());
+            let runtime = runtime()?;
+            for (name, _) in wasm_runtime::built_ins() {
+                runtime.inspect(&Source::BuiltIn(name.into()))?;
+            }
+            println!(
+                "precompiled the built-in components into {}",
+                runtime.cache_dir().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -242,6 +263,24 @@ fn validate(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Copies the running binary to `<dir>/userspace` through a temp file and
+/// a rename.
+fn install(dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let source = std::env::current_exe().context("cannot find this binary")?;
+    let target = dir.join("userspace");
+    let tmp = dir.join(format!(".userspace.tmp{}", std::process::id()));
+    let copied = std::fs::copy(&source, &tmp)
+        .and_then(|_| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, &target));
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("cannot install into {}: {e}", dir.display());
+    }
+    Ok(target)
 }
 
 fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {
