@@ -49,7 +49,10 @@ impl Ovsdb {
         });
         let ops: Vec<Value> = serde_json::from_str(ops)
             .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
-        match self.transact(&ops, wait_applied) {
+        crate::crash::point("before an OVSDB transaction");
+        let result = self.transact(&ops, wait_applied);
+        crate::crash::point("after an OVSDB transaction");
+        match result {
             Ok(results) => Ok(Value::Array(results).to_string()),
             Err(ovsdb_client::Error::Timeout(m)) => Err(OvsdbError::Timeout(m)),
             Err(ovsdb_client::Error::Rejected(m)) => Err(OvsdbError::Rejected(m)),
@@ -112,7 +115,9 @@ impl Vpp {
 
     /// On a broken connection the next call reconnects.
     pub(crate) fn request(&mut self, name_crc: &str, body: &[u8]) -> Result<Vec<u8>, VppError> {
+        crate::crash::point("before a VPP request");
         let result = self.conn()?.request(name_crc, body).map_err(vpp_error);
+        crate::crash::point("after a VPP request");
         if result.is_err() {
             self.conn = None;
         }
@@ -192,9 +197,12 @@ pub(crate) struct RecordJournal {
 impl Journal for RecordJournal {
     fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String> {
         tracing::debug!(%description, "journal");
-        self.store
+        let appended = self
+            .store
             .append(&mut self.record, JournalEntry { description, undo })
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        crate::crash::point("after a journal record");
+        appended
     }
 
     fn retract_last(&mut self) -> Result<(), String> {
@@ -341,7 +349,9 @@ impl<J: Journal> IpamCapability for Caps<J> {
                 )))
             }
         }
+        crate::crash::point("before an IPAM plugin");
         let output = ipam_delegate::exec(&call, &config);
+        crate::crash::point("after an IPAM plugin");
         if let (Err(refused), "ADD") = (&output, command.as_str()) {
             // As the spec asks of a runtime after a failed ADD: release
             // whatever the plugin may hold, now. Its journalled DEL is then

@@ -51,6 +51,11 @@ pub(crate) fn device_info(conf: &NetConf, socket_path: &str) -> Value {
     }
 }
 
+/// The temp file `write` goes through for `path`.
+pub(crate) fn temp_path(path: &str) -> String {
+    format!("{path}.tmp")
+}
+
 /// Writes `doc` to `path` through a temp file and a rename, never
 /// following a planted symlink (O_NOFOLLOW | O_EXCL on the temp file).
 pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
@@ -61,7 +66,14 @@ pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
             e.to_string(),
         )
     };
-    let tmp = format!("{path}.tmp{}", std::process::id());
+    // A fixed temp name, so its removal can be journalled with the file's;
+    // writers of one path are serialised by the state dir's lock. A stale
+    // one (a crash) is removed, a planted link with it, never followed.
+    let tmp = temp_path(path);
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(e)),
+        _ => {}
+    }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -72,7 +84,10 @@ pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
     let written = file
         .write_all(serde_json::to_string_pretty(doc).expect("json").as_bytes())
         .and_then(|_| file.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path));
+        .and_then(|_| {
+            crate::crash::point("between writing container data and renaming it");
+            std::fs::rename(&tmp, path)
+        });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(failed(e));

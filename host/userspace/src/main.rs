@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod components;
 mod container_data;
+mod crash;
 mod logging;
 mod naming;
 mod permissions;

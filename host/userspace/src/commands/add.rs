@@ -88,6 +88,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     store
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
+    crate::crash::point("after the attachment record");
     let caps = AttachmentCaps {
         ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
         vpp: Vpp::new(&conf.host.vpp.api_socket),
@@ -102,6 +103,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, components, group);
     match outcome {
         Ok(result) => {
+            crate::crash::point("before committing the record");
             caps.journal.record.phase = Phase::Committed;
             caps.journal.record.result = Some(result.to_value(Version::V1_1_0));
             caps.journal
@@ -158,17 +160,13 @@ fn host_undo_plan(
             path: names.socket_path.clone(),
         },
     );
-    step(
-        format!("remove container data {}", names.data_path),
-        Undo::RemoveFile {
-            path: names.data_path.clone(),
-        },
-    );
-    if let Some(path) = device_info_file {
-        step(
-            format!("remove device info {path}"),
-            Undo::RemoveFile { path: path.clone() },
-        );
+    let mut written = vec![("container data", names.data_path.clone())];
+    written.extend(device_info_file.map(|path| ("device info", path.clone())));
+    for (what, path) in written {
+        // Also its temp file, in case a crash comes between write and rename.
+        for path in [container_data::temp_path(&path), path] {
+            step(format!("remove {what} {path}"), Undo::RemoveFile { path });
+        }
     }
     plan
 }

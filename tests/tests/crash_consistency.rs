@@ -1,0 +1,152 @@
+//! SIGKILL at every step of an ADD (after each journal record, before and
+//! after each vSwitch call, around IPAM, between writing the container
+//! data and renaming it, before the commit), for memif and vhost-user on
+//! OVS-DPDK and for memif on the VPP test double. After each kill, a DEL —
+//! and separately a GC — leaves the vSwitch, the files and the IPAM store
+//! as they were before the ADD. The plugin kills itself at the N-th crash
+//! point when `USERSPACE_CRASH_AT=N` (see host/userspace/src/crash.rs).
+
+use integration_tests::{run_plugin, Netns, Network, Ovs, Run, CNI_PATH};
+use serde_json::{json, Value};
+use vpp_test_double::{Options, VppDouble};
+
+/// Runs `command` for `id` with `conf`, and `USERSPACE_CRASH_AT` when given.
+fn call(command: &str, id: &str, ns: &Netns, conf: &Value, crash_at: Option<usize>) -> Run {
+    let crash = crash_at.map(|n| n.to_string()).unwrap_or_default();
+    let netns = ns.path();
+    let mut env = vec![
+        ("CNI_COMMAND", command),
+        ("CNI_CONTAINERID", id),
+        ("CNI_IFNAME", "net1"),
+        ("CNI_NETNS", netns.as_str()),
+        ("CNI_PATH", CNI_PATH),
+    ];
+    if crash_at.is_some() {
+        env.push(("USERSPACE_CRASH_AT", crash.as_str()));
+    }
+    run_plugin(&env, conf.to_string().as_bytes())
+}
+
+/// How an attachment is cleaned up after the kill.
+#[derive(Clone, Copy, Debug)]
+enum Cleanup {
+    Del,
+    Gc,
+}
+
+fn clean_up(how: Cleanup, id: &str, ns: &Netns, conf: &Value) {
+    match how {
+        Cleanup::Del => call("DEL", id, ns, conf, None).ok(),
+        Cleanup::Gc => {
+            let mut gc = conf.clone();
+            gc["cniVersion"] = json!("1.1.0");
+            gc["cni.dev/valid-attachments"] = json!([]);
+            run_plugin(
+                &[("CNI_COMMAND", "GC"), ("CNI_PATH", CNI_PATH)],
+                gc.to_string().as_bytes(),
+            )
+            .ok()
+        }
+    };
+}
+
+/// Kills ADD at crash point 1, 2, ... until an ADD runs to the end;
+/// `check` asserts the host is as before after each clean-up. Returns the
+/// number of crash points covered.
+fn kill_at_every_point(conf: &Value, ns: &Netns, how: Cleanup, check: &dyn Fn(&str)) -> usize {
+    for n in 1.. {
+        let id = format!("crash{n:03}{how:?}xxxxxxx").to_lowercase();
+        let run = call("ADD", &id, ns, conf, Some(n));
+        if run.success {
+            call("DEL", &id, ns, conf, None).ok();
+            check(&id);
+            return n - 1;
+        }
+        assert!(
+            run.stdout.is_empty()
+                && run
+                    .stderr
+                    .contains(&format!("USERSPACE_CRASH_AT={n}: killed at")),
+            "ADD did not die at crash point {n}: {run:?}"
+        );
+        clean_up(how, &id, ns, conf);
+        check(&id);
+    }
+    unreachable!()
+}
+
+fn on_ovs(net: Network, how: Cleanup) -> usize {
+    let ns = Netns::new();
+    let check = |id: &str| {
+        net.assert_nothing_left(id);
+        assert!(
+            !net.ovs.bridge_exists(&net.bridge),
+            "bridge left after a kill"
+        );
+        assert!(integration_tests::list(&net.dir("shared")).is_empty());
+    };
+    let points = kill_at_every_point(&net.config, &ns, how, &check);
+    assert!(points >= 8, "only {points} crash points in an ADD");
+    points
+}
+
+#[test]
+fn memif_on_ovs_killed_at_every_step_then_del() {
+    let n = on_ovs(Network::memif(Ovs::shared()), Cleanup::Del);
+    eprintln!("memif on OVS-DPDK, DEL: {n} crash points covered");
+}
+
+#[test]
+fn memif_on_ovs_killed_at_every_step_then_gc() {
+    let n = on_ovs(Network::memif(Ovs::shared()), Cleanup::Gc);
+    eprintln!("memif on OVS-DPDK, GC: {n} crash points covered");
+}
+
+#[test]
+fn vhostuser_on_ovs_killed_at_every_step_then_del_and_gc() {
+    for how in [Cleanup::Del, Cleanup::Gc] {
+        let n = on_ovs(Network::vhostuser(Ovs::shared(), Some("client")), how);
+        eprintln!("vhost-user on OVS-DPDK, {how:?}: {n} crash points covered");
+    }
+}
+
+#[test]
+fn memif_on_the_vpp_double_killed_at_every_step_then_del_and_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let before = double.state();
+    let conf = json!({
+        "cniVersion": "1.0.0", "type": "userspace", "name": "crash-vpp",
+        "host": {"engine": "vpp", "iftype": "memif", "netType": "bridge",
+                 "memif": {"role": "master", "mode": "ethernet"},
+                 "bridge": {"bridgeId": 7}, "vpp": {"apiSocket": api}},
+        "container": {"engine": "vpp", "iftype": "memif", "netType": "interface",
+                      "memif": {"role": "slave", "mode": "ethernet"}},
+        "ipam": {"type": "host-local", "subnet": "10.81.0.0/24", "dataDir": dir.path().join("ipam")},
+        "stateDir": dir.path().join("state"),
+        "sharedDir": dir.path().join("shared"),
+    });
+    let ns = Netns::new();
+    let check = |id: &str| {
+        assert_eq!(
+            double.state(),
+            before,
+            "the double's state after cleaning up {id}"
+        );
+        assert!(integration_tests::list(&dir.path().join("shared")).is_empty());
+        assert!(
+            integration_tests::list(&dir.path().join("state/attachments/crash-vpp")).is_empty()
+        );
+        let ipam = dir.path().join("ipam/crash-vpp");
+        for entry in integration_tests::list(&ipam) {
+            let text = std::fs::read_to_string(ipam.join(&entry)).unwrap_or_default();
+            assert!(!text.contains(id), "IPAM reservation {entry} of {id} left");
+        }
+    };
+    for how in [Cleanup::Del, Cleanup::Gc] {
+        let n = kill_at_every_point(&conf, &ns, how, &check);
+        assert!(n >= 8, "only {n} crash points");
+        eprintln!("memif on the VPP test double, {how:?}: {n} crash points covered");
+    }
+}
