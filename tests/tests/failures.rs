@@ -172,3 +172,46 @@ fn an_engine_that_allocates_1_gib_hits_the_memory_limit() {
     let msg = hostile_add("alloc", "allocating001");
     assert!(msg.contains("memory limit of 33554432 bytes"), "{msg}");
 }
+
+#[test]
+fn ovs_vswitchd_restarted_between_add_and_del_leaves_nothing_after_del() {
+    let _serial = serial();
+    let ovs = Ovs::shared();
+    for net in [Network::memif(ovs), Network::vhostuser(ovs, Some("client"))] {
+        let ns = Netns::new();
+        net.add("vsrestart0001", &ns).ok();
+        ovs.run_script("stop-vswitchd");
+        ovs.run_script("start-vswitchd");
+        net.del("vsrestart0001").ok();
+        net.assert_nothing_left("vsrestart0001");
+        assert!(!ovs.bridge_exists(&net.bridge));
+        // And the restarted vSwitch takes new attachments.
+        net.add("vsrestart0002", &ns).ok();
+        net.del("vsrestart0002").ok();
+        net.assert_nothing_left("vsrestart0002");
+    }
+}
+
+#[test]
+fn a_stale_socket_from_an_earlier_run_is_replaced() {
+    let _serial = serial();
+    let net = Network::memif(Ovs::shared());
+    let id = "stalesock0001";
+    let dir = net.dir("shared").join(&id[..12]);
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join(format!("memif-{}-net1.sock", &id[..12]));
+    // A socket file whose listener is gone, as a crashed vSwitch leaves it.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    net.add(id, &Netns::new()).ok();
+    let port = format!("memif-{}-net1", &id[..12]);
+    assert_eq!(
+        net.ovs.vsctl(&["get", "Interface", &port, "error"]),
+        "[]",
+        "ovs-vswitchd opened the memif on the reused path"
+    );
+    net.del(id).ok();
+    assert!(integration_tests::list(&dir).is_empty());
+    std::fs::remove_dir(&dir).unwrap();
+    net.assert_nothing_left(id);
+}
