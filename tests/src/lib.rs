@@ -472,6 +472,14 @@ impl Network {
     }
 }
 
+/// The first address of a CNI result, without its prefix length.
+pub fn first_address(result: &Value) -> String {
+    let address = result["ips"][0]["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no address in {result}"));
+    address.split('/').next().unwrap().to_string()
+}
+
 /// File names in `dir` (empty when it does not exist).
 pub fn list(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)

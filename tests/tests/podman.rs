@@ -169,13 +169,7 @@ fn two_podman_containers_ping_over_memif_and_podman_rm_leaves_nothing() {
 
     let first = podman.start("uscni-c1", &rootfs, &net.name, &shared);
     let second = podman.start("uscni-c2", &rootfs, &net.name, &shared);
-    let address = container_data(&shared, &first)["ipResult"]["ips"][0]["address"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let address = integration_tests::first_address(&container_data(&shared, &first)["ipResult"]);
     assert_eq!(
         net.ovs.ports(&net.bridge).len(),
         2,

@@ -5,10 +5,21 @@
 
 use std::os::unix::net::UnixListener;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use integration_tests::{Netns, Network, Ovs};
 use vhost_user_net::{Config, VhostUserNet};
+
+/// One test at a time on this binary's OVS: a `dpdkvhostuser` and a
+/// `dpdkvhostuserclient` port brought up at once while the first DPDK port
+/// starts its PMD thread once left the client ports without traffic for
+/// 15 s (one CI run in ten; container_app serialises for the same reason).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn frame(src: u8, dst: u8, seq: u16) -> Vec<u8> {
     let mut f = vec![0u8; 64];
@@ -67,6 +78,7 @@ fn exchange(a: &mut VhostUserNet, b: &mut VhostUserNet, a_id: u8, b_id: u8) -> u
 
 #[test]
 fn frames_cross_ovs_between_two_vhost_user_devices_ovs_as_client() {
+    let _serial = serial();
     let net = Network::vhostuser(Ovs::shared(), Some("client"));
     let (ns1, ns2) = (Netns::new(), Netns::new());
     let r1 = net.add("vhcliA00000001", &ns1).ok();
@@ -95,6 +107,7 @@ fn frames_cross_ovs_between_two_vhost_user_devices_ovs_as_client() {
 
 #[test]
 fn frames_cross_ovs_between_two_vhost_user_devices_ovs_as_server() {
+    let _serial = serial();
     let net = Network::vhostuser(Ovs::shared(), Some("server"));
     let (ns1, ns2) = (Netns::new(), Netns::new());
     net.add("vhsrvA00000001", &ns1).ok();

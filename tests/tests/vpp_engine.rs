@@ -199,13 +199,7 @@ fn two_containers_ping_each_other_through_the_vpp_double() {
     let ids = ["vppping0000001", "vpppong0000001"];
     let r1 = call("ADD", ids[0], &ns1, &conf).ok();
     call("ADD", ids[1], &ns2, &conf).ok();
-    let peer = r1["ips"][0]["address"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let peer = integration_tests::first_address(&r1);
     {
         let _a1 = App::start(&ns1, &dir.path().join(format!("shared/{}", &ids[0][..12])));
         let a2 = App::start(&ns2, &dir.path().join(format!("shared/{}", &ids[1][..12])));

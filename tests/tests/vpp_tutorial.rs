@@ -67,13 +67,7 @@ fn run(conf: &str) {
     let r1 = call("ADD", ids[0], &ns1, conf).ok();
     call("ADD", ids[1], &ns2, conf).ok();
     assert_eq!(r1["cniVersion"], "0.3.1");
-    let peer = r1["ips"][0]["address"]
-        .as_str()
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let peer = integration_tests::first_address(&r1);
     assert!(peer.starts_with("192.168.210."), "{r1}");
     {
         let _a1 = App::start(&ns1, &Path::new("/var/run/vpp").join(&ids[0][..12]));
