@@ -85,9 +85,17 @@ impl Client {
             results.truncate(ops.len().max(failed + 1));
             return Ok(results);
         }
-        let target = results[ops.len() + 1]["rows"][0]["next_cfg"]
-            .as_i64()
-            .ok_or_else(|| Error::Protocol("select next_cfg returned no row".into()))?;
+        // A short or odd reply is the server's fault, never a panic here.
+        let target = results
+            .get(ops.len() + 1)
+            .and_then(|select| select["rows"][0]["next_cfg"].as_i64())
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "{} results for {} operations, without next_cfg",
+                    results.len(),
+                    all.len()
+                ))
+            })?;
         results.truncate(ops.len());
         self.wait_for_cur_cfg(target)?;
         Ok(results)
@@ -266,6 +274,22 @@ mod tests {
         let err = client.transact(&[]).unwrap_err();
         assert!(
             matches!(err, Error::Rejected(ref m) if m.contains("unknown database")),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_short_transact_reply_is_a_protocol_error_not_a_panic() {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-short-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = scripted_server(&dir, vec![json!({"result": [{}], "error": null})]);
+        let mut client = Client::connect(&sock, Duration::from_secs(2)).unwrap();
+        let err = client
+            .transact_and_wait(&[json!({"op": "select"})])
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Protocol(ref m) if m.contains("1 results for 3 operations")),
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
