@@ -100,10 +100,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A NUL-terminated field of `len` bytes; longer text is cut at a
+/// character boundary (VPP never gets half a UTF-8 sequence).
 fn put_string(out: &mut Vec<u8>, text: &str, len: usize) {
-    let bytes = text.as_bytes();
-    let n = bytes.len().min(len.saturating_sub(1));
-    out.extend_from_slice(&bytes[..n]);
+    let mut n = text.len().min(len.saturating_sub(1));
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    out.extend_from_slice(&text.as_bytes()[..n]);
     out.resize(out.len() + len - n, 0);
 }
 
@@ -117,6 +121,21 @@ include!(concat!(env!("OUT_DIR"), "/vpp_messages.rs"));
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_too_long_for_its_field_is_cut_at_a_character() {
+        // 'é' is two bytes; the 24-byte secret field holds 23 and a NUL.
+        let m = MemifCreateV2 {
+            secret: "é".repeat(20),
+            ..Default::default()
+        };
+        let back = MemifCreateV2::decode(&m.encode()).unwrap();
+        assert_eq!(
+            back.secret,
+            "é".repeat(11),
+            "found by the vpp_messages fuzz target"
+        );
+    }
 
     #[test]
     fn memif_create_v2_has_vpps_wire_layout() {

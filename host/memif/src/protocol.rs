@@ -252,17 +252,41 @@ impl Writer {
     fn u32(&mut self, at: usize, v: u32) {
         self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
-    /// A NUL-padded text field; longer text is cut to the field.
+    /// A NUL-padded text field; longer text is cut to the field, at a
+    /// character boundary so the peer never gets half a UTF-8 sequence.
     fn text(&mut self, at: usize, len: usize, text: &str) {
-        let bytes = text.as_bytes();
-        let n = bytes.len().min(len);
-        self.buf[at..at + n].copy_from_slice(&bytes[..n]);
+        let mut n = text.len().min(len);
+        while !text.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[at..at + n].copy_from_slice(&text.as_bytes()[..n]);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_too_long_for_its_field_is_cut_at_a_character() {
+        let hello = Message::Hello {
+            // 1 + 2 * NAME_SIZE bytes: the field ends inside an 'é'.
+            name: format!("a{}", "é".repeat(NAME_SIZE)),
+            min_version: 0x200,
+            max_version: 0x200,
+            max_region: 1,
+            max_m2s_ring: 1,
+            max_s2m_ring: 1,
+            max_log2_ring_size: 14,
+        };
+        // Found by the memif_control fuzz target: half a character was sent.
+        match Message::decode(&hello.encode()).unwrap() {
+            Message::Hello { name, .. } => {
+                assert_eq!(name, format!("a{}", "é".repeat(NAME_SIZE / 2 - 1)))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn samples() -> Vec<Message> {
         vec![

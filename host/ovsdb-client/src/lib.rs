@@ -85,17 +85,7 @@ impl Client {
             results.truncate(ops.len().max(failed + 1));
             return Ok(results);
         }
-        // A short or odd reply is the server's fault, never a panic here.
-        let target = results
-            .get(ops.len() + 1)
-            .and_then(|select| select["rows"][0]["next_cfg"].as_i64())
-            .ok_or_else(|| {
-                Error::Protocol(format!(
-                    "{} results for {} operations, without next_cfg",
-                    results.len(),
-                    all.len()
-                ))
-            })?;
+        let target = next_cfg_target(&results, ops.len())?;
         results.truncate(ops.len());
         self.wait_for_cur_cfg(target)?;
         Ok(results)
@@ -207,6 +197,44 @@ struct Message {
     result: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
+}
+
+/// The `next_cfg` that `transact_and_wait`'s select returned. A short or
+/// odd reply is the server's fault, never a panic here.
+fn next_cfg_target(results: &[Value], ops: usize) -> Result<i64, Error> {
+    results
+        .get(ops + 1)
+        .and_then(|select| select["rows"][0]["next_cfg"].as_i64())
+        .ok_or_else(|| {
+            Error::Protocol(format!(
+                "{} results for {} operations, without next_cfg",
+                results.len(),
+                ops + 2
+            ))
+        })
+}
+
+/// The reply path without a socket, for the fuzz targets: `bytes` as the
+/// stream of JSON-RPC messages ovsdb-server would send, each read and
+/// interpreted the way the client reads a transact reply and a monitor
+/// update. Never panics; returns how many messages it read.
+#[doc(hidden)]
+pub fn fuzz_replies(bytes: &[u8]) -> usize {
+    let mut de = serde_json::Deserializer::from_slice(bytes).into_iter::<Message>();
+    let mut read = 0;
+    while let Some(Ok(message)) = de.next() {
+        read += 1;
+        let result = message.result.clone().unwrap_or(Value::Null);
+        if let Ok(results) = serde_json::from_value::<Vec<Value>>(result.clone()) {
+            let _ = next_cfg_target(&results, results.len().saturating_sub(2));
+            let _ = next_cfg_target(&results, 0);
+        }
+        let _ = max_cur_cfg(&result);
+        if let Some(update) = message.params.as_ref().and_then(|p| p.get(1)) {
+            let _ = max_cur_cfg(update);
+        }
+    }
+    read
 }
 
 /// The highest `cur_cfg` in a monitor reply or update (`new` rows).

@@ -7,7 +7,7 @@
 //! result and answers ARP and ping. `ping`, `show` and `wait` talk to the
 //! running `up`, the way `vppctl` talks to VPP.
 
-mod annotations;
+use userspace_app::annotations;
 mod ctl;
 mod daemon;
 mod port;
