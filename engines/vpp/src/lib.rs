@@ -174,30 +174,31 @@ fn add_memif(s: &Settings, path: &str) -> Result<u32, CniError> {
     Ok(sw_if_index)
 }
 
-/// Sends the newest of two create messages the running VPP knows, with
-/// the same fields (they are two generated types), and returns the reply's
-/// `(retval, sw_if_index)`.
-macro_rules! create_newest {
-    ($new:ident => $new_reply:ident, $old:ident => $old_reply:ident, { $($field:tt)* }) => {
+/// Sends the newest of two messages the running VPP knows, with the same
+/// fields (they are two generated types), and evaluates `$out` on the
+/// reply `$r` (both replies have the fields it reads).
+macro_rules! request_newest {
+    ($new:ident => $new_reply:ident, $old:ident => $old_reply:ident, { $($field:tt)* }, |$r:ident| $out:expr) => {
         if call::knows::<$new>()? {
-            let r: $new_reply = call::request(&$new { $($field)* ..Default::default() })?;
-            (r.retval, r.sw_if_index)
+            let $r: $new_reply = call::request(&$new { $($field)* ..Default::default() })?;
+            $out
         } else {
-            let r: $old_reply = call::request(&$old { $($field)* ..Default::default() })?;
-            (r.retval, r.sw_if_index)
+            let $r: $old_reply = call::request(&$old { $($field)* ..Default::default() })?;
+            $out
         }
     };
 }
 
 fn create_vhost(s: &Settings, path: &str) -> Result<u32, CniError> {
-    let (retval, sw_if_index) = create_newest!(
+    let (retval, sw_if_index) = request_newest!(
         CreateVhostUserIfV2 => CreateVhostUserIfV2Reply,
         CreateVhostUserIf => CreateVhostUserIfReply,
         {
             is_server: s.vhost_server,
             sock_filename: path.to_string(),
             tag: BD_TAG.into(),
-        }
+        },
+        |r| (r.retval, r.sw_if_index)
     );
     check_retval("create_vhost_user_if", retval)?;
     Ok(sw_if_index)
@@ -214,7 +215,7 @@ fn vhost_at(path: &str) -> Result<Option<u32>, CniError> {
 }
 
 fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
-    let (retval, sw_if_index) = create_newest!(
+    let (retval, sw_if_index) = request_newest!(
         MemifCreateV2 => MemifCreateV2Reply,
         MemifCreate => MemifCreateReply,
         {
@@ -228,7 +229,8 @@ fn create_memif(s: &Settings, socket_id: u32) -> Result<u32, CniError> {
             buffer_size: s.buffer_size,
             hw_addr: s.hw_addr,
             secret: s.secret.clone(),
-        }
+        },
+        |r| (r.retval, r.sw_if_index)
     );
     check_retval("memif_create", retval)?;
     Ok(sw_if_index)
@@ -243,8 +245,10 @@ fn bridge_domain(id: u32) -> Result<Option<BridgeDomainDetails>, CniError> {
 }
 
 fn add_bridge_domain(id: u32, is_add: bool) -> Result<(), CniError> {
-    let retval = if call::knows::<BridgeDomainAddDelV2>()? {
-        let r: BridgeDomainAddDelV2Reply = call::request(&BridgeDomainAddDelV2 {
+    let retval = request_newest!(
+        BridgeDomainAddDelV2 => BridgeDomainAddDelV2Reply,
+        BridgeDomainAddDel => BridgeDomainAddDelReply,
+        {
             bd_id: id,
             flood: true,
             uu_flood: true,
@@ -252,22 +256,9 @@ fn add_bridge_domain(id: u32, is_add: bool) -> Result<(), CniError> {
             learn: true,
             bd_tag: BD_TAG.into(),
             is_add,
-            ..Default::default()
-        })?;
-        r.retval
-    } else {
-        let r: BridgeDomainAddDelReply = call::request(&BridgeDomainAddDel {
-            bd_id: id,
-            flood: true,
-            uu_flood: true,
-            forward: true,
-            learn: true,
-            bd_tag: BD_TAG.into(),
-            is_add,
-            ..Default::default()
-        })?;
-        r.retval
-    };
+        },
+        |r| r.retval
+    );
     check_retval("bridge_domain_add_del", retval)
 }
 
