@@ -14,7 +14,7 @@
 use cni_protocol::CniError;
 use serde_json::Value;
 
-use crate::fields::{is_safe_name, Obj};
+use crate::fields::{is_abs_path, is_safe_name, Obj};
 
 /// One component choice.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,11 +113,7 @@ fn files(obj: &Obj<'_>, field: &str) -> Result<Vec<(String, String)>, CniError> 
             )))
         }
     };
-    let abs = |v: &Value| {
-        v.as_str()
-            .filter(|p| p.starts_with('/') && !p.split('/').any(|c| c == ".."))
-            .map(str::to_string)
-    };
+    let abs = |v: &Value| v.as_str().filter(|p| is_abs_path(p)).map(str::to_string);
     list.iter()
         .enumerate()
         .map(|(i, grant)| {
@@ -141,7 +137,7 @@ fn files(obj: &Obj<'_>, field: &str) -> Result<Vec<(String, String)>, CniError> 
 
 /// An absolute path to a `.wasm` file, or a plain name.
 fn checked_source(field: &str, source: &str) -> Result<String, CniError> {
-    let path_ok = source.starts_with('/') && !source.split('/').any(|c| c == ".." || c == ".");
+    let path_ok = is_abs_path(source) && !source.split('/').any(|part| part == ".");
     if path_ok || is_safe_name(source) {
         Ok(source.to_string())
     } else {

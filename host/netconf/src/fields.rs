@@ -115,9 +115,7 @@ impl<'a> Obj<'a> {
     pub(crate) fn opt_abs_path(&self, key: &str) -> Result<Option<String>, CniError> {
         match self.opt_str(key)? {
             None | Some("") => Ok(None),
-            Some(p) if p.starts_with('/') && !p.split('/').any(|c| c == "..") => {
-                Ok(Some(p.to_string()))
-            }
+            Some(p) if is_abs_path(p) => Ok(Some(p.to_string())),
             Some(p) => Err(invalid(format!(
                 "{}: {p:?} must be an absolute path without '..'",
                 self.field(key)
@@ -187,6 +185,11 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
+}
+
+/// An absolute path without `..` parts.
+pub(crate) fn is_abs_path(path: &str) -> bool {
+    path.starts_with('/') && !path.split('/').any(|part| part == "..")
 }
 
 /// Letters, digits, `_`, `.`, `-`; starts with a letter or digit; at most 128.

@@ -186,9 +186,7 @@ impl NetConf {
 
         let device_info_file = match runtime_config.get("cnideviceinfofile") {
             None | Some(Value::Null) => None,
-            Some(Value::String(p)) if p.starts_with('/') && !p.split('/').any(|c| c == "..") => {
-                Some(p.clone())
-            }
+            Some(Value::String(p)) if fields::is_abs_path(p) => Some(p.clone()),
             Some(other) => {
                 return Err(CniError::invalid_config(format!(
                     "runtimeConfig.CNIDeviceInfoFile: {other} is not an absolute path without '..'"
