@@ -335,6 +335,28 @@ fn engine_under_test() -> Option<String> {
         .clone()
 }
 
+/// Runs the plugin as a runtime does: `command` for container `id` /
+/// `ifname` in `netns`, the network config on stdin, and `extra`
+/// variables (CNI_ARGS, ...) besides the CNI ones.
+pub fn cni_call(
+    command: &str,
+    id: &str,
+    ifname: &str,
+    netns: &str,
+    stdin: &[u8],
+    extra: &[(&str, &str)],
+) -> Run {
+    let mut env = vec![
+        ("CNI_COMMAND", command),
+        ("CNI_CONTAINERID", id),
+        ("CNI_IFNAME", ifname),
+        ("CNI_NETNS", netns),
+        ("CNI_PATH", CNI_PATH),
+    ];
+    env.extend_from_slice(extra);
+    run_plugin(&env, stdin)
+}
+
 /// A network of the plugin's with its own bridge, state, shared and IPAM
 /// data dirs, on the shared OVS.
 pub struct Network {
@@ -407,20 +429,24 @@ impl Network {
 
     /// Runs `command` for container `id` / `ifname` in `netns`.
     pub fn call(&self, command: &str, id: &str, ifname: &str, netns: &str, stdin: &[u8]) -> Run {
-        run_plugin(
-            &[
-                ("CNI_COMMAND", command),
-                ("CNI_CONTAINERID", id),
-                ("CNI_IFNAME", ifname),
-                ("CNI_NETNS", netns),
-                ("CNI_PATH", CNI_PATH),
-            ],
-            stdin,
-        )
+        cni_call(command, id, ifname, netns, stdin, &[])
     }
 
     pub fn add(&self, id: &str, netns: &Netns) -> Run {
         self.call("ADD", id, "net1", &netns.path(), &self.stdin())
+    }
+
+    /// ADD with `CNI_ARGS` (pod identity, `IgnoreUnknown`, ...).
+    pub fn add_with_args(&self, id: &str, netns: &Netns, args: &str) -> Run {
+        let stdin = self.stdin();
+        cni_call(
+            "ADD",
+            id,
+            "net1",
+            &netns.path(),
+            &stdin,
+            &[("CNI_ARGS", args)],
+        )
     }
 
     pub fn del(&self, id: &str) -> Run {
@@ -464,11 +490,16 @@ impl Network {
             "attachment record left: {:?}",
             list(&record_dir)
         );
-        let ipam = self.dir("ipam").join(&self.name);
-        for entry in list(&ipam) {
-            let text = std::fs::read_to_string(ipam.join(&entry)).unwrap_or_default();
-            assert!(!text.contains(id), "IPAM reservation {entry} of {id} left");
-        }
+        assert_no_ipam_reservation(&self.dir("ipam").join(&self.name), id);
+    }
+}
+
+/// Asserts that host-local's store `dir` (one network's) holds no
+/// reservation of container `id`.
+pub fn assert_no_ipam_reservation(dir: &Path, id: &str) {
+    for entry in list(dir) {
+        let text = std::fs::read_to_string(dir.join(&entry)).unwrap_or_default();
+        assert!(!text.contains(id), "IPAM reservation {entry} of {id} left");
     }
 }
 

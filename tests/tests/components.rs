@@ -4,23 +4,8 @@
 //! outside the shared dir), each refused before anything on the host
 //! changes, and WASI confined to the directories granted.
 
-use integration_tests::{component, run_plugin, Netns, Network, Ovs, CNI_PATH};
+use integration_tests::{component, Netns, Network, Ovs};
 use serde_json::{json, Value};
-
-/// Runs ADD for `id` with CNI_ARGS `args`.
-fn add_with_args(net: &Network, id: &str, netns: &Netns, args: &str) -> integration_tests::Run {
-    run_plugin(
-        &[
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", id),
-            ("CNI_IFNAME", "net1"),
-            ("CNI_NETNS", &netns.path()),
-            ("CNI_PATH", CNI_PATH),
-            ("CNI_ARGS", args),
-        ],
-        &net.stdin(),
-    )
-}
 
 fn sha256_of(path: &std::path::Path) -> String {
     use sha2::Digest;
@@ -58,7 +43,7 @@ fn a_naming_component_built_outside_the_host_renames_port_socket_mac_and_data() 
     let ns = Netns::new();
     // As kubelet sends them; host-local refuses unknown args without IgnoreUnknown.
     let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=web-0;K8S_POD_UID=u1";
-    let result = add_with_args(&net, id, &ns, args).ok();
+    let result = net.add_with_args(id, &ns, args).ok();
 
     assert_eq!(
         result["interfaces"][0]["mac"],

@@ -6,25 +6,25 @@
 //! as they were before the ADD. The plugin kills itself at the N-th crash
 //! point when `USERSPACE_CRASH_AT=N` (see host/userspace/src/crash.rs).
 
-use integration_tests::{run_plugin, Netns, Network, Ovs, Run, CNI_PATH};
+use integration_tests::{cni_call, run_plugin, Netns, Network, Ovs, Run, CNI_PATH};
 use serde_json::{json, Value};
 use vpp_test_double::{Options, VppDouble};
 
 /// Runs `command` for `id` with `conf`, and `USERSPACE_CRASH_AT` when given.
 fn call(command: &str, id: &str, ns: &Netns, conf: &Value, crash_at: Option<usize>) -> Run {
-    let crash = crash_at.map(|n| n.to_string()).unwrap_or_default();
-    let netns = ns.path();
-    let mut env = vec![
-        ("CNI_COMMAND", command),
-        ("CNI_CONTAINERID", id),
-        ("CNI_IFNAME", "net1"),
-        ("CNI_NETNS", netns.as_str()),
-        ("CNI_PATH", CNI_PATH),
-    ];
-    if crash_at.is_some() {
-        env.push(("USERSPACE_CRASH_AT", crash.as_str()));
-    }
-    run_plugin(&env, conf.to_string().as_bytes())
+    let crash = crash_at.map(|n| n.to_string());
+    let extra: Vec<(&str, &str)> = crash
+        .iter()
+        .map(|n| ("USERSPACE_CRASH_AT", n.as_str()))
+        .collect();
+    cni_call(
+        command,
+        id,
+        "net1",
+        &ns.path(),
+        conf.to_string().as_bytes(),
+        &extra,
+    )
 }
 
 /// How an attachment is cleaned up after the kill.
@@ -138,11 +138,7 @@ fn memif_on_the_vpp_double_killed_at_every_step_then_del_and_gc() {
         assert!(
             integration_tests::list(&dir.path().join("state/attachments/crash-vpp")).is_empty()
         );
-        let ipam = dir.path().join("ipam/crash-vpp");
-        for entry in integration_tests::list(&ipam) {
-            let text = std::fs::read_to_string(ipam.join(&entry)).unwrap_or_default();
-            assert!(!text.contains(id), "IPAM reservation {entry} of {id} left");
-        }
+        integration_tests::assert_no_ipam_reservation(&dir.path().join("ipam/crash-vpp"), id);
     };
     for how in [Cleanup::Del, Cleanup::Gc] {
         let n = kill_at_every_point(&conf, &ns, how, &check);

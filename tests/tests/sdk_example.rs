@@ -3,7 +3,7 @@
 //! lifecycle and container-app suites also run against it
 //! (`USERSPACE_TEST_ENGINE=tenant-vlans`, see tests/run.sh).
 
-use integration_tests::{component, run_plugin, workspace, Netns, Network, Ovs, CNI_PATH};
+use integration_tests::{component, workspace, Netns, Network, Ovs};
 use serde_json::json;
 
 fn tenant_network() -> Network {
@@ -16,17 +16,7 @@ fn tenant_network() -> Network {
 
 fn add_in_namespace(net: &Network, id: &str, namespace: &str) -> integration_tests::Run {
     let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME=pod-{id}");
-    run_plugin(
-        &[
-            ("CNI_COMMAND", "ADD"),
-            ("CNI_CONTAINERID", id),
-            ("CNI_IFNAME", "net1"),
-            ("CNI_NETNS", &Netns::new().path()),
-            ("CNI_PATH", CNI_PATH),
-            ("CNI_ARGS", &args),
-        ],
-        &net.stdin(),
-    )
+    net.add_with_args(id, &Netns::new(), &args)
 }
 
 fn tag_of(net: &Network, id: &str) -> String {

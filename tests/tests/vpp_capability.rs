@@ -3,7 +3,7 @@
 //! its own as undo, and DEL replays both (the second through the engine's
 //! `undo` export). (The VPP engine itself is still to come.)
 
-use integration_tests::{component, run_plugin, Netns, CNI_PATH};
+use integration_tests::{cni_call, component, run_plugin, Netns, CNI_PATH};
 use serde_json::json;
 use vpp_test_double::{Options, VppDouble};
 
@@ -23,15 +23,13 @@ fn a_component_reaches_vpp_and_its_vpp_undo_runs_on_del() {
     .to_string();
     let ns = Netns::new();
     let call = |command: &str| {
-        run_plugin(
-            &[
-                ("CNI_COMMAND", command),
-                ("CNI_CONTAINERID", "vppprobe00001"),
-                ("CNI_IFNAME", "net1"),
-                ("CNI_NETNS", &ns.path()),
-                ("CNI_PATH", CNI_PATH),
-            ],
+        cni_call(
+            command,
+            "vppprobe00001",
+            "net1",
+            &ns.path(),
             conf.as_bytes(),
+            &[],
         )
     };
     let pings = |d: &VppDouble| {

@@ -4,7 +4,7 @@
 //! double exactly as it was — with `bridgeId`, with `bridgeName`, against
 //! a VPP without the `_v2` messages, and with vhost-user in both modes.
 
-use integration_tests::{run_plugin, Netns, CNI_PATH};
+use integration_tests::{cni_call, Netns};
 use serde_json::{json, Value};
 use vpp_test_double::{Options, State, VppDouble};
 
@@ -32,16 +32,13 @@ fn tutorial_config(dir: &std::path::Path, api: &std::path::Path) -> Value {
 }
 
 fn call(command: &str, id: &str, ns: &Netns, conf: &Value) -> integration_tests::Run {
-    let stdin = conf.to_string();
-    run_plugin(
-        &[
-            ("CNI_COMMAND", command),
-            ("CNI_CONTAINERID", id),
-            ("CNI_IFNAME", "net1"),
-            ("CNI_NETNS", &ns.path()),
-            ("CNI_PATH", CNI_PATH),
-        ],
-        stdin.as_bytes(),
+    cni_call(
+        command,
+        id,
+        "net1",
+        &ns.path(),
+        conf.to_string().as_bytes(),
+        &[],
     )
 }
 

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use integration_tests::app::App;
-use integration_tests::{run_plugin, Netns, CNI_PATH};
+use integration_tests::{cni_call, Netns};
 use vpp_test_double::{Options, VppDouble};
 
 /// As printed in the tutorial (`/etc/alternate.net.d/90-userspace.conf`).
@@ -46,16 +46,7 @@ const TUTORIAL_CONFIG: &str = r#"{
 }"#;
 
 fn call(command: &str, id: &str, ns: &Netns, conf: &str) -> integration_tests::Run {
-    run_plugin(
-        &[
-            ("CNI_COMMAND", command),
-            ("CNI_CONTAINERID", id),
-            ("CNI_IFNAME", "net1"),
-            ("CNI_NETNS", &ns.path()),
-            ("CNI_PATH", CNI_PATH),
-        ],
-        conf.as_bytes(),
-    )
+    cni_call(command, id, "net1", &ns.path(), conf.as_bytes(), &[])
 }
 
 fn run(conf: &str) {
