@@ -121,6 +121,10 @@ impl Drop for Podman {
                 .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
                 .output();
         }
+        // podman's overlay driver bind-mounts its storage dir on itself and
+        // leaves it mounted; the temp dir could not go otherwise.
+        let overlay = self.dir.join("storage/overlay");
+        let _ = rustix::mount::unmount(&overlay, rustix::mount::UnmountFlags::DETACH);
     }
 }
 

@@ -70,6 +70,17 @@ pub enum Undo {
     RemoveFile { path: String },
     /// Remove a directory if it exists and is empty.
     RemoveEmptyDir { path: String },
+    /// Detach a bind mount, if mounted.
+    Unmount { path: String },
+    /// Remove this attachment's entry from the pod's
+    /// `userspace/configuration-data` annotation (and the annotations
+    /// when none is left). `kubeconfig` None: in-cluster credentials.
+    PodAnnotation {
+        kubeconfig: Option<String>,
+        namespace: String,
+        name: String,
+        uid: String,
+    },
     /// Release the addresses IPAM gave: exec the plugin with DEL.
     IpamDel {
         network_config: Value,

@@ -20,6 +20,8 @@ pub mod codes {
     pub const COMPONENT_FAILURE: u32 = 102;
     /// Publishing the container data (shared dir, sockets) failed.
     pub const CONTAINER_DATA_FAILURE: u32 = 103;
+    /// The Kubernetes API refused a call (the pod is missing, RBAC says no).
+    pub const KUBERNETES_FAILURE: u32 = 104;
     /// The vSwitch refused or could not complete an operation.
     pub const VSWITCH_FAILURE: u32 = 110;
     /// CHECK found the attachment differs from what ADD created.

@@ -188,7 +188,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 /// An absolute path without `..` parts.
-pub(crate) fn is_abs_path(path: &str) -> bool {
+pub fn is_abs_path(path: &str) -> bool {
     path.starts_with('/') && !path.split('/').any(|part| part == "..")
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 pub use components::{ComponentChoice, Components};
 use fields::Obj;
-pub use fields::{is_safe_name, is_unicast_mac};
+pub use fields::{is_abs_path, is_safe_name, is_unicast_mac};
 pub use side::{
     Bridge, Engine, IfType, Memif, NetType, Ovs, Side, Vhost, Vpp, DEFAULT_OVS_DB_SOCKET,
     DEFAULT_VPP_API_SOCKET,
@@ -53,6 +53,28 @@ impl Default for ComponentLimits {
     }
 }
 
+/// `kubernetes`: where a pod's socket volume is found and mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kubernetes {
+    /// The pod volume holding the sockets (the Go plugin's `shared-dir`).
+    pub shared_dir_volume: String,
+    /// kubelet's root dir: emptyDir volumes are below it.
+    pub kubelet_dir: String,
+    /// Where a volume is bind-mounted when its socket paths would be too
+    /// long for a unix socket (the Go plugin's `/var/lib/vhost_sockets`).
+    pub socket_mount_dir: String,
+}
+
+impl Default for Kubernetes {
+    fn default() -> Self {
+        Kubernetes {
+            shared_dir_volume: "shared-dir".into(),
+            kubelet_dir: "/var/lib/kubelet".into(),
+            socket_mount_dir: "/var/lib/vhost_sockets".into(),
+        }
+    }
+}
+
 /// A parsed, validated network configuration.
 #[derive(Debug, Clone)]
 pub struct NetConf {
@@ -67,6 +89,7 @@ pub struct NetConf {
     pub components: Components,
     pub shared_dir: Option<String>,
     pub kubeconfig: Option<String>,
+    pub kubernetes: Kubernetes,
     pub log_file: Option<String>,
     pub log_level: LogLevel,
     pub state_dir: String,
@@ -216,6 +239,25 @@ impl NetConf {
             components: Components::parse(&top)?,
             shared_dir: top.opt_abs_path("sharedDir")?,
             kubeconfig: top.opt_abs_path("kubeconfig")?,
+            kubernetes: {
+                let k8s = top.child("kubernetes")?;
+                let default = Kubernetes::default();
+                let volume = k8s.opt_str("sharedDirVolume")?;
+                if let Some(name) = volume.filter(|n| !fields::is_safe_name(n)) {
+                    return Err(CniError::invalid_config(format!(
+                        "kubernetes.sharedDirVolume: {name:?} is not a volume name"
+                    )));
+                }
+                Kubernetes {
+                    shared_dir_volume: volume.map_or(default.shared_dir_volume, str::to_string),
+                    kubelet_dir: k8s
+                        .opt_abs_path("kubeletDir")?
+                        .unwrap_or(default.kubelet_dir),
+                    socket_mount_dir: k8s
+                        .opt_abs_path("socketMountDir")?
+                        .unwrap_or(default.socket_mount_dir),
+                }
+            },
             log_file: top.opt_abs_path("logFile")?,
             log_level,
             component_limits: {

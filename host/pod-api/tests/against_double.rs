@@ -54,7 +54,7 @@ fn missing_pods_forbidden_calls_and_bad_names_are_told_apart() {
     );
 
     double.add_pod("default", "app", "uid-1", json!({}));
-    double.forbid(true);
+    double.forbid(&["get"]);
     let forbidden = client.get_pod("default", "app").unwrap_err();
     assert!(
         forbidden.to_string().contains("403")

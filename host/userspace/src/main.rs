@@ -13,6 +13,7 @@ mod crash;
 mod logging;
 mod naming;
 mod permissions;
+mod pod;
 mod rollback;
 
 use std::io::{Read, Write};

@@ -29,6 +29,10 @@ pub(crate) struct Names {
     pub mac: String,
     /// `configData-<cid12>-<ifname>.json` in the shared dir.
     pub data_path: String,
+    /// A short directory the shared dir is bind-mounted on, holding the
+    /// socket, when the socket's path in the shared dir is too long for a
+    /// unix socket (pod volumes in kubelet's tree).
+    pub socket_mount: Option<String>,
 }
 
 /// The first 12 characters of the container ID (or all of a shorter one).
@@ -45,12 +49,15 @@ fn base_dir(conf: &NetConf) -> String {
     }
 }
 
+/// The names of this attachment. `volume_dir`: the host dir of the pod's
+/// socket volume, which is the shared dir itself (the container mounts it).
 pub(crate) fn names(
     conf: &NetConf,
     env: &Environment,
     naming: &NamingComponent<'_>,
+    volume_dir: Option<&str>,
 ) -> Result<Names, CniError> {
-    let base_dir = base_dir(conf);
+    let base_dir = volume_dir.map_or_else(|| base_dir(conf), str::to_string);
     let request = NamingRequest {
         network: conf.name.clone(),
         container_id: env.container_id.clone(),
@@ -98,7 +105,22 @@ pub(crate) fn names(
             named.mac
         )));
     }
-    let socket_path = format!("{socket_dir}/{}", named.socket_file);
+    let socket_dir = match volume_dir {
+        Some(volume) => volume.to_string(),
+        None => socket_dir,
+    };
+    let mut socket_path = format!("{socket_dir}/{}", named.socket_file);
+    let mut socket_mount = None;
+    if socket_path.len() > MAX_SOCKET_PATH && volume_dir.is_some() {
+        let short = format!(
+            "{}/{}-{}",
+            conf.kubernetes.socket_mount_dir,
+            cid12(&env.container_id),
+            env.ifname
+        );
+        socket_path = format!("{short}/{}", named.socket_file);
+        socket_mount = Some(short);
+    }
     if socket_path.len() > MAX_SOCKET_PATH {
         return Err(CniError::invalid_config(format!(
             "socket path {socket_path:?} is {} bytes, more than the {MAX_SOCKET_PATH} a unix socket allows; \
@@ -118,6 +140,7 @@ pub(crate) fn names(
         socket_file: named.socket_file,
         port_name: named.port_name,
         mac: named.mac.to_ascii_lowercase(),
+        socket_mount,
     })
 }
 

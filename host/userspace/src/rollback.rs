@@ -173,6 +173,17 @@ fn undo_step(
             }
             _ => Ok(()),
         },
+        Undo::Unmount { path } => {
+            match rustix::mount::unmount(path.as_str(), rustix::mount::UnmountFlags::DETACH) {
+                // EINVAL: not a mount point (never mounted, or done).
+                Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
+                Err(e) => Err(format!("unmount {path}: {e}")),
+            }
+        }
+        Undo::PodAnnotation { .. } => {
+            crate::pod::remove_entry(undo, &record.key.container_id, &record.key.ifname);
+            Ok(())
+        }
         Undo::IpamDel {
             network_config,
             netns,

@@ -10,7 +10,7 @@
 //! `Status` objects (401 without the token, 403 when forbidden, 404 for a
 //! missing pod, 415 for another patch type).
 //!
-//! Test hooks: [`KubeApiDouble::forbid`] (RBAC says no), and
+//! Test hooks: [`KubeApiDouble::forbid`] (RBAC says no to a verb), and
 //! [`KubeApiDouble::write_before_next_patch`] (another writer changes the
 //! pod between the plugin's read and its patch).
 
@@ -37,7 +37,8 @@ pub struct Request {
 struct State {
     pods: BTreeMap<(String, String), Value>,
     resource_version: u64,
-    forbidden: bool,
+    /// Verbs (`get`, `patch`) answered 403.
+    forbidden: Vec<String>,
     /// Annotations another writer sets just before the next PATCH is applied.
     pending_foreign_write: Option<BTreeMap<String, Value>>,
     requests: Vec<Request>,
@@ -164,9 +165,10 @@ impl KubeApiDouble {
         self.state.lock().unwrap().requests.clone()
     }
 
-    /// From now on every request is 403 Forbidden (or not).
-    pub fn forbid(&self, forbidden: bool) {
-        self.state.lock().unwrap().forbidden = forbidden;
+    /// From now on requests with these verbs (`get`, `patch`) are 403
+    /// Forbidden; an empty list allows everything again.
+    pub fn forbid(&self, verbs: &[&str]) {
+        self.state.lock().unwrap().forbidden = verbs.iter().map(|v| v.to_string()).collect();
     }
 
     /// Another writer sets these annotations right before the next PATCH
@@ -339,7 +341,7 @@ fn answer(state: &Mutex<State>, token: &str, incoming: &Incoming) -> (u16, Value
         "PATCH" => "patch",
         other => return status(405, "MethodNotAllowed", format!("{other} is not modelled")),
     };
-    if state.forbidden {
+    if state.forbidden.iter().any(|v| v == verb) {
         return status(
             403,
             "Forbidden",

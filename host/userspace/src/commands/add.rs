@@ -53,7 +53,9 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let naming = runtime
         .load_naming(&components::spec(Role::Naming, conf)?)
         .map_err(component_error)?;
-    let names = naming::names(conf, env, &naming)?;
+    let pod = crate::pod::find(conf, env)?;
+    let volume_dir = pod.as_ref().and_then(|p| p.volume_dir.as_deref());
+    let names = naming::names(conf, env, &naming, volume_dir)?;
     if let Some(started) = crate::STARTED.get() {
         let components = 2 + usize::from(ipam_chain.is_some());
         tracing::debug!(
@@ -84,7 +86,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let nonce = naming::nonce();
     let mut record = Record::new(key, details(conf, env, &names, nonce));
     record.details["engineComponent"] = components::to_record(&engine_spec);
-    record.journal = host_undo_plan(&names, &new_dirs, conf.device_info_file.as_ref());
+    record.journal = host_undo_plan(
+        &names,
+        &new_dirs,
+        conf.device_info_file.as_ref(),
+        pod.as_ref(),
+    );
     store
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
@@ -99,6 +106,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let components = Components {
         engine: &engine,
         ipam_chain: ipam_chain.as_ref(),
+        pod: pod.as_ref(),
     };
     let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, components, group);
     match outcome {
@@ -134,6 +142,7 @@ fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Valu
         "portName": names.port_name,
         "mac": names.mac,
         "dataPath": names.data_path,
+        "socketMount": names.socket_mount,
         "nonce": nonce,
         "pod": super::pod_of(env).as_ref().map(super::PodRecord::of),
     })
@@ -145,6 +154,7 @@ fn host_undo_plan(
     names: &Names,
     new_dirs: &[String],
     device_info_file: Option<&String>,
+    pod: Option<&crate::pod::Pod>,
 ) -> Vec<JournalEntry> {
     let mut plan = Vec::new();
     let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
@@ -152,6 +162,20 @@ fn host_undo_plan(
         step(
             format!("remove shared dir {dir}"),
             Undo::RemoveEmptyDir { path: dir.clone() },
+        );
+    }
+    if let Some(short) = &names.socket_mount {
+        step(
+            format!("remove socket mount point {short}"),
+            Undo::RemoveEmptyDir {
+                path: short.clone(),
+            },
+        );
+        step(
+            format!("unmount {short}"),
+            Undo::Unmount {
+                path: short.clone(),
+            },
         );
     }
     step(
@@ -167,6 +191,9 @@ fn host_undo_plan(
         for path in [container_data::temp_path(&path), path] {
             step(format!("remove {what} {path}"), Undo::RemoveFile { path });
         }
+    }
+    if let Some(pod) = pod {
+        step("remove the pod's annotation entry".into(), pod.undo());
     }
     plan
 }
@@ -212,6 +239,8 @@ struct Components<'a, 'r> {
     engine: &'a EngineComponent<'r>,
     /// Present when the config has an `ipam` section.
     ipam_chain: Option<&'a IpamChainComponent<'r>>,
+    /// The pod, when its annotations carry the container data.
+    pod: Option<&'a crate::pod::Pod>,
 }
 
 fn add_steps(
@@ -272,7 +301,11 @@ fn add_steps(
         names,
         &added.socket_moves,
         ipam_result,
-    );
+    )
+    .and_then(|(result, doc)| match components.pod {
+        Some(pod) => pod.publish(&doc).map(|_| result),
+        None => Ok(result),
+    });
     let published = published.and_then(|result| {
         permissions::apply(&names.shared_dir, &names.socket_path, group).map(|_| result)
     });
@@ -293,6 +326,9 @@ fn prepare_shared_dir(names: &Names) -> Result<(), CniError> {
         .mode(0o750)
         .create(&names.shared_dir)
         .map_err(dir_error)?;
+    if let Some(short) = &names.socket_mount {
+        mount_shared_dir(&names.shared_dir, short)?;
+    }
     // A socket left by an earlier run (or a vSwitch that exited) makes
     // the vSwitch fail with "Address already in use".
     match std::fs::remove_file(&names.socket_path) {
@@ -300,6 +336,30 @@ fn prepare_shared_dir(names: &Names) -> Result<(), CniError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(dir_error(e)),
     }
+    Ok(())
+}
+
+/// Bind-mounts the shared dir on `short`, so the vSwitch gets a socket
+/// path that fits a unix socket (its undo is already journalled).
+fn mount_shared_dir(shared_dir: &str, short: &str) -> Result<(), CniError> {
+    let failed = |what: &str, e: std::io::Error| {
+        CniError::new(
+            codes::CONTAINER_DATA_FAILURE,
+            format!("cannot {what} {short} for the sockets of {shared_dir}"),
+            e.to_string(),
+        )
+    };
+    if let Some(parent) = std::path::Path::new(short).parent() {
+        std::fs::create_dir_all(parent).map_err(|e| failed("create the parent of", e))?;
+    }
+    match std::fs::DirBuilder::new().mode(0o750).create(short) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(failed("create", e)),
+        _ => {}
+    }
+    // A leftover mount (an ADD killed after mounting) is replaced.
+    let _ = rustix::mount::unmount(short, rustix::mount::UnmountFlags::DETACH);
+    rustix::mount::mount_bind(shared_dir, short).map_err(|e| failed("bind-mount on", e.into()))?;
+    crate::crash::point("after bind-mounting the shared dir");
     Ok(())
 }
 
@@ -330,7 +390,7 @@ fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError
 }
 
 /// Moves vSwitch-made sockets into the shared dir, builds the result and
-/// writes the container data.
+/// writes the container data (returned too, for the pod's annotations).
 fn publish(
     caps: &mut AttachmentCaps,
     env: &Environment,
@@ -338,7 +398,7 @@ fn publish(
     names: &Names,
     socket_moves: &[(String, String)],
     ipam_result: Option<CniResult>,
-) -> Result<CniResult, CniError> {
+) -> Result<(CniResult, Value), CniError> {
     for (from, to) in socket_moves {
         let journalled = caps
             .journal
@@ -404,5 +464,5 @@ fn publish(
         }
         container_data::write(path, &container_data::device_info(conf, &names.socket_path))?;
     }
-    Ok(result)
+    Ok((result, doc))
 }

@@ -1,0 +1,331 @@
+//! Kubernetes: the plugin against the API server TEST DOUBLE
+//! (`kube-api-double`: HTTPS, its own CA, a bearer token; no API server
+//! can run here) and the real private OVS-DPDK, host-local and netns.
+//! Pod identity comes from CNI_ARGS as the kubelet (via Multus) sends it.
+
+use std::collections::BTreeMap;
+
+use integration_tests::{cni_call, list, Netns, Network, Ovs, Run};
+use kube_api_double::KubeApiDouble;
+use serde_json::{json, Value};
+
+const UID: &str = "4f3c2b1a-0000-4000-8000-00000000a11c";
+const DATA: &str = "userspace/configuration-data";
+const MAPPED: &str = "userspace/mapped-dir";
+const MOUNT_PATH: &str = "/var/lib/cni/usrspcni";
+
+/// A memif network whose config points at the double's kubeconfig, and
+/// the double with pod `default/app` (uid [`UID`]) holding `volumes`.
+fn setup(volumes: impl FnOnce(&Network) -> Value) -> (Network, KubeApiDouble) {
+    let mut net = Network::memif(Ovs::shared());
+    std::fs::create_dir_all(net.dir("api")).unwrap();
+    let double = KubeApiDouble::start(&net.dir("api"));
+    net.config["kubeconfig"] = json!(double.kubeconfig());
+    double.add_pod(
+        "default",
+        "app",
+        UID,
+        json!({
+            "containers": [{"name": "app", "volumeMounts": [{"name": "shared-dir", "mountPath": MOUNT_PATH}]}],
+            "volumes": volumes(&net),
+        }),
+    );
+    (net, double)
+}
+
+/// No socket volume: the shared dir is `sharedDir/<cid12>` as without
+/// Kubernetes.
+fn no_volume(_: &Network) -> Value {
+    json!([])
+}
+
+/// The socket volume as a hostPath (`podvol` of the network's dirs).
+fn host_path_volume(net: &Network) -> Value {
+    let dir = net.dir("podvol");
+    std::fs::create_dir_all(&dir).unwrap();
+    json!([{"name": "shared-dir", "hostPath": {"path": dir, "type": "DirectoryOrCreate"}}])
+}
+
+/// The socket volume as an emptyDir, made where kubelet would (in the
+/// network's `kubelet` dir, which the config names).
+fn empty_dir_volume(net: &Network) -> Value {
+    std::fs::create_dir_all(empty_dir(net)).unwrap();
+    json!([{"name": "shared-dir", "emptyDir": {}}])
+}
+
+fn empty_dir(net: &Network) -> std::path::PathBuf {
+    net.dir("kubelet").join(format!(
+        "pods/{UID}/volumes/kubernetes.io~empty-dir/shared-dir"
+    ))
+}
+
+const POD_ARGS: &str =
+    "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=app;K8S_POD_INFRA_CONTAINER_ID=x;K8S_POD_UID=4f3c2b1a-0000-4000-8000-00000000a11c";
+
+fn call(net: &Network, command: &str, id: &str, ifname: &str, netns: &str) -> Run {
+    cni_call(
+        command,
+        id,
+        ifname,
+        netns,
+        &net.stdin(),
+        &[("CNI_ARGS", POD_ARGS)],
+    )
+}
+
+/// The pod's `userspace/configuration-data` entries.
+fn entries(annotations: &BTreeMap<String, String>) -> Vec<Value> {
+    annotations
+        .get(DATA)
+        .map(|text| serde_json::from_str(text).unwrap())
+        .unwrap_or_default()
+}
+
+fn patches(double: &KubeApiDouble) -> usize {
+    double
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count()
+}
+
+#[test]
+fn annotations_follow_add_retried_add_two_interfaces_and_del() {
+    let (net, double) = setup(host_path_volume);
+    let ns = Netns::new();
+    let id = "k8sannot00001";
+    let first = call(&net, "ADD", id, "net1", &ns.path()).ok();
+
+    let annotations = double.annotations("default", "app");
+    assert_eq!(annotations[MAPPED], MOUNT_PATH);
+    let list1 = entries(&annotations);
+    assert_eq!(list1.len(), 1, "{list1:?}");
+    let entry = &list1[0];
+    assert_eq!(entry["containerId"], id);
+    assert_eq!(entry["ifName"], "net1");
+    assert_eq!(entry["name"], net.name);
+    assert_eq!(entry["config"]["iftype"], "memif");
+    assert_eq!(entry["config"]["memif"]["role"], "slave");
+    let socket_file = entry["config"]["memif"]["socketfile"].as_str().unwrap();
+    assert_eq!(socket_file, "memif-k8sannot0000-net1.sock");
+    assert_eq!(
+        entry["ipResult"]["ips"][0]["address"],
+        first["ips"][0]["address"]
+    );
+    // The socket is in the pod's volume, where the container mounts it.
+    assert!(
+        net.dir("podvol").join(socket_file).exists(),
+        "{:?}",
+        list(&net.dir("podvol"))
+    );
+    assert!(double
+        .annotations("default", "app")
+        .contains_key("k8s.v1.cni.cncf.io/networks"));
+
+    // A retried ADD: the same answer, still one entry, no write.
+    let writes = patches(&double);
+    assert_eq!(call(&net, "ADD", id, "net1", &ns.path()).ok(), first);
+    assert_eq!(entries(&double.annotations("default", "app")).len(), 1);
+    assert_eq!(patches(&double), writes);
+
+    // A second interface of the same pod.
+    call(&net, "ADD", id, "net2", &ns.path()).ok();
+    let both = entries(&double.annotations("default", "app"));
+    let ifnames: Vec<&str> = both.iter().map(|e| e["ifName"].as_str().unwrap()).collect();
+    assert_eq!(ifnames, ["net1", "net2"]);
+
+    // DEL of one removes its entry only.
+    call(&net, "DEL", id, "net1", "").ok();
+    let annotations = double.annotations("default", "app");
+    let left = entries(&annotations);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["ifName"], "net2");
+    assert_eq!(annotations[MAPPED], MOUNT_PATH);
+
+    // The last DEL removes both annotations; others' keys stay.
+    call(&net, "DEL", id, "net2", "").ok();
+    call(&net, "DEL", id, "net2", "").ok();
+    let annotations = double.annotations("default", "app");
+    assert!(!annotations.contains_key(DATA) && !annotations.contains_key(MAPPED));
+    assert!(annotations.contains_key("k8s.v1.cni.cncf.io/networks"));
+    assert!(
+        list(&net.dir("podvol")).is_empty(),
+        "{:?}",
+        list(&net.dir("podvol"))
+    );
+    net.assert_nothing_left(id);
+}
+
+#[test]
+fn a_concurrent_writer_keeps_its_keys_and_ours_lands_once() {
+    let (net, double) = setup(host_path_volume);
+
+    double.write_before_next_patch(&[("example.com/other-writer", "kept")]);
+    let ns = Netns::new();
+    let id = "k8sconflict01";
+    call(&net, "ADD", id, "net1", &ns.path()).ok();
+    let annotations = double.annotations("default", "app");
+    assert_eq!(annotations["example.com/other-writer"], "kept");
+    assert_eq!(entries(&annotations).len(), 1);
+    assert_eq!(
+        patches(&double),
+        2,
+        "the first write conflicted, the second landed"
+    );
+
+    double.write_before_next_patch(&[("example.com/other-writer", "changed")]);
+    call(&net, "DEL", id, "net1", "").ok();
+    let annotations = double.annotations("default", "app");
+    assert_eq!(annotations["example.com/other-writer"], "changed");
+    assert!(!annotations.contains_key(DATA));
+    net.assert_nothing_left(id);
+}
+
+#[test]
+fn a_long_emptydir_path_is_bind_mounted_short_for_the_socket() {
+    let (mut net, _double) = setup(empty_dir_volume);
+    net.config["kubernetes"] = json!({
+        "kubeletDir": net.dir("kubelet"),
+        "socketMountDir": net.dir("vs"),
+    });
+    let device_info = net.dir("devinfo/net1.json");
+    net.config["runtimeConfig"] = json!({"CNIDeviceInfoFile": device_info});
+    let volume = empty_dir(&net);
+    let socket_in_volume = volume.join("memif-k8smount0000-net1.sock");
+    assert!(
+        socket_in_volume.as_os_str().len() > 107,
+        "the test needs a path too long for sun_path"
+    );
+    let short = net.dir("vs/k8smount0000-net1");
+
+    let ns = Netns::new();
+    let id = "k8smount00001";
+    call(&net, "ADD", id, "net1", &ns.path()).ok();
+    assert!(mounted(&short), "{} is not a mount point", short.display());
+    // OVS made the socket through the short path; the container sees it
+    // in its volume.
+    assert!(socket_in_volume.exists(), "{:?}", list(&volume));
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(&device_info).unwrap()).unwrap();
+    assert_eq!(
+        info["memif"]["path"],
+        short
+            .join("memif-k8smount0000-net1.sock")
+            .display()
+            .to_string()
+    );
+
+    call(&net, "DEL", id, "net1", "").ok();
+    assert!(!mounted(&short), "mount left");
+    assert!(!short.exists(), "mount point left");
+    assert!(list(&volume).is_empty(), "{:?}", list(&volume));
+    assert!(!device_info.exists());
+    net.assert_nothing_left(id);
+}
+
+fn mounted(path: &std::path::Path) -> bool {
+    let path = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|line| line.split(' ').nth(4) == Some(path.as_str()))
+}
+
+#[test]
+fn del_works_when_the_pod_or_the_whole_api_is_gone() {
+    let (net, double) = setup(no_volume);
+    let ns = Netns::new();
+    let (a, b) = ("k8sgonepod001", "k8sgoneapi001");
+    call(&net, "ADD", a, "net1", &ns.path()).ok();
+    call(&net, "ADD", b, "net2", &ns.path()).ok();
+    assert_eq!(entries(&double.annotations("default", "app")).len(), 2);
+
+    double.delete_pod("default", "app");
+    call(&net, "DEL", a, "net1", "").ok();
+    net.assert_nothing_left(a);
+
+    drop(double);
+    let run = call(&net, "DEL", b, "net2", "");
+    run.ok();
+    let record = net.dir("state/attachments").join(&net.name).join(b);
+    assert!(!record.exists(), "record left: {:?}", list(&record));
+    assert!(list(&net.dir(&format!("shared/{}", &b[..12]))).is_empty());
+    integration_tests::assert_no_ipam_reservation(&net.dir("ipam").join(&net.name), b);
+}
+
+#[test]
+fn forbidden_or_missing_pods_fail_add_and_leave_nothing() {
+    let (net, double) = setup(no_volume);
+    let ns = Netns::new();
+
+    double.forbid(&["get"]);
+    let error = call(&net, "ADD", "k8sforbid0001", "net1", &ns.path()).err(104);
+    assert!(error["msg"].as_str().unwrap().contains("403"), "{error}");
+    assert!(
+        error["details"]
+            .as_str()
+            .unwrap()
+            .contains("get and patch on pods"),
+        "{error}"
+    );
+    call(&net, "DEL", "k8sforbid0001", "net1", "").ok();
+    net.assert_nothing_left("k8sforbid0001");
+
+    // Reading is allowed, writing is not: the port was made, then undone.
+    double.forbid(&["patch"]);
+    let error = call(&net, "ADD", "k8sforbid0002", "net1", &ns.path()).err(104);
+    assert!(
+        error["msg"].as_str().unwrap().contains("cannot patch"),
+        "{error}"
+    );
+    net.assert_nothing_left("k8sforbid0002");
+    assert!(!net.ovs.bridge_exists(&net.bridge), "bridge left");
+
+    double.forbid(&[]);
+    double.delete_pod("default", "app");
+    let error = call(&net, "ADD", "k8smissing001", "net1", &ns.path()).err(104);
+    assert!(
+        error["msg"].as_str().unwrap().contains("not found"),
+        "{error}"
+    );
+    net.assert_nothing_left("k8smissing001");
+    assert!(!net.ovs.bridge_exists(&net.bridge), "bridge left");
+}
+
+#[test]
+fn the_kubeconfig_token_never_reaches_logs_or_output() {
+    let (mut net, double) = setup(no_volume);
+    let log = net.dir("plugin.log");
+    net.config["logLevel"] = json!("debug");
+    net.config["logFile"] = json!(log);
+    let ns = Netns::new();
+    let token = double.token().to_string();
+    let mut runs = vec![
+        call(&net, "ADD", "k8ssecret0001", "net1", &ns.path()),
+        call(&net, "DEL", "k8ssecret0001", "net1", ""),
+    ];
+    double.forbid(&["patch"]);
+    runs.push(call(&net, "ADD", "k8ssecret0002", "net1", &ns.path()));
+    // A kubeconfig the YAML parser rejects right at the token.
+    let broken = net.dir("api/broken");
+    let text = std::fs::read_to_string(double.kubeconfig()).unwrap();
+    std::fs::write(
+        &broken,
+        text.replace(&format!("token: {token}"), &format!("token: [{token}")),
+    )
+    .unwrap();
+    net.config["kubeconfig"] = json!(broken);
+    let run = call(&net, "ADD", "k8ssecret0003", "net1", &ns.path());
+    run.err(7);
+    runs.push(run);
+
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("DEBUG"), "debug logging was on");
+    for (n, run) in runs.iter().enumerate() {
+        for (what, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(!text.contains(&token), "run {n} {what}: {text}");
+        }
+    }
+    assert!(!logged.contains(&token), "the log holds the token");
+    net.assert_nothing_left("k8ssecret0002");
+}
