@@ -29,13 +29,27 @@ impl App {
         app
     }
 
+    /// Like [`App::start`], with more options before `up` (e.g.
+    /// `--annotations FILE`).
+    pub fn start_with(netns: &Netns, dir: &Path, options: &[&str]) -> App {
+        let app = App::spawn_with(netns, dir, options);
+        let out = app.command(&["wait", "--timeout-secs", "15"]);
+        assert!(out.0, "interfaces of {} did not connect: {}", dir.display(), out.1);
+        app
+    }
+
     /// Starts `up` and waits only until it answers on its control socket.
     pub fn spawn(netns: &Netns, dir: &Path) -> App {
+        App::spawn_with(netns, dir, &[])
+    }
+
+    fn spawn_with(netns: &Netns, dir: &Path, options: &[&str]) -> App {
         let child = Command::new("ip")
             .args(["netns", "exec", &netns.name])
             .arg(app_binary())
             .arg("--dir")
             .arg(dir)
+            .args(options)
             .arg("up")
             .env(
                 "USERSPACE_APP_LOG",

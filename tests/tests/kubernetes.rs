@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use integration_tests::{cni_call, list, Netns, Network, Ovs, Run};
+use integration_tests::app::App;
+use integration_tests::{cni_call, first_address, list, Netns, Network, Ovs, Run};
 use kube_api_double::KubeApiDouble;
 use serde_json::{json, Value};
 
@@ -328,4 +329,66 @@ fn the_kubeconfig_token_never_reaches_logs_or_output() {
     }
     assert!(!logged.contains(&token), "the log holds the token");
     net.assert_nothing_left("k8ssecret0002");
+}
+
+/// Two pods, each with a hostPath volume it mounts at the same path (so
+/// the host sees what the container sees), ADDed with their pod identity;
+/// each app reads only its downward-API annotations file, written from
+/// what the API double holds as kubelet writes it, and they ping.
+#[test]
+fn apps_find_their_interfaces_in_the_annotations_the_plugin_wrote_and_ping() {
+    let mut net = Network::memif(Ovs::shared());
+    std::fs::create_dir_all(net.dir("api")).unwrap();
+    let double = KubeApiDouble::start(&net.dir("api"));
+    net.config["kubeconfig"] = json!(double.kubeconfig());
+    let pods = [("pod-a", "k8spinga00001"), ("pod-b", "k8spingb00001")];
+    let mut addresses = Vec::new();
+    let mut namespaces = Vec::new();
+    for (n, (pod, id)) in pods.iter().enumerate() {
+        let volume = net.dir(&format!("{pod}-vol"));
+        std::fs::create_dir_all(&volume).unwrap();
+        let uid = format!("00000000-0000-4000-8000-00000000000{n}");
+        double.add_pod(
+            "default",
+            pod,
+            &uid,
+            json!({
+                "containers": [{"name": "app", "volumeMounts": [{"name": "shared-dir", "mountPath": volume}]}],
+                "volumes": [{"name": "shared-dir", "hostPath": {"path": volume}}],
+            }),
+        );
+        let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}");
+        let ns = Netns::new();
+        let result = cni_call("ADD", id, "net1", &ns.path(), &net.stdin(), &[("CNI_ARGS", &args)]).ok();
+        addresses.push(first_address(&result));
+        namespaces.push(ns);
+    }
+    let apps: Vec<App> = pods
+        .iter()
+        .zip(&namespaces)
+        .map(|((pod, _), ns)| {
+            let podinfo = net.dir(&format!("{pod}-podinfo"));
+            std::fs::create_dir_all(&podinfo).unwrap();
+            let file = podinfo.join("annotations");
+            std::fs::write(&file, downward_api_file(&double.annotations("default", pod))).unwrap();
+            App::start_with(ns, &podinfo, &["--annotations", file.to_str().unwrap()])
+        })
+        .collect();
+    assert_eq!(apps[0].ping(&addresses[1], 5), 5);
+    assert_eq!(apps[1].ping(&addresses[0], 5), 5);
+    drop(apps);
+    for (_, id) in pods {
+        cni_call("DEL", id, "net1", "", &net.stdin(), &[]).ok();
+        net.assert_nothing_left(id);
+    }
+}
+
+/// kubelet's downward-API rendering of annotations: `key="value"` lines,
+/// the value quoted as Go's strconv.Quote does. The values here are JSON
+/// and paths, printable ASCII, where Rust's `{:?}` quotes the same way.
+fn downward_api_file(annotations: &BTreeMap<String, String>) -> String {
+    annotations
+        .iter()
+        .map(|(key, value)| format!("{key}={value:?}\n"))
+        .collect()
 }
