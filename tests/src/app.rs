@@ -34,7 +34,12 @@ impl App {
     pub fn start_with(netns: &Netns, dir: &Path, options: &[&str]) -> App {
         let app = App::spawn_with(netns, dir, options);
         let out = app.command(&["wait", "--timeout-secs", "15"]);
-        assert!(out.0, "interfaces of {} did not connect: {}", dir.display(), out.1);
+        assert!(
+            out.0,
+            "interfaces of {} did not connect: {}",
+            dir.display(),
+            out.1
+        );
         app
     }
 

@@ -357,9 +357,19 @@ fn apps_find_their_interfaces_in_the_annotations_the_plugin_wrote_and_ping() {
                 "volumes": [{"name": "shared-dir", "hostPath": {"path": volume}}],
             }),
         );
-        let args = format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}");
+        let args = format!(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}"
+        );
         let ns = Netns::new();
-        let result = cni_call("ADD", id, "net1", &ns.path(), &net.stdin(), &[("CNI_ARGS", &args)]).ok();
+        let result = cni_call(
+            "ADD",
+            id,
+            "net1",
+            &ns.path(),
+            &net.stdin(),
+            &[("CNI_ARGS", &args)],
+        )
+        .ok();
         addresses.push(first_address(&result));
         namespaces.push(ns);
     }
@@ -370,7 +380,11 @@ fn apps_find_their_interfaces_in_the_annotations_the_plugin_wrote_and_ping() {
             let podinfo = net.dir(&format!("{pod}-podinfo"));
             std::fs::create_dir_all(&podinfo).unwrap();
             let file = podinfo.join("annotations");
-            std::fs::write(&file, downward_api_file(&double.annotations("default", pod))).unwrap();
+            std::fs::write(
+                &file,
+                downward_api_file(&double.annotations("default", pod)),
+            )
+            .unwrap();
             App::start_with(ns, &podinfo, &["--annotations", file.to_str().unwrap()])
         })
         .collect();

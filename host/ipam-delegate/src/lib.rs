@@ -48,6 +48,7 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
         .ok_or_else(|| CniError::invalid_config("ipam.type: required to delegate IPAM"))?;
     let binary = find_plugin(plugin, call.cni_path)?;
     tracing::debug!(plugin, command = call.command, "exec IPAM plugin");
+    let started = std::time::Instant::now();
     let failed = |what: &str, e: &dyn std::fmt::Display| {
         CniError::new(
             codes::IPAM_FAILURE,
@@ -97,6 +98,12 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
         }
     };
     let status = child.wait().map_err(|e| failed("wait failed", &e))?;
+    tracing::debug!(
+        plugin,
+        command = call.command,
+        micros = started.elapsed().as_micros() as u64,
+        "IPAM plugin returned"
+    );
     let stderr = String::from_utf8_lossy(&stderr);
     if !stderr.trim().is_empty() {
         tracing::debug!(plugin, stderr = %stderr.trim(), "IPAM plugin stderr");

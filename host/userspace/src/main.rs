@@ -80,14 +80,33 @@ fn run(stdin: &[u8]) -> Result<Output, CniError> {
     logging::init(&conf);
     require_version_for(env.command, conf.cni_version)?;
     tracing::debug!(command = ?env.command, container = %env.container_id, ifname = %env.ifname, "start");
-    match env.command {
+    let outcome = match env.command {
         Command::Add => commands::add::run(&env, &conf),
         Command::Del => commands::del::run(&env, &conf),
         Command::Check => commands::check::run(&env, &conf),
         Command::Status => commands::status::run(&env, &conf),
         Command::Gc => commands::gc::run(&env, &conf),
         Command::Version => unreachable!("answered above"),
+    };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        log_own_cost();
     }
+    outcome
+}
+
+/// The process's own CPU time and peak RSS (the wall time of a call is
+/// mostly waiting for the vSwitch and IPAM; the scale bench reads these).
+fn log_own_cost() {
+    let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    let cpu_micros = cpu.tv_sec as u64 * 1_000_000 + cpu.tv_nsec as u64 / 1000;
+    let peak_rss_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        });
+    tracing::debug!(cpu_micros, peak_rss_kib, "own cost");
 }
 
 /// CHECK exists from 0.4.0, STATUS and GC from 1.1.0.
