@@ -284,3 +284,65 @@ fn memif_queues_ring_buffers_secret_and_mac_reach_vpp() {
     call("DEL", "tuned000000001", &ns, &conf).ok();
     assert_eq!(double.state(), before);
 }
+
+/// A VPP that answers garbage (noise, a 1 GiB frame header, replies cut
+/// short, replies under unknown ids): ADD is a clear error, never a hang
+/// or a panic, and once a sane VPP is back, DEL leaves nothing.
+#[test]
+fn a_vpp_answering_garbage_is_a_clear_error_and_leaves_nothing() {
+    use vpp_test_double::Garbage;
+    for garbage in [
+        Garbage::Noise,
+        Garbage::HugeFrame,
+        Garbage::ShortReplies,
+        Garbage::WrongIds,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let api = dir.path().join("api.sock");
+        let conf = tutorial_config(dir.path(), &api);
+        let ns = Netns::new();
+        let id = "garbage0000001";
+        let double = VppDouble::start(
+            &api,
+            Options {
+                garbage: Some(garbage),
+                ..Options::default()
+            },
+        );
+        let started = std::time::Instant::now();
+        let run = call("ADD", id, &ns, &conf);
+        assert!(!run.success, "{garbage:?}: ADD succeeded: {}", run.stdout);
+        let error = run.json();
+        let code = error["code"].as_u64().unwrap();
+        assert!([11, 110].contains(&code), "{garbage:?}: {error}");
+        eprintln!("{garbage:?}: {error}");
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{garbage:?}: {}",
+            run.stderr
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{garbage:?}: ADD took {:?}",
+            started.elapsed()
+        );
+        // A sane VPP (restarted: nothing of the garbled ADD in it).
+        drop(double);
+        let double = VppDouble::start(&api, Options::default());
+        let fresh = double.state();
+        call("DEL", id, &ns, &conf).ok();
+        assert_eq!(double.state(), fresh, "{garbage:?}");
+        assert!(
+            !dir.path().join("shared/garbage00000").exists(),
+            "{garbage:?}"
+        );
+        assert!(
+            !dir.path()
+                .join("state/attachments/memif-network")
+                .join(id)
+                .exists(),
+            "{garbage:?}: record left"
+        );
+        integration_tests::assert_no_ipam_reservation(&dir.path().join("ipam/memif-network"), id);
+    }
+}

@@ -238,7 +238,10 @@ impl Connection {
             .map_err(|e| self.io(e))?;
         let len = u32::from_be_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
         if !(6..=MAX_MESSAGE).contains(&len) {
-            return Err(Error::Protocol(format!("frame of {len} bytes")));
+            return Err(Error::Protocol(format!(
+                "a frame announcing {len} bytes (a message is 6 to {MAX_MESSAGE}): \
+                 the socket does not speak the VPP API, or lost its framing"
+            )));
         }
         let mut message = vec![0u8; len];
         self.stream

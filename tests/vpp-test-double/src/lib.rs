@@ -54,6 +54,22 @@ pub struct Options {
     /// A file rewritten with [`State::summary`] before each reply that
     /// follows a change, so a script sees the state the reply reflects.
     pub state_file: Option<PathBuf>,
+    /// Answer garbage instead of well-formed replies (a broken or hostile
+    /// VPP, for the plugin's fault tests).
+    pub garbage: Option<Garbage>,
+}
+
+/// How a double answering garbage garbles its answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Garbage {
+    /// Random bytes instead of any frame, from the first answer on.
+    Noise,
+    /// A frame header announcing a 1 GiB message, then nothing.
+    HugeFrame,
+    /// After the handshake, every reply cut to its message id and context.
+    ShortReplies,
+    /// After the handshake, every reply under an id the table lacks.
+    WrongIds,
 }
 
 /// The message table: id <-> `<name>_<crc>`.
@@ -63,6 +79,7 @@ struct Table {
     /// The definitions, to build well-formed replies.
     defs: Value,
     state_file: Option<PathBuf>,
+    garbage: Option<Garbage>,
 }
 
 impl Table {
@@ -104,6 +121,7 @@ impl Table {
             by_name: HashMap::new(),
             defs: defs.clone(),
             state_file: options.state_file.clone(),
+            garbage: options.garbage,
         };
         let mut next = SOCKCLNT_CREATE_ID + 1;
         for name in names {
@@ -307,6 +325,40 @@ fn read_frame(stream: &mut UnixStream) -> Option<Vec<u8>> {
     Some(message)
 }
 
+/// Sends `message` in a frame, garbled as the table's `garbage` says.
+fn send(stream: &mut UnixStream, table: &Table, message: &[u8]) -> bool {
+    let handshake = table
+        .full("sockclnt_create_reply")
+        .is_some_and(|name| message[..2] == table.by_name[name].to_be_bytes());
+    match table.garbage {
+        None => write_frame(stream, message),
+        Some(Garbage::Noise) => {
+            // Not random enough to matter, different enough per reply.
+            let noise: Vec<u8> = (0..message.len() + 16)
+                .map(|i| {
+                    (i as u8)
+                        .wrapping_mul(151)
+                        .wrapping_add(message.len() as u8)
+                })
+                .collect();
+            stream.write_all(&noise).is_ok()
+        }
+        Some(Garbage::HugeFrame) => {
+            let mut header = vec![0u8; 8];
+            header.extend_from_slice(&(1u32 << 30).to_be_bytes());
+            header.extend_from_slice(&[0; 4]);
+            stream.write_all(&header).is_ok()
+        }
+        Some(_) if handshake => write_frame(stream, message),
+        Some(Garbage::ShortReplies) => write_frame(stream, &message[..message.len().min(6)]),
+        Some(Garbage::WrongIds) => {
+            let mut wrong = message.to_vec();
+            wrong[..2].copy_from_slice(&u16::MAX.to_be_bytes());
+            write_frame(stream, &wrong)
+        }
+    }
+}
+
 fn write_frame(stream: &mut UnixStream, message: &[u8]) -> bool {
     let mut frame = vec![0u8; 8];
     frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
@@ -504,8 +556,9 @@ fn serve(
         };
         match modelled {
             Some(Ok(Answer::Reply(fields))) => {
-                if !write_frame(
+                if !send(
                     &mut stream,
+                    table,
                     &reply(table, &format!("{short}_reply"), context, &fields),
                 ) {
                     return;
@@ -515,7 +568,11 @@ fn serve(
             Some(Ok(Answer::Details(details))) => {
                 let details_name = short.replace("_dump", "_details");
                 for fields in details {
-                    if !write_frame(&mut stream, &reply(table, &details_name, context, &fields)) {
+                    if !send(
+                        &mut stream,
+                        table,
+                        &reply(table, &details_name, context, &fields),
+                    ) {
                         return;
                     }
                 }
@@ -557,7 +614,7 @@ fn serve(
             "sockclnt_delete" => {
                 let fields = SockclntDeleteReply { response: 0 };
                 let answer = reply(table, "sockclnt_delete_reply", context, &fields.encode());
-                write_frame(&mut stream, &answer);
+                send(&mut stream, table, &answer);
                 return;
             }
             dump if dump.ends_with("_dump") => continue,
@@ -574,7 +631,7 @@ fn serve(
                 reply(table, &name, context, &fields)
             }
         };
-        if !write_frame(&mut stream, &answer) {
+        if !send(&mut stream, table, &answer) {
             return;
         }
     }
