@@ -406,3 +406,59 @@ fn downward_api_file(annotations: &BTreeMap<String, String>) -> String {
         .map(|(key, value)| format!("{key}={value:?}\n"))
         .collect()
 }
+
+/// SIGKILL at every crash point of an ADD for a pod whose emptyDir needs
+/// the short bind mount and whose annotations get the entry; after each
+/// kill a DEL leaves no port, file, mount, IPAM reservation or entry.
+#[test]
+fn killed_at_every_step_a_pod_add_is_undone_by_del() {
+    let (mut net, double) = setup(empty_dir_volume);
+    net.config["kubernetes"] = json!({
+        "kubeletDir": net.dir("kubelet"),
+        "socketMountDir": net.dir("vs"),
+    });
+    let ns = Netns::new();
+    let mut points = 0;
+    for n in 1.. {
+        let id = format!("k8scrash{n:03}xx");
+        let crash = n.to_string();
+        let run = cni_call(
+            "ADD",
+            &id,
+            "net1",
+            &ns.path(),
+            &net.stdin(),
+            &[("CNI_ARGS", POD_ARGS), ("USERSPACE_CRASH_AT", &crash)],
+        );
+        let finished = run.success;
+        if !finished {
+            assert!(
+                run.stderr
+                    .contains(&format!("USERSPACE_CRASH_AT={n}: killed at")),
+                "ADD did not die at crash point {n}: {run:?}"
+            );
+            points += 1;
+        }
+        call(&net, "DEL", &id, "net1", "").ok();
+        net.assert_nothing_left(&id);
+        assert!(
+            list(&net.dir("vs")).is_empty(),
+            "mount point left: {:?}",
+            list(&net.dir("vs"))
+        );
+        assert!(
+            list(&empty_dir(&net)).is_empty(),
+            "{:?}",
+            list(&empty_dir(&net))
+        );
+        assert!(
+            !double.annotations("default", "app").contains_key(DATA),
+            "annotation entry left after a kill at point {n}"
+        );
+        if finished {
+            break;
+        }
+    }
+    eprintln!("a pod's ADD (bind mount, annotations): {points} crash points covered");
+    assert!(points >= 10, "only {points} crash points");
+}
