@@ -18,15 +18,7 @@ impl App {
     /// Starts `up` for the container whose mapped dir is `dir`, inside
     /// `netns`, and waits until its interfaces are connected.
     pub fn start(netns: &Netns, dir: &Path) -> App {
-        let app = App::spawn(netns, dir);
-        let out = app.command(&["wait", "--timeout-secs", "15"]);
-        assert!(
-            out.0,
-            "interfaces of {} did not connect: {}",
-            dir.display(),
-            out.1
-        );
-        app
+        App::start_with(netns, dir, &[])
     }
 
     /// Like [`App::start`], with more options before `up` (e.g.

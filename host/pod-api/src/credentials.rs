@@ -253,12 +253,7 @@ impl Credentials {
         if !server.starts_with("https://") {
             return Err(bad(format!("server {server:?} is not an https:// URL")));
         }
-        let roots: Vec<Certificate<'static>> = ureq::tls::parse_pem(ca_pem)
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(cert)) => Some(cert),
-                _ => None,
-            })
-            .collect();
+        let roots = certificates(ca_pem);
         if roots.is_empty() {
             return Err(bad(
                 "the certificate authority holds no PEM certificate".into()
@@ -295,13 +290,18 @@ impl Credentials {
     }
 }
 
-fn client_cert(cert_pem: &[u8], key_pem: &[u8]) -> Result<ClientCert, String> {
-    let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(cert_pem)
+/// The certificates in a PEM text (other items are skipped).
+fn certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
         .filter_map(|item| match item {
             Ok(PemItem::Certificate(cert)) => Some(cert),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+fn client_cert(cert_pem: &[u8], key_pem: &[u8]) -> Result<ClientCert, String> {
+    let chain = certificates(cert_pem);
     if chain.is_empty() {
         return Err("the client certificate holds no PEM certificate".into());
     }
