@@ -462,3 +462,28 @@ fn killed_at_every_step_a_pod_add_is_undone_by_del() {
     eprintln!("a pod's ADD (bind mount, annotations): {points} crash points covered");
     assert!(points >= 10, "only {points} crash points");
 }
+
+/// With a pod volume the shared dir is the pod's: `vhost.group` goes on
+/// the socket only, the volume keeps its owner and mode.
+#[test]
+fn a_pod_volume_keeps_its_owner_and_mode() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (mut net, _double) = setup(host_path_volume);
+    net.config["host"]["iftype"] = json!("vhostuser");
+    net.config["container"]["iftype"] = json!("vhostuser");
+    net.config["host"]["vhost"] = json!({"mode": "server", "group": "daemon"});
+    let volume = net.dir("podvol");
+    std::fs::set_permissions(&volume, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let before = std::fs::metadata(&volume).unwrap();
+    let ns = Netns::new();
+    let id = "k8sowner00001";
+    call(&net, "ADD", id, "net1", &ns.path()).ok();
+    let socket = std::fs::symlink_metadata(volume.join("k8sowner0000-net1")).unwrap();
+    assert_eq!(socket.gid(), 1, "daemon's gid on the socket");
+    assert_eq!(socket.mode() & 0o777, 0o660);
+    let after = std::fs::metadata(&volume).unwrap();
+    assert_eq!((after.gid(), after.mode()), (before.gid(), before.mode()));
+    call(&net, "DEL", id, "net1", "").ok();
+    net.assert_nothing_left(id);
+    assert!(list(&volume).is_empty(), "{:?}", list(&volume));
+}

@@ -33,6 +33,9 @@ pub(crate) struct Names {
     /// socket, when the socket's path in the shared dir is too long for a
     /// unix socket (pod volumes in kubelet's tree).
     pub socket_mount: Option<String>,
+    /// The shared dir is a pod's volume: the pod's, not the plugin's, so
+    /// its owner and mode are left alone.
+    pub in_pod_volume: bool,
 }
 
 /// The first 12 characters of the container ID (or all of a shorter one).
@@ -141,6 +144,7 @@ pub(crate) fn names(
         port_name: named.port_name,
         mac: named.mac.to_ascii_lowercase(),
         socket_mount,
+        in_pod_volume: volume_dir.is_some(),
     })
 }
 

@@ -28,9 +28,13 @@ pub(crate) fn resolve_group(group: &str) -> Result<u32, CniError> {
         })
 }
 
-/// Restricts the socket (when the vSwitch made it) and hands both the dir
-/// and the socket to `gid`.
-pub(crate) fn apply(shared_dir: &str, socket: &str, gid: Option<u32>) -> Result<(), CniError> {
+/// Restricts the socket (when the vSwitch made it) and hands it to `gid`,
+/// and the shared dir too when it is the plugin's (`shared_dir`).
+pub(crate) fn apply(
+    shared_dir: Option<&str>,
+    socket: &str,
+    gid: Option<u32>,
+) -> Result<(), CniError> {
     let failed = |what: &str, e: std::io::Error| {
         CniError::new(
             codes::CONTAINER_DATA_FAILURE,
@@ -48,7 +52,7 @@ pub(crate) fn apply(shared_dir: &str, socket: &str, gid: Option<u32>) -> Result<
             }
         }
     }
-    if let Some(gid) = gid {
+    if let (Some(gid), Some(shared_dir)) = (gid, shared_dir) {
         std::os::unix::fs::lchown(shared_dir, None, Some(gid))
             .map_err(|e| failed(&format!("group of {shared_dir}"), e))?;
     }

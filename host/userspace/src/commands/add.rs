@@ -307,7 +307,8 @@ fn add_steps(
         None => Ok(result),
     });
     let published = published.and_then(|result| {
-        permissions::apply(&names.shared_dir, &names.socket_path, group).map(|_| result)
+        let own_dir = (!names.in_pod_volume).then_some(names.shared_dir.as_str());
+        permissions::apply(own_dir, &names.socket_path, group).map(|_| result)
     });
     (caps, published)
 }
