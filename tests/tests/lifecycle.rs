@@ -523,3 +523,25 @@ fn a_relative_device_info_path_is_refused() {
     );
     net.assert_nothing_left("devinfo0000002");
 }
+
+/// containerd (1.6, Debian's) sends runtimeConfig with Go-style
+/// capitalised keys, inside lists too; the plugin takes it as it is.
+#[test]
+fn containerd_runtime_config_is_accepted() {
+    let mut net = Network::memif(ovs());
+    let file = net.dir("devinfo/containerd");
+    net.config["runtimeConfig"] = json!({
+        "portMappings": [{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}],
+        "Bandwidth": {"IngressRate": 0, "EgressRate": 0},
+        "CNIDeviceInfoFile": file,
+    });
+    let id = "containerd001";
+    net.add(id, &Netns::new()).ok();
+    assert!(
+        file.exists(),
+        "the capitalised CNIDeviceInfoFile was honoured"
+    );
+    net.del(id).ok();
+    net.del(id).ok();
+    net.assert_nothing_left(id);
+}
