@@ -123,6 +123,17 @@ fn annotations_follow_add_retried_add_two_interfaces_and_del() {
         .annotations("default", "app")
         .contains_key("k8s.v1.cni.cncf.io/networks"));
 
+    // CHECK finds the entry; without it, CHECK says so.
+    net.check(id, &ns, &first).ok();
+    let saved = double.annotations("default", "app")[DATA].clone();
+    double.set_annotation("default", "app", DATA, None);
+    let error = net.check(id, &ns, &first).err(111);
+    assert!(
+        error["msg"].as_str().unwrap().contains("has no entry"),
+        "{error}"
+    );
+    double.set_annotation("default", "app", DATA, Some(&saved));
+
     // A retried ADD: the same answer, still one entry, no write.
     let writes = patches(&double);
     assert_eq!(call(&net, "ADD", id, "net1", &ns.path()).ok(), first);
@@ -238,14 +249,16 @@ fn del_works_when_the_pod_or_the_whole_api_is_gone() {
     let ns = Netns::new();
     let (a, b) = ("k8sgonepod001", "k8sgoneapi001");
     call(&net, "ADD", a, "net1", &ns.path()).ok();
-    call(&net, "ADD", b, "net2", &ns.path()).ok();
+    let second = call(&net, "ADD", b, "net2", &ns.path()).ok();
     assert_eq!(entries(&double.annotations("default", "app")).len(), 2);
 
     double.delete_pod("default", "app");
     call(&net, "DEL", a, "net1", "").ok();
     net.assert_nothing_left(a);
 
+    // With the API gone, a retried ADD still gets the recorded answer.
     drop(double);
+    assert_eq!(call(&net, "ADD", b, "net2", &ns.path()).ok(), second);
     let run = call(&net, "DEL", b, "net2", "");
     run.ok();
     let record = net.dir("state/attachments").join(&net.name).join(b);

@@ -227,8 +227,7 @@ fn update(
             return Ok(false);
         }
         let annotations = &metadata["annotations"];
-        let current = annotations[CONFIGURATION_DATA].as_str();
-        let mut entries: Vec<Value> = match current.map(serde_json::from_str) {
+        let mut entries: Vec<Value> = match entries_of(annotations) {
             None => Vec::new(),
             Some(Ok(entries)) => entries,
             Some(Err(e)) => {
@@ -260,6 +259,53 @@ fn update(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The entries of `userspace/configuration-data`, if the pod has it.
+fn entries_of(annotations: &Value) -> Option<serde_json::Result<Vec<Value>>> {
+    annotations[CONFIGURATION_DATA]
+        .as_str()
+        .map(serde_json::from_str)
+}
+
+/// CHECK: the pod still carries this attachment's entry (as the undo step
+/// ADD journalled names the pod).
+pub(crate) fn check_entry(undo: &Undo, container_id: &str, ifname: &str) -> Result<(), CniError> {
+    let Undo::PodAnnotation {
+        kubeconfig,
+        namespace,
+        name,
+        uid,
+    } = undo
+    else {
+        return Ok(());
+    };
+    let what = format!("pod {namespace}/{name}");
+    let credentials = credentials(kubeconfig.as_deref()).ok_or_else(|| {
+        CniError::invalid_config(format!(
+            "{what}: no Kubernetes credentials to check it with"
+        ))
+    })?;
+    let client = Client::new(credentials.map_err(|e| api_error(&what, e))?);
+    let pod = client
+        .get_pod(namespace, name)
+        .map_err(|e| api_error(&what, e))?;
+    let failed = |msg: String| Err(CniError::new(codes::CHECK_FAILED, msg, ""));
+    if pod["metadata"]["uid"] != uid.as_str() {
+        return failed(format!("{what} was replaced (uid {uid} is gone)"));
+    }
+    let entries = entries_of(&pod["metadata"]["annotations"])
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    if !entries
+        .iter()
+        .any(|e| e["containerId"] == container_id && e["ifName"] == ifname)
+    {
+        return failed(format!(
+            "{what}: {CONFIGURATION_DATA} has no entry for container {container_id} interface {ifname}"
+        ));
+    }
+    Ok(())
 }
 
 fn api_error(what: &str, e: pod_api::Error) -> CniError {

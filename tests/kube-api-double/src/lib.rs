@@ -160,6 +160,19 @@ impl KubeApiDouble {
             .unwrap_or_default()
     }
 
+    /// Sets (or with None removes) an annotation as another writer would.
+    pub fn set_annotation(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) {
+        let mut state = self.state.lock().unwrap();
+        state.resource_version += 1;
+        let version = state.resource_version.to_string();
+        let pod = state
+            .pods
+            .get_mut(&(namespace.to_string(), name.to_string()))
+            .expect("no such pod");
+        merge(pod, &json!({"metadata": {"annotations": {key: value}}}));
+        pod["metadata"]["resourceVersion"] = version.into();
+    }
+
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()

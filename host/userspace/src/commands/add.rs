@@ -53,6 +53,14 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let naming = runtime
         .load_naming(&components::spec(Role::Naming, conf)?)
         .map_err(component_error)?;
+    // A retried ADD gets the answer the first one gave, also when the
+    // Kubernetes API is out of reach now (checked again under the lock).
+    if let Some(answer) = recorded_answer(
+        load_record(&open_store(conf)?, &key(conf, env))?.as_ref(),
+        conf,
+    ) {
+        return answer;
+    }
     let pod = crate::pod::find(conf, env)?;
     let volume_dir = pod.as_ref().and_then(|p| p.volume_dir.as_deref());
     let names = naming::names(conf, env, &naming, volume_dir)?;
@@ -66,20 +74,13 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 
     let store = open_store(conf)?;
     let key = key(conf, env);
-    match load_record(&store, &key)? {
-        // A retried ADD gets the answer the first one gave.
-        Some(Record {
-            phase: Phase::Committed,
-            result: Some(result),
-            ..
-        }) => {
-            tracing::info!("attachment exists; returning its recorded result");
-            let result = CniResult::from_value(&result)?;
-            return Ok(Output::Json(result.to_value(conf.cni_version).to_string()));
-        }
-        // An ADD that crashed half-way: finish its rollback first.
-        Some(stale) => rollback::undo_attachment(&store, stale, &env.path)?,
-        None => {}
+    let recorded = load_record(&store, &key)?;
+    if let Some(answer) = recorded_answer(recorded.as_ref(), conf) {
+        return answer;
+    }
+    // An ADD that crashed half-way: finish its rollback first.
+    if let Some(stale) = recorded {
+        rollback::undo_attachment(&store, stale, &env.path)?;
     }
     let new_dirs = check_shared_dir(env, &names)?;
 
@@ -129,6 +130,17 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             Err(error)
         }
     }
+}
+
+/// The answer of a committed ADD of this attachment, for a retried ADD.
+fn recorded_answer(record: Option<&Record>, conf: &NetConf) -> Option<Result<Output, CniError>> {
+    let record = record.filter(|r| r.phase == Phase::Committed)?;
+    let result = record.result.as_ref()?;
+    tracing::info!("attachment exists; returning its recorded result");
+    Some(
+        CniResult::from_value(result)
+            .map(|result| Output::Json(result.to_value(conf.cni_version).to_string())),
+    )
 }
 
 /// What CHECK and the container data need to know about the attachment.

@@ -1,5 +1,6 @@
 //! CHECK: the attachment is still as ADD left it: the vSwitch port (engine),
-//! the socket, the container data and the IPAM allocation.
+//! the socket, the container data, the IPAM allocation and, for a pod, its
+//! annotation entry.
 
 use attachment_store::{Phase, Undo};
 use cni_protocol::{codes, CniError, CniResult, Environment, Version};
@@ -68,6 +69,10 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             ipam_conf["prevResult"] = CniResult::from_value(result)?.to_value(version);
         }
         ipam_delegate::exec(&ipam_call(env, "CHECK"), &ipam_conf)?;
+    }
+    // The pod's annotation entry, when ADD published one.
+    for entry in &record.journal {
+        crate::pod::check_entry(&entry.undo, &record.key.container_id, &record.key.ifname)?;
     }
     Ok(Output::Nothing)
 }
