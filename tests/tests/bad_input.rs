@@ -225,6 +225,16 @@ fn cases() -> Vec<Case> {
             |c| c["sharedDir"] = json!("/tmp/../etc"),
             7,
         ),
+        cfg(
+            "kubernetes.sharedDirVolume with /",
+            |c| c["kubernetes"] = json!({"sharedDirVolume": "../x"}),
+            7,
+        ),
+        cfg(
+            "relative kubernetes.socketMountDir",
+            |c| c["kubernetes"] = json!({"socketMountDir": "vhost_sockets"}),
+            7,
+        ),
         cfg("relative stateDir", |c| c["stateDir"] = json!("state"), 7),
         cfg(
             "dbSocket over TCP",
@@ -267,6 +277,7 @@ fn bad_input_gets_a_cni_error_and_changes_nothing() {
     let ns = Netns::new();
     let cases = cases();
     assert!(cases.len() >= 40, "only {} cases", cases.len());
+    eprintln!("{} bad inputs", cases.len());
     let before = ovs.dump();
     for case in cases {
         let mut env: Vec<(&str, Option<String>)> = vec![

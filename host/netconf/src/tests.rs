@@ -149,3 +149,42 @@ fn memif_tuning_is_copied_to_the_container_side() {
     assert_eq!(c.container.memif.secret.as_deref(), Some("s3cret"));
     assert_eq!(c.host.to_json()["memif"]["ringSize"], 2048);
 }
+
+#[test]
+fn the_kubernetes_section_has_go_defaults_and_checks_its_values() {
+    let c = parse(tutorial()).unwrap();
+    assert_eq!(c.kubernetes, Kubernetes::default());
+    assert_eq!(c.kubernetes.shared_dir_volume, "shared-dir");
+    let mut v = tutorial();
+    v["kubernetes"] = json!({"sharedDirVolume": "sockets", "kubeletDir": "/srv/kubelet", "socketMountDir": "/run/us"});
+    let k = parse(v).unwrap().kubernetes;
+    assert_eq!(
+        (
+            k.shared_dir_volume.as_str(),
+            k.kubelet_dir.as_str(),
+            k.socket_mount_dir.as_str()
+        ),
+        ("sockets", "/srv/kubelet", "/run/us")
+    );
+    for (bad, field) in [
+        (
+            json!({"sharedDirVolume": "../x"}),
+            "kubernetes.sharedDirVolume",
+        ),
+        (
+            json!({"kubeletDir": "var/lib/kubelet"}),
+            "kubernetes.kubeletDir",
+        ),
+        (
+            json!({"socketMountDir": "/run/../etc"}),
+            "kubernetes.socketMountDir",
+        ),
+        (json!("yes"), "kubernetes"),
+    ] {
+        let mut v = tutorial();
+        v["kubernetes"] = bad.clone();
+        let e = parse(v).unwrap_err();
+        assert_eq!(e.code, codes::INVALID_NETWORK_CONFIG, "{bad}");
+        assert!(e.msg.contains(field), "{bad}: {}", e.msg);
+    }
+}
