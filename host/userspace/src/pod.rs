@@ -38,16 +38,27 @@ pub(crate) struct Pod {
     pub mapped_dir: String,
 }
 
-/// The pod of this call, read from the API; None when no pod is named or
-/// no credentials are configured (file mode, as without Kubernetes).
-pub(crate) fn find(conf: &NetConf, env: &Environment) -> Result<Option<Pod>, CniError> {
-    let Some(pod) = pod_of(env) else {
-        return Ok(None);
-    };
+/// A pod the call names, with the credentials to read it: nothing asked
+/// of the API yet.
+pub(crate) struct Lookup {
+    pod: wasm_runtime::Pod,
+    credentials: Result<Credentials, pod_api::Error>,
+}
+
+/// The pod this call names, when there are credentials to read it with;
+/// None is file mode, as without Kubernetes (no API call at all).
+pub(crate) fn lookup(conf: &NetConf, env: &Environment) -> Option<Lookup> {
+    let pod = pod_of(env)?;
     let Some(credentials) = credentials(conf.kubeconfig.as_deref()) else {
         tracing::debug!("a pod is named but no kubeconfig is configured: file mode");
-        return Ok(None);
+        return None;
     };
+    Some(Lookup { pod, credentials })
+}
+
+/// Reads the pod from the API: its uid, socket volume and mount path.
+pub(crate) fn read(lookup: Lookup, conf: &NetConf) -> Result<Pod, CniError> {
+    let Lookup { pod, credentials } = lookup;
     let what = format!("pod {}/{}", pod.namespace, pod.name);
     let client = Client::new(credentials.map_err(|e| api_error(&what, e))?);
     let found = client
@@ -66,7 +77,7 @@ pub(crate) fn find(conf: &NetConf, env: &Environment) -> Result<Option<Pod>, Cni
     }
     let (volume_dir, mapped_dir) = volume(&found, &conf.kubernetes, uid)
         .map_err(|e| CniError::new(codes::KUBERNETES_FAILURE, format!("{what}: {e}"), ""))?;
-    Ok(Some(Pod {
+    Ok(Pod {
         client,
         kubeconfig: conf.kubeconfig.clone(),
         namespace: pod.namespace,
@@ -74,7 +85,7 @@ pub(crate) fn find(conf: &NetConf, env: &Environment) -> Result<Option<Pod>, Cni
         uid: uid.to_string(),
         volume_dir,
         mapped_dir,
-    }))
+    })
 }
 
 fn credentials(kubeconfig: Option<&str>) -> Option<Result<Credentials, pod_api::Error>> {
@@ -146,13 +157,16 @@ impl Pod {
     /// Puts this interface's container data into the pod's annotations,
     /// replacing an entry of the same container and interface.
     pub(crate) fn publish(&self, entry: &Value) -> Result<(), CniError> {
-        let (container_id, ifname) = (&entry["containerId"], &entry["ifName"]);
+        let (container_id, ifname) = (
+            entry["containerId"].as_str().unwrap_or_default(),
+            entry["ifName"].as_str().unwrap_or_default(),
+        );
         let outcome = update(
             &self.client,
             (&self.namespace, &self.name, &self.uid),
             Some(&self.mapped_dir),
             |entries| {
-                entries.retain(|e| !(e["containerId"] == *container_id && e["ifName"] == *ifname));
+                entries.retain(|e| !is_entry_of(e, container_id, ifname));
                 entries.push(entry.clone());
             },
         );
@@ -191,9 +205,7 @@ pub(crate) fn remove_entry(undo: &Undo, container_id: &str, ifname: &str) {
             &Client::new(credentials),
             (namespace, name, uid),
             None,
-            |entries| {
-                entries.retain(|e| !(e["containerId"] == container_id && e["ifName"] == ifname))
-            },
+            |entries| entries.retain(|e| !is_entry_of(e, container_id, ifname)),
         )
     });
     match outcome {
@@ -261,6 +273,11 @@ fn update(
     }
 }
 
+/// Whether a `userspace/configuration-data` entry is this attachment's.
+fn is_entry_of(entry: &Value, container_id: &str, ifname: &str) -> bool {
+    entry["containerId"] == container_id && entry["ifName"] == ifname
+}
+
 /// The entries of `userspace/configuration-data`, if the pod has it.
 fn entries_of(annotations: &Value) -> Option<serde_json::Result<Vec<Value>>> {
     annotations[CONFIGURATION_DATA]
@@ -297,10 +314,7 @@ pub(crate) fn check_entry(undo: &Undo, container_id: &str, ifname: &str) -> Resu
     let entries = entries_of(&pod["metadata"]["annotations"])
         .and_then(Result::ok)
         .unwrap_or_default();
-    if !entries
-        .iter()
-        .any(|e| e["containerId"] == container_id && e["ifName"] == ifname)
-    {
+    if !entries.iter().any(|e| is_entry_of(e, container_id, ifname)) {
         return failed(format!(
             "{what}: {CONFIGURATION_DATA} has no entry for container {container_id} interface {ifname}"
         ));

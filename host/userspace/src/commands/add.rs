@@ -53,15 +53,19 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let naming = runtime
         .load_naming(&components::spec(Role::Naming, conf)?)
         .map_err(component_error)?;
-    // A retried ADD gets the answer the first one gave, also when the
-    // Kubernetes API is out of reach now (checked again under the lock).
-    if let Some(answer) = recorded_answer(
-        load_record(&open_store(conf)?, &key(conf, env))?.as_ref(),
-        conf,
-    ) {
-        return answer;
-    }
-    let pod = crate::pod::find(conf, env)?;
+    let pod = match crate::pod::lookup(conf, env) {
+        Some(lookup) => {
+            // A retried ADD gets the answer the first one gave, also when
+            // the Kubernetes API is out of reach now (checked again under
+            // the lock; the lock is not held across the API call).
+            let recorded = load_record(&open_store(conf)?, &key(conf, env))?;
+            if let Some(answer) = recorded_answer(recorded.as_ref(), conf) {
+                return answer;
+            }
+            Some(crate::pod::read(lookup, conf)?)
+        }
+        None => None,
+    };
     let volume_dir = pod.as_ref().and_then(|p| p.volume_dir.as_deref());
     let names = naming::names(conf, env, &naming, volume_dir)?;
     if let Some(started) = crate::STARTED.get() {
