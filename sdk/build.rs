@@ -175,6 +175,13 @@ impl Gen {
         let mut s = String::new();
         writeln!(s, "/// {doc}").unwrap();
         writeln!(s, "#[derive(Debug, Clone, Default, PartialEq)]").unwrap();
+        // For the cross-check with VPP's own packer (tests/vpp-papi), whose
+        // values arrive as JSON.
+        writeln!(
+            s,
+            "#[cfg_attr(feature = \"serde\", derive(serde::Serialize, serde::Deserialize))]"
+        )
+        .unwrap();
         writeln!(s, "pub struct {rust_name} {{\n{decl}}}").unwrap();
         writeln!(s, "impl Wire for {rust_name} {{").unwrap();
         writeln!(

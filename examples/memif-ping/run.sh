@@ -49,6 +49,7 @@ cargo build --release --locked --quiet
 [[ $vswitch == vpp ]] && cargo build --release --locked --quiet -p vpp-test-double
 plugin=$root/target/release/userspace
 app=$root/target/release/userspace-app
+papi_python=/opt/userspace-cni-venv/bin/python
 
 work=$(mktemp -d /tmp/userspace-demo.XXXXXX)
 ovs=$work/ovs
@@ -84,6 +85,7 @@ if [[ $vswitch == vpp ]]; then
     sleep 0.1
   done
   [[ -S $work/vpp/api.sock && -f $vpp_state ]] || fail "the VPP test double did not start"
+  "$papi_python" tests/vpp-papi/api_json.py "$work/vpp/defs" || fail "converting the VPP definitions for vpp_papi"
 else
   step "Starting a private OVS-DPDK in $ovs"
   tests/support/ovs-dpdk.sh start "$ovs"
@@ -139,8 +141,16 @@ JSON
 step "The network config"
 cat "$conf"
 
+# VPP's own Python client (vpp_papi, installed by .ci/setup) shows the
+# double, as `vppctl show` shows VPP in the tutorial.
+vpp_show() { "$papi_python" tests/vpp-papi/probe.py "$work/vpp/defs" "$work/vpp/api.sock" show --text; }
 show_vswitch() {
-  if [[ $vswitch == vpp ]]; then echo "# the VPP test double's state"; cat "$vpp_state"; else vsctl show; fi
+  if [[ $vswitch == vpp ]]; then
+    echo "# the VPP test double, as VPP's own Python client (vpp_papi) sees it"
+    vpp_show
+  else
+    vsctl show
+  fi
 }
 step "The host vSwitch before"
 show_vswitch
@@ -166,6 +176,9 @@ if [[ $vswitch == vpp ]]; then
   ((memifs == 2)) || fail "expected 2 memifs, found $memifs"
   grep -Eq '4: BridgeDomainState \{[^}]*members: \{[0-9]+, [0-9]+\}' "$vpp_state" \
     || fail "bridge domain 4 does not hold both memifs"
+  seen=$(vpp_show)
+  (($(grep -c 'role master admin-up' <<<"$seen") == 2)) || fail "vpp_papi does not see two master memifs up"
+  (($(grep -c 'l2 bridge bd_id 4 memif' <<<"$seen") == 2)) || fail "vpp_papi does not see two memifs in bridge domain 4"
 else
   step "The host vSwitch after: two ports on br4"
   show_vswitch

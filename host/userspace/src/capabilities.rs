@@ -102,7 +102,8 @@ impl Vpp {
 
     fn conn(&mut self) -> Result<&mut vpp_api::Connection, VppError> {
         if self.conn.is_none() {
-            let conn = vpp_api::Connection::connect(&self.socket, "userspace-cni", OVSDB_TIMEOUT)
+            let limits = vpp_api::Limits::within(OVSDB_TIMEOUT);
+            let conn = vpp_api::Connection::connect(&self.socket, "userspace-cni", limits)
                 .map_err(vpp_error)?;
             self.conn = Some(conn);
         }
@@ -145,7 +146,7 @@ fn vpp_error(e: vpp_api::Error) -> VppError {
     match e {
         vpp_api::Error::Unreachable { .. } => VppError::Unreachable(e.to_string()),
         vpp_api::Error::UnknownMessage { .. } => VppError::UnknownMessage(e.to_string()),
-        vpp_api::Error::Timeout(_) => VppError::Timeout(e.to_string()),
+        vpp_api::Error::Timeout { .. } => VppError::Timeout(e.to_string()),
         other => VppError::Failed(other.to_string()),
     }
 }

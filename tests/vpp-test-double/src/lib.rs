@@ -2,12 +2,18 @@
 //! installed on the machines this project is built and tested on, so the
 //! VPP engine is tested against this.
 //!
-//! It speaks the real socket protocol (framing, `sockclnt_create` with its
-//! message table, request/reply contexts, dumps closed by `control_ping`,
-//! `sockclnt_delete`), assigns message ids from the VPP 25.10 definitions
+//! It speaks the socket protocol with VPP's layouts: framing;
+//! `sockclnt_create` (id 15, no client index) answered by
+//! `sockclnt_create_reply` (id 16, `client_index` before `context`, the
+//! client's index in `index`) with its message table; requests that must
+//! carry that index; replies under the request's context; dumps closed by
+//! `control_ping`; `sockclnt_delete`. It numbers memclnt's messages first,
+//! in VPP's order, then every other message of the VPP 25.10 definitions
 //! in `sdk/vpp-api/` (so a client using a CRC those definitions do not
 //! have gets no id and cannot send it), and can leave messages out of its
-//! table to exercise a client's fallback to older messages.
+//! table to exercise a client's fallback to older messages. VPP's own
+//! Python client (`vpp_papi`) drives it in `tests/vpp-papi`: the check
+//! that it is faithful does not rest on our reading of the protocol alone.
 //!
 //! Its replies are encoded with the SDK's generated codecs. It keeps state
 //! for what the VPP engine uses (memif socket ids, memif interfaces and
@@ -29,7 +35,45 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use userspace_cni_sdk::vpp::*;
-use vpp_api::{Reader, SOCKCLNT_CREATE_ID};
+use vpp_api::{Reader, SOCKCLNT_CREATE_ID, SOCKCLNT_CREATE_REPLY_ID};
+
+/// memclnt's messages in the order VPP's memclnt.api defines them, which
+/// is the order VPP numbers them in (from 1). `tests/vpp-papi` checks this
+/// list against the memclnt.api.json that VPP's Python client ships.
+pub const MEMCLNT_ORDER: [&str; 28] = [
+    "memclnt_create",
+    "memclnt_create_reply",
+    "memclnt_delete",
+    "memclnt_delete_reply",
+    "rx_thread_exit",
+    "memclnt_rx_thread_suspend",
+    "memclnt_read_timeout",
+    "rpc_call",
+    "rpc_call_reply",
+    "get_first_msg_id",
+    "get_first_msg_id_reply",
+    "api_versions",
+    "api_versions_reply",
+    "trace_plugin_msg_ids",
+    "sockclnt_create",
+    "sockclnt_create_reply",
+    "sockclnt_delete",
+    "sockclnt_delete_reply",
+    "sock_init_shm",
+    "sock_init_shm_reply",
+    "memclnt_keepalive",
+    "memclnt_keepalive_reply",
+    "control_ping",
+    "control_ping_reply",
+    "memclnt_create_v2",
+    "memclnt_create_v2_reply",
+    "get_api_json",
+    "get_api_json_reply",
+];
+
+/// What VPP's socket API hands out as a client's index (its registration
+/// pool index with the socket-registration bit set).
+const SOCKET_REGISTRATION_BIT: u32 = 0x8000_0000;
 
 /// The definitions the double serves (the ones the SDK's codecs come from).
 pub fn definitions_path() -> PathBuf {
@@ -70,6 +114,12 @@ pub enum Garbage {
     ShortReplies,
     /// After the handshake, every reply under an id the table lacks.
     WrongIds,
+    /// After the handshake, every reply under another id of the table
+    /// (`control_ping_reply`'s, or `sockclnt_delete_reply`'s for a ping),
+    /// with the right context.
+    ForeignIds,
+    /// Every frame (the handshake's too) sent one byte each 100 ms.
+    Trickle,
 }
 
 /// The message table: id <-> `<name>_<crc>`.
@@ -79,7 +129,8 @@ struct Table {
     /// The definitions, to build well-formed replies.
     defs: Value,
     state_file: Option<PathBuf>,
-    garbage: Option<Garbage>,
+    /// Set at start, changed by [`VppDouble::set_garbage`].
+    garbage: Mutex<Option<Garbage>>,
 }
 
 impl Table {
@@ -116,24 +167,36 @@ impl Table {
             .collect();
         names.sort();
         names.dedup();
+        // VPP registers memclnt's messages first, in the order of its
+        // memclnt.api, from id 1 (so sockclnt_create is 15 and its reply
+        // 16); every other package after them.
+        names.sort_by_key(|n| {
+            let short = vpp_api::message_name(n);
+            MEMCLNT_ORDER
+                .iter()
+                .position(|m| *m == short)
+                .unwrap_or(MEMCLNT_ORDER.len())
+        });
         let mut table = Table {
             by_id: HashMap::new(),
             by_name: HashMap::new(),
             defs: defs.clone(),
             state_file: options.state_file.clone(),
-            garbage: options.garbage,
+            garbage: Mutex::new(options.garbage),
         };
-        let mut next = SOCKCLNT_CREATE_ID + 1;
-        for name in names {
-            let id = if name == vpp_api::SOCKCLNT_CREATE {
-                SOCKCLNT_CREATE_ID
-            } else {
-                next += 1;
-                next - 1
-            };
+        for (i, name) in names.into_iter().enumerate() {
+            let id = i as u16 + 1;
             table.by_id.insert(id, name.clone());
             table.by_name.insert(name, id);
         }
+        assert_eq!(
+            table.by_name.get(vpp_api::SOCKCLNT_CREATE),
+            Some(&SOCKCLNT_CREATE_ID)
+        );
+        assert_eq!(
+            table.by_name.get(vpp_api::SOCKCLNT_CREATE_REPLY),
+            Some(&SOCKCLNT_CREATE_REPLY_ID)
+        );
         table
     }
 
@@ -243,6 +306,7 @@ pub struct VppDouble {
     stop: Arc<AtomicBool>,
     calls: Arc<Mutex<Vec<String>>>,
     state: Arc<Mutex<State>>,
+    table: Arc<Table>,
     switch: Option<std::thread::JoinHandle<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -265,15 +329,19 @@ impl VppDouble {
         };
         let thread = {
             let (stop, calls, state) = (stop.clone(), calls.clone(), state.clone());
+            let table = table.clone();
             std::thread::spawn(move || {
-                for stream in listener.incoming() {
+                for (n, stream) in listener.incoming().enumerate() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
                     let Ok(stream) = stream else { continue };
                     let (table, calls, state) = (table.clone(), calls.clone(), state.clone());
                     let listeners = listeners.clone();
-                    std::thread::spawn(move || serve(stream, &table, &calls, &state, &listeners));
+                    let client_index = SOCKET_REGISTRATION_BIT | n as u32;
+                    std::thread::spawn(move || {
+                        serve(stream, client_index, &table, &calls, &state, &listeners)
+                    });
                 }
             })
         };
@@ -282,6 +350,7 @@ impl VppDouble {
             stop,
             calls,
             state,
+            table,
             thread: Some(thread),
             switch: Some(switch),
         }
@@ -290,6 +359,12 @@ impl VppDouble {
     /// A snapshot of what the double models.
     pub fn state(&self) -> State {
         self.state.lock().unwrap().clone()
+    }
+
+    /// From now on, answer as `garbage` says (`None`: sanely again),
+    /// keeping the state.
+    pub fn set_garbage(&self, garbage: Option<Garbage>) {
+        *self.table.garbage.lock().unwrap() = garbage;
     }
 
     /// Every message received, as `<name>_<crc>`, in order.
@@ -327,10 +402,9 @@ fn read_frame(stream: &mut UnixStream) -> Option<Vec<u8>> {
 
 /// Sends `message` in a frame, garbled as the table's `garbage` says.
 fn send(stream: &mut UnixStream, table: &Table, message: &[u8]) -> bool {
-    let handshake = table
-        .full("sockclnt_create_reply")
-        .is_some_and(|name| message[..2] == table.by_name[name].to_be_bytes());
-    match table.garbage {
+    let handshake = message[..2] == SOCKCLNT_CREATE_REPLY_ID.to_be_bytes();
+    let garbage = *table.garbage.lock().unwrap();
+    match garbage {
         None => write_frame(stream, message),
         Some(Garbage::Noise) => {
             // Not random enough to matter, different enough per reply.
@@ -349,6 +423,15 @@ fn send(stream: &mut UnixStream, table: &Table, message: &[u8]) -> bool {
             header.extend_from_slice(&[0; 4]);
             stream.write_all(&header).is_ok()
         }
+        Some(Garbage::Trickle) => {
+            for byte in frame(message) {
+                if stream.write_all(&[byte]).is_err() {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            true
+        }
         Some(_) if handshake => write_frame(stream, message),
         Some(Garbage::ShortReplies) => write_frame(stream, &message[..message.len().min(6)]),
         Some(Garbage::WrongIds) => {
@@ -356,15 +439,56 @@ fn send(stream: &mut UnixStream, table: &Table, message: &[u8]) -> bool {
             wrong[..2].copy_from_slice(&u16::MAX.to_be_bytes());
             write_frame(stream, &wrong)
         }
+        Some(Garbage::ForeignIds) => {
+            let ping_reply = table.by_name[vpp_api::CONTROL_PING_REPLY];
+            let other = if message[..2] == ping_reply.to_be_bytes() {
+                table.by_name[vpp_api::SOCKCLNT_DELETE_REPLY]
+            } else {
+                ping_reply
+            };
+            let mut wrong = message.to_vec();
+            wrong[..2].copy_from_slice(&other.to_be_bytes());
+            write_frame(stream, &wrong)
+        }
     }
 }
 
-fn write_frame(stream: &mut UnixStream, message: &[u8]) -> bool {
+fn frame(message: &[u8]) -> Vec<u8> {
     let mut frame = vec![0u8; 8];
     frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
     frame.extend_from_slice(&[0; 4]);
     frame.extend_from_slice(message);
-    stream.write_all(&frame).is_ok()
+    frame
+}
+
+fn write_frame(stream: &mut UnixStream, message: &[u8]) -> bool {
+    stream.write_all(&frame(message)).is_ok()
+}
+
+/// VPP's layout: `_vl_msg_id` (16), `client_index` (VPP leaves it 0),
+/// `context`, `response`, `index` (the client's index for later
+/// requests), `count`, `message_table[count]`.
+fn sockclnt_create_reply(table: &Table, client_index: u32, context: u32) -> Vec<u8> {
+    let mut message_table: Vec<MessageTableEntry> = table
+        .by_id
+        .iter()
+        .map(|(id, name)| MessageTableEntry {
+            index: *id,
+            name: name.clone(),
+        })
+        .collect();
+    message_table.sort_by_key(|e| e.index);
+    let fields = SockclntCreateReply {
+        response: 0,
+        index: client_index,
+        count: 0,
+        message_table,
+    };
+    let mut m = SOCKCLNT_CREATE_REPLY_ID.to_be_bytes().to_vec();
+    m.extend_from_slice(&0u32.to_be_bytes());
+    m.extend_from_slice(&context.to_be_bytes());
+    m.extend_from_slice(&fields.encode());
+    m
 }
 
 /// `_vl_msg_id`, `context`, then the fields.
@@ -526,23 +650,58 @@ fn switch_frames(stop: &AtomicBool, state: &Mutex<State>, listeners: &Listeners)
 
 fn serve(
     mut stream: UnixStream,
+    client_index: u32,
     table: &Table,
     calls: &Mutex<Vec<String>>,
     state: &Mutex<State>,
     listeners: &Listeners,
 ) {
-    let client_index = 7u32;
+    let mut registered = false;
     while let Some(message) = read_frame(&mut stream) {
         let mut r = Reader::new(&message);
-        let (Ok(id), Ok(_client), Ok(context)) = (r.u16(), r.u32(), r.u32()) else {
+        let Ok(id) = r.u16() else { return };
+        if id == SOCKCLNT_CREATE_ID {
+            // VPP's layout: `_vl_msg_id`, `context`, `name[64]` (no
+            // client_index: the client has none yet).
+            let (Ok(context), Ok(client)) = (r.u32(), r.string(64)) else {
+                eprintln!("VPP test double: a short sockclnt_create; hanging up");
+                return;
+            };
+            calls
+                .lock()
+                .unwrap()
+                .push(vpp_api::SOCKCLNT_CREATE.to_string());
+            registered = true;
+            eprintln!("VPP test double: client {client:?} registered as {client_index:#x}");
+            if !send(
+                &mut stream,
+                table,
+                &sockclnt_create_reply(table, client_index, context),
+            ) {
+                return;
+            }
+            continue;
+        }
+        let (Ok(sender), Ok(context)) = (r.u32(), r.u32()) else {
             return;
         };
         // An id outside the table is a client using a CRC this VPP does
         // not have: real VPP drops such a message; the double hangs up so
         // that the test sees it.
         let Some(name) = table.by_id.get(&id) else {
+            eprintln!("VPP test double: message id {id} is not in the table; hanging up");
             return;
         };
+        // VPP finds where to reply from the request's client_index: a
+        // request before sockclnt_create, or carrying another index, gets
+        // no reply from a real VPP. The double hangs up so that tests see it.
+        if !registered || sender != client_index {
+            eprintln!(
+                "VPP test double: {name} carries client_index {sender:#x}, \
+                 not this client's {client_index:#x}; hanging up"
+            );
+            return;
+        }
         calls.lock().unwrap().push(name.clone());
         let short = name.rsplit_once('_').map_or(name.as_str(), |(n, _)| n);
         let modelled = {
@@ -585,24 +744,6 @@ fn serve(
             None => {}
         }
         let answer = match short {
-            "sockclnt_create" if id == SOCKCLNT_CREATE_ID => {
-                let mut message_table: Vec<MessageTableEntry> = table
-                    .by_id
-                    .iter()
-                    .map(|(id, name)| MessageTableEntry {
-                        index: *id,
-                        name: name.clone(),
-                    })
-                    .collect();
-                message_table.sort_by_key(|e| e.index);
-                let fields = SockclntCreateReply {
-                    response: 0,
-                    index: client_index,
-                    count: 0,
-                    message_table,
-                };
-                reply(table, "sockclnt_create_reply", context, &fields.encode())
-            }
             "control_ping" => {
                 let fields = ControlPingReply {
                     retval: 0,
@@ -612,7 +753,9 @@ fn serve(
                 reply(table, "control_ping_reply", context, &fields.encode())
             }
             "sockclnt_delete" => {
-                let fields = SockclntDeleteReply { response: 0 };
+                let index = SockclntDelete::decode(r.rest()).map(|m| m.index);
+                let response = if index == Ok(client_index) { 0 } else { -1 };
+                let fields = SockclntDeleteReply { response };
                 let answer = reply(table, "sockclnt_delete_reply", context, &fields.encode());
                 send(&mut stream, table, &answer);
                 return;
@@ -655,9 +798,16 @@ pub struct State {
     next_sw_if_index: u32,
 }
 
+/// VPP's name for a vhost-user interface.
+fn vhost_name(sw_if_index: u32) -> String {
+    format!("VirtualEthernet0/0/{sw_if_index}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemifState {
     pub socket_id: u32,
+    /// The memif id (the `id` a client's INIT must carry).
+    pub id: u32,
     pub role: u32,
     pub mode: u32,
     pub admin_up: bool,
@@ -677,6 +827,7 @@ macro_rules! memif_created {
         let or = |v: u32, default: u32| if v == 0 { default } else { v };
         MemifState {
             socket_id: m.socket_id,
+            id: m.id,
             role: m.role,
             mode: m.mode,
             admin_up: false,
@@ -688,6 +839,13 @@ macro_rules! memif_created {
             hw_addr: m.hw_addr,
         }
     }};
+}
+
+impl MemifState {
+    /// VPP's name for it: `memif<socket id>/<memif id>`.
+    pub fn name(&self) -> String {
+        format!("memif{}/{}", self.socket_id, self.id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -837,13 +995,28 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
                             } else {
                                 0
                             },
-                            if_name: format!("memif{}/{sw_if_index}", m.socket_id),
+                            id: m.id,
+                            if_name: m.name(),
                             ..Default::default()
                         }
                         .encode()
                     })
                     .collect(),
             ),
+            "sw_interface_dump" => {
+                let m: SwInterfaceDump = decode(body)?;
+                Answer::Details(
+                    state
+                        .interfaces()
+                        .into_iter()
+                        .filter(|i| m.sw_if_index == u32::MAX || i.sw_if_index == m.sw_if_index)
+                        .filter(|i| {
+                            !m.name_filter_valid || i.interface_name.contains(&m.name_filter)
+                        })
+                        .map(|i| i.encode())
+                        .collect(),
+                )
+            }
             "sw_interface_set_flags" => {
                 let m: SwInterfaceSetFlags = decode(body)?;
                 let up = m.flags & if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP != 0;
@@ -928,7 +1101,7 @@ fn modelled(state: &mut State, short: &str, body: &[u8]) -> Option<Result<Answer
                     .map(|(sw_if_index, v)| {
                         SwInterfaceVhostUserDetails {
                             sw_if_index: *sw_if_index,
-                            interface_name: format!("VirtualEthernet0/0/{sw_if_index}"),
+                            interface_name: vhost_name(*sw_if_index),
                             is_server: v.is_server,
                             sock_filename: v.socket.clone(),
                             ..Default::default()
@@ -1067,6 +1240,50 @@ impl State {
         }
     }
 
+    /// What `sw_interface_dump` lists: VPP's `local0`, then every memif
+    /// and vhost-user interface.
+    fn interfaces(&self) -> Vec<SwInterfaceDetails> {
+        let flags = |up: bool| {
+            if up {
+                if_status_flags::IF_STATUS_API_FLAG_ADMIN_UP
+            } else {
+                0
+            }
+        };
+        let mut all = vec![SwInterfaceDetails {
+            sw_if_index: 0,
+            interface_name: "local0".into(),
+            interface_dev_type: "local".into(),
+            ..Default::default()
+        }];
+        for (sw_if_index, m) in &self.memifs {
+            all.push(SwInterfaceDetails {
+                sw_if_index: *sw_if_index,
+                sup_sw_if_index: *sw_if_index,
+                l2_address: m.hw_addr,
+                flags: flags(m.admin_up),
+                link_mtu: 9000,
+                mtu: vec![9000, 0, 0, 0],
+                interface_name: m.name(),
+                interface_dev_type: "memif".into(),
+                ..Default::default()
+            });
+        }
+        for (sw_if_index, v) in &self.vhosts {
+            all.push(SwInterfaceDetails {
+                sw_if_index: *sw_if_index,
+                sup_sw_if_index: *sw_if_index,
+                flags: flags(v.admin_up),
+                link_mtu: 9000,
+                mtu: vec![9000, 0, 0, 0],
+                interface_name: vhost_name(*sw_if_index),
+                interface_dev_type: "virtio".into(),
+                ..Default::default()
+            });
+        }
+        all
+    }
+
     fn has_interface(&self, sw_if_index: u32) -> bool {
         self.memifs.contains_key(&sw_if_index) || self.vhosts.contains_key(&sw_if_index)
     }
@@ -1120,5 +1337,80 @@ impl State {
         } else {
             NO_SUCH_ENTRY
         }
+    }
+}
+
+/// VPP's own Python client (`vpp_papi`, installed by `.ci/setup`) and the
+/// scripts in `tests/vpp-papi` that drive it: the independent peer the
+/// double, the transport and the codecs are checked against.
+pub mod papi {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// The Python that has `vpp_papi`: `$USERSPACE_TEST_PYTHON`, else the
+    /// venv `.ci/setup` makes. Panics (never skips) when it is missing.
+    pub fn python() -> PathBuf {
+        let python = std::env::var_os("USERSPACE_TEST_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/opt/userspace-cni-venv/bin/python"));
+        let ok = Command::new(&python)
+            .args(["-c", "import vpp_papi"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "{} cannot import vpp_papi: run .ci/setup (it installs VPP's Python client from PyPI)",
+            python.display()
+        );
+        python
+    }
+
+    /// `tests/vpp-papi/<name>`.
+    pub fn script(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../vpp-papi")
+            .join(name)
+    }
+
+    /// Our definitions in VPP's `.api.json` format (api_json.py, which also
+    /// checks our memclnt definitions against the ones vpp_papi ships).
+    pub fn definitions() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        run(&[script("api_json.py").as_os_str(), dir.path().as_os_str()]);
+        dir
+    }
+
+    /// Runs the Python with `args`; its stdout, or a panic with its stderr.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+        let out = Command::new(python())
+            .args(args)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{:?} failed: {}\n{}",
+            args.iter()
+                .map(|a| a.as_ref().to_owned())
+                .collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
+    }
+
+    /// `probe.py DEFS SOCKET ARGS...`, parsed as JSON when `json`.
+    pub fn probe(defs: &Path, socket: &Path, args: &[&str]) -> String {
+        let mut all = vec![
+            script("probe.py").into_os_string(),
+            defs.into(),
+            socket.into(),
+        ];
+        all.extend(args.iter().map(Into::into));
+        run(&all)
+    }
+
+    /// What vpp_papi sees on `socket`: `probe.py show`.
+    pub fn show(defs: &Path, socket: &Path) -> serde_json::Value {
+        serde_json::from_str(&probe(defs, socket, &["show"])).expect("probe.py prints JSON")
     }
 }
