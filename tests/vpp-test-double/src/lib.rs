@@ -663,7 +663,7 @@ fn serve(
         if id == SOCKCLNT_CREATE_ID {
             // VPP's layout: `_vl_msg_id`, `context`, `name[64]` (no
             // client_index: the client has none yet).
-            let (Ok(context), Ok(client)) = (r.u32(), r.string(64)) else {
+            let (Ok(context), Ok(_name)) = (r.u32(), r.string(64)) else {
                 eprintln!("VPP test double: a short sockclnt_create; hanging up");
                 return;
             };
@@ -672,7 +672,6 @@ fn serve(
                 .unwrap()
                 .push(vpp_api::SOCKCLNT_CREATE.to_string());
             registered = true;
-            eprintln!("VPP test double: client {client:?} registered as {client_index:#x}");
             if !send(
                 &mut stream,
                 table,
