@@ -10,6 +10,8 @@ use wasm_runtime::{
     Capabilities, CniError as WitCniError, IpamCapability, OvsdbError, Undo as WitUndo, VppError,
 };
 
+use crate::wit_host::to_wit;
+
 /// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
 pub(crate) const OVSDB_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -158,6 +160,26 @@ pub(crate) struct Caps<J> {
     pub vpp: Vpp,
     pub journal: J,
     pub ipam: Option<IpamDelegate>,
+}
+
+impl<J: Journal> Caps<J> {
+    /// The vSwitch sockets (connected on first use) and `journal`; IPAM
+    /// delegation only while the IPAM chain runs.
+    pub(crate) fn new(ovs_db_socket: &str, vpp_api_socket: &str, journal: J) -> Caps<J> {
+        Caps {
+            ovsdb: Ovsdb::new(ovs_db_socket),
+            vpp: Vpp::new(vpp_api_socket),
+            journal,
+            ipam: None,
+        }
+    }
+}
+
+impl ProbeCaps {
+    /// Look-only capabilities on these vSwitch sockets.
+    pub(crate) fn probe(ovs_db_socket: &str, vpp_api_socket: &str) -> ProbeCaps {
+        Caps::new(ovs_db_socket, vpp_api_socket, NoJournal)
+    }
 }
 
 /// The CNI variables an IPAM plugin is run with.
@@ -374,13 +396,5 @@ impl<J: Journal> IpamCapability for Caps<J> {
                 .map_err(|e| to_wit(CniError::io("cannot write the undo journal", e)))?;
         }
         output.map(|output| output.to_string()).map_err(to_wit)
-    }
-}
-
-fn to_wit(e: CniError) -> WitCniError {
-    WitCniError {
-        code: e.code,
-        msg: e.msg,
-        details: e.details,
     }
 }

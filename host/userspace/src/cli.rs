@@ -294,7 +294,15 @@ fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {
     );
     for network in store.networks()? {
         for record in store.list(&network)? {
-            let d = &record.details;
+            let details = crate::record::Details::of(&record);
+            let (engine, port, socket) = match &details {
+                Ok(d) => (
+                    d.engine.as_str(),
+                    d.port_name.as_str(),
+                    d.socket_path.as_str(),
+                ),
+                Err(_) => ("?", "?", "(record unreadable: DEL or GC says why)"),
+            };
             let ips = record
                 .result
                 .as_ref()
@@ -310,10 +318,10 @@ fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {
                 record.key.container_id,
                 record.key.ifname,
                 format!("{:?}", record.phase).to_lowercase(),
-                d["engine"].as_str().unwrap_or("-"),
-                d["portName"].as_str().unwrap_or("-"),
+                engine,
+                port,
                 if ips.is_empty() { "-".into() } else { ips },
-                d["socketPath"].as_str().unwrap_or("-"),
+                socket,
             );
         }
     }

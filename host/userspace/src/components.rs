@@ -1,11 +1,12 @@
 //! Which component runs in each role for a network: the config's
-//! `components` section (and `host.engine`) resolved to runtime specs, and
-//! the engine's spec as the attachment record keeps it for DEL and GC.
+//! `components` section (and `host.engine`) resolved to runtime specs (the
+//! attachment record keeps the engine's: `record::EngineRecord`).
 
-use cni_protocol::{codes, CniError};
+use cni_protocol::CniError;
 use netconf::{ComponentChoice, NetConf};
-use serde_json::{json, Value};
-use wasm_runtime::{Capability, FileGrant, Role, Source, Spec};
+use wasm_runtime::{Capability, EngineComponent, FileGrant, Role, Runtime, Source, Spec};
+
+use crate::wit_host::component_error;
 
 /// The built-in component of each role that runs when the config names none.
 fn default_source(role: Role, conf: &NetConf) -> Source {
@@ -90,64 +91,11 @@ fn grants(role: Role, choice: &ComponentChoice, field: &str) -> Result<Vec<Capab
         .collect()
 }
 
-/// The engine's spec as the attachment record keeps it.
-pub(crate) fn to_record(spec: &Spec) -> Value {
-    let (kind, source) = match &spec.source {
-        Source::BuiltIn(name) => ("builtIn", name.clone()),
-        Source::File(path) => ("file", path.display().to_string()),
-    };
-    json!({
-        kind: source,
-        "sha256": spec.sha256,
-        "grants": spec.grants.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
-        "files": spec.files.iter().map(|f| json!({"path": f.host, "as": f.guest})).collect::<Vec<_>>(),
-    })
-}
-
-/// The engine that ADD ran, from its record; records written before specs
-/// were recorded name only the engine.
-pub(crate) fn engine_from_record(details: &Value) -> Result<Spec, CniError> {
-    let recorded = &details["engineComponent"];
-    let source = match (recorded["builtIn"].as_str(), recorded["file"].as_str()) {
-        (Some(name), _) => Source::BuiltIn(name.into()),
-        (None, Some(path)) => Source::File(path.into()),
-        (None, None) => {
-            return Ok(Spec::new(
-                Role::Engine,
-                engine_source_named(details["engine"].as_str().unwrap_or_default()),
-            ))
-        }
-    };
-    let grants = match recorded["grants"].as_array() {
-        Some(list) => list
-            .iter()
-            .map(|g| {
-                g.as_str().and_then(Capability::parse).ok_or_else(|| {
-                    CniError::new(
-                        codes::IO_FAILURE,
-                        format!("attachment record: engine grant {g} is unknown"),
-                        "",
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        None => Role::Engine.default_grants().to_vec(),
-    };
-    let files = recorded["files"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| {
-            Some(FileGrant {
-                host: f["path"].as_str()?.into(),
-                guest: f["as"].as_str()?.to_string(),
-            })
-        })
-        .collect();
-    Ok(Spec {
-        source,
-        sha256: recorded["sha256"].as_str().map(str::to_string),
-        grants,
-        files,
-    })
+/// The engine component of `spec`, loaded and admitted: the one way ADD,
+/// CHECK, STATUS and DEL's undo steps load an engine.
+pub(crate) fn load_engine<'r>(
+    runtime: &'r Runtime,
+    spec: &Spec,
+) -> Result<EngineComponent<'r>, CniError> {
+    runtime.load_engine(spec).map_err(component_error)
 }

@@ -1,11 +1,16 @@
-//! The data published for the container: the Go plugin's
-//! `configData-<cid12>-<ifname>.json` in the shared dir.
+//! What ADD publishes for the container: the sockets the vSwitch made,
+//! moved into the shared dir; the Go plugin's
+//! `configData-<cid12>-<ifname>.json` there; the NPWG device info.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use cni_protocol::{CniError, CniResult, Version};
+use attachment_store::Undo;
+use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
 use netconf::{IfType, NetConf};
+
+use crate::capabilities::AttachmentCaps;
+use crate::names::Names;
 use serde_json::{json, Value};
 
 /// The container-data object in the Go plugin's shape. `socket_file` is
@@ -93,4 +98,82 @@ pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
         return Err(failed(e));
     }
     Ok(())
+}
+
+/// Moves vSwitch-made sockets into the shared dir, builds the result and
+/// writes the container data (returned too, for the pod's annotations).
+pub(crate) fn publish(
+    caps: &mut AttachmentCaps,
+    env: &Environment,
+    conf: &NetConf,
+    names: &Names,
+    socket_moves: &[(String, String)],
+    ipam_result: Option<CniResult>,
+) -> Result<(CniResult, Value), CniError> {
+    for (from, to) in socket_moves {
+        let journalled = caps
+            .journal
+            .record
+            .journal
+            .iter()
+            .any(|e| matches!(&e.undo, Undo::RemoveFile { path } if path == to));
+        if !journalled {
+            caps.record_undo(
+                format!("remove socket {to}"),
+                Undo::RemoveFile { path: to.clone() },
+            )?;
+        }
+        std::fs::rename(from, to)
+            .or_else(|_| std::os::unix::fs::symlink(from, to))
+            .map_err(|e| {
+                CniError::new(
+                    codes::CONTAINER_DATA_FAILURE,
+                    format!("cannot publish socket {from} as {to}"),
+                    e.to_string(),
+                )
+            })?;
+    }
+
+    let mut result = conf.prev_result.clone().unwrap_or_default();
+    let index = result.interfaces.len();
+    result.interfaces.push(Interface {
+        name: env.ifname.clone(),
+        mac: names.mac.clone(),
+        mtu: conf.container.mtu,
+        sandbox: env.netns.clone(),
+        socket_path: names.socket_path.clone(),
+    });
+    if let Some(ipam) = ipam_result.filter(|_| conf.ipam.is_some()) {
+        result.ips.extend(ipam.ips.into_iter().map(|mut ip| {
+            ip.interface = Some(index);
+            ip
+        }));
+        result.routes.extend(ipam.routes);
+        if ipam.dns != Default::default() {
+            result.dns = ipam.dns;
+        }
+    }
+
+    let doc = document(
+        conf,
+        &env.container_id,
+        &env.ifname,
+        &names.socket_file,
+        &result,
+    );
+    write(&names.data_path, &doc)?;
+    if let Some(path) = &conf.device_info_file {
+        // The spec asks the writer to create the directory when missing.
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CniError::new(
+                    codes::CONTAINER_DATA_FAILURE,
+                    format!("cannot create {}", dir.display()),
+                    e.to_string(),
+                )
+            })?;
+        }
+        write(path, &device_info(conf, &names.socket_path))?;
+    }
+    Ok((result, doc))
 }

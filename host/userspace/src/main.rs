@@ -10,11 +10,16 @@ mod commands;
 mod components;
 mod container_data;
 mod crash;
+mod ipam;
 mod logging;
+mod names;
 mod naming;
 mod permissions;
 mod pod;
+mod record;
 mod rollback;
+mod shared_dir;
+mod wit_host;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;

@@ -15,7 +15,7 @@ use netconf::NetConf;
 use pod_api::{Client, Credentials};
 use serde_json::{json, Value};
 
-use crate::commands::pod_of;
+use crate::wit_host::pod_of;
 
 pub(crate) const CONFIGURATION_DATA: &str = "userspace/configuration-data";
 pub(crate) const MAPPED_DIR: &str = "userspace/mapped-dir";

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use wasm_runtime::Runtime;
 
-use crate::capabilities::{Ovsdb, Vpp};
+use crate::capabilities::{Ovsdb, ProbeCaps, Vpp};
+use crate::record::Details;
 
 /// Undoes what `record` journals and removes the record when all went well.
 pub(crate) fn undo_attachment(
@@ -19,6 +20,8 @@ pub(crate) fn undo_attachment(
     mut record: Record,
     cni_path: &[String],
 ) -> Result<(), CniError> {
+    // A record this binary cannot read is not replayed half-understood.
+    Details::of(&record)?;
     let mut failed: Vec<(JournalEntry, String)> = Vec::new();
     let mut ovsdb: Option<Ovsdb> = None;
     let mut vpp: Option<Vpp> = None;
@@ -145,11 +148,12 @@ fn undo_step(
                 None => runtime
                     .insert(Runtime::new(cache_dir.to_path_buf()).map_err(|e| e.to_string())?),
             };
-            let spec = crate::components::engine_from_record(&record.details)
-                .map_err(|e| e.to_string())?;
-            let engine = runtime.load_engine(&spec).map_err(|e| e.to_string())?;
-            let caps = crate::commands::recorded_probe_caps(record);
-            let attachment = crate::commands::recorded_attachment(record);
+            let details = Details::of(record).map_err(|e| e.to_string())?;
+            let spec = details.engine_spec().map_err(|e| e.to_string())?;
+            let engine =
+                crate::components::load_engine(runtime, &spec).map_err(|e| e.to_string())?;
+            let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket());
+            let attachment = details.attachment(&record.key);
             let (_, result) = engine.undo(caps, default_limits(), &attachment, step);
             match result {
                 Ok(Ok(())) => Ok(()),

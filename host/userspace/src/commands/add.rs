@@ -15,21 +15,19 @@
 //! chain and the engine; all are loaded and admitted before the host is
 //! touched.
 
-use std::os::unix::fs::DirBuilderExt;
-
 use attachment_store::{JournalEntry, Phase, Record, Undo};
-use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
+use cni_protocol::{codes, CniError, CniResult, Environment, Version};
 use netconf::{IfType, NetConf};
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_runtime::{EngineComponent, IpamChainComponent, Role};
 
-use super::{
-    attachment, component_error, from_wit, ipam_config, key, limits, load_record, open_store,
-    runtime,
-};
-use crate::capabilities::{AttachmentCaps, IpamDelegate, Ovsdb, RecordJournal, Vpp};
-use crate::naming::{self, Names};
-use crate::{components, container_data, permissions, rollback, Output};
+use super::{engine_spec, key, load_record, open_runtime, open_store};
+use crate::capabilities::{AttachmentCaps, IpamDelegate, RecordJournal};
+use crate::names::Names;
+use crate::naming;
+use crate::record::Details;
+use crate::wit_host::{attachment, component_error, from_wit, limits};
+use crate::{components, container_data, ipam, permissions, rollback, shared_dir, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let group = match (&conf.host.iftype, &conf.host.vhost.group) {
@@ -39,9 +37,9 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     for plugin in conf.ipam_types() {
         ipam_delegate::find_plugin(plugin, &env.path)?;
     }
-    let runtime = runtime(conf)?;
-    let engine_spec = components::spec(Role::Engine, conf)?;
-    let engine = runtime.load_engine(&engine_spec).map_err(component_error)?;
+    let runtime = open_runtime(conf)?;
+    let engine_spec = engine_spec(conf)?;
+    let engine = components::load_engine(&runtime, &engine_spec)?;
     let ipam_chain = match conf.ipam {
         Some(_) => Some(
             runtime
@@ -59,7 +57,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             // the Kubernetes API is out of reach now (checked again under
             // the lock; the lock is not held across the API call).
             let recorded = load_record(&open_store(conf)?, &key(conf, env))?;
-            if let Some(answer) = recorded_answer(recorded.as_ref(), conf) {
+            if let Some(answer) = answer_of_a_retried_add(recorded.as_ref(), conf) {
                 return answer;
             }
             Some(crate::pod::read(lookup, conf)?)
@@ -79,18 +77,18 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let store = open_store(conf)?;
     let key = key(conf, env);
     let recorded = load_record(&store, &key)?;
-    if let Some(answer) = recorded_answer(recorded.as_ref(), conf) {
+    if let Some(answer) = answer_of_a_retried_add(recorded.as_ref(), conf) {
         return answer;
     }
     // An ADD that crashed half-way: finish its rollback first.
     if let Some(stale) = recorded {
         rollback::undo_attachment(&store, stale, &env.path)?;
     }
-    let new_dirs = check_shared_dir(env, &names)?;
+    let new_dirs = shared_dir::check(env, &names)?;
 
     let nonce = naming::nonce();
-    let mut record = Record::new(key, details(conf, env, &names, nonce));
-    record.details["engineComponent"] = components::to_record(&engine_spec);
+    let details = Details::new(conf, env, &names, nonce, &engine_spec);
+    let mut record = Record::new(key, details.to_value());
     record.journal = host_undo_plan(
         &names,
         &new_dirs,
@@ -101,19 +99,23 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
     crate::crash::point("after the attachment record");
-    let caps = AttachmentCaps {
-        ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
-        vpp: Vpp::new(&conf.host.vpp.api_socket),
-        journal: RecordJournal { store, record },
-        ipam: None,
-    };
+    let caps = AttachmentCaps::new(
+        &conf.host.ovs.db_socket,
+        &conf.host.vpp.api_socket,
+        RecordJournal { store, record },
+    );
 
-    let components = Components {
+    let steps = Steps {
+        env,
+        conf,
+        names: &names,
+        nonce,
+        group,
         engine: &engine,
         ipam_chain: ipam_chain.as_ref(),
         pod: pod.as_ref(),
     };
-    let (mut caps, outcome) = add_steps(caps, env, conf, &names, nonce, components, group);
+    let (mut caps, outcome) = steps.run(caps);
     match outcome {
         Ok(result) => {
             crate::crash::point("before committing the record");
@@ -136,8 +138,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     }
 }
 
-/// The answer of a committed ADD of this attachment, for a retried ADD.
-fn recorded_answer(record: Option<&Record>, conf: &NetConf) -> Option<Result<Output, CniError>> {
+/// A retried ADD (the runtime did not see the first one's answer) gets
+/// the answer the committed one gave.
+fn answer_of_a_retried_add(
+    record: Option<&Record>,
+    conf: &NetConf,
+) -> Option<Result<Output, CniError>> {
     let record = record.filter(|r| r.phase == Phase::Committed)?;
     let result = record.result.as_ref()?;
     tracing::info!("attachment exists; returning its recorded result");
@@ -145,23 +151,6 @@ fn recorded_answer(record: Option<&Record>, conf: &NetConf) -> Option<Result<Out
         CniResult::from_value(result)
             .map(|result| Output::Json(result.to_value(conf.cni_version).to_string())),
     )
-}
-
-/// What CHECK and the container data need to know about the attachment.
-fn details(conf: &NetConf, env: &Environment, names: &Names, nonce: u64) -> Value {
-    json!({
-        "engine": conf.host.engine.as_str(),
-        "netns": env.netns,
-        "hostConfig": conf.host.to_json(),
-        "sharedDir": names.shared_dir,
-        "socketPath": names.socket_path,
-        "portName": names.port_name,
-        "mac": names.mac,
-        "dataPath": names.data_path,
-        "socketMount": names.socket_mount,
-        "nonce": nonce,
-        "pod": super::pod_of(env).as_ref().map(super::PodRecord::of),
-    })
 }
 
 /// The undo of every host-side step ADD takes, in the order taken (IPAM
@@ -214,44 +203,15 @@ fn host_undo_plan(
     plan
 }
 
-/// Refuses a shared dir (or a directory between it and the base dir) that
-/// is a symlink or not a directory, and files of another container.
-/// Returns the directories ADD must create, outermost first.
-fn check_shared_dir(env: &Environment, names: &Names) -> Result<Vec<String>, CniError> {
-    let mut missing = Vec::new();
-    let mut dir = std::path::Path::new(&names.shared_dir);
-    loop {
-        match std::fs::symlink_metadata(dir) {
-            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
-                return Err(CniError::new(
-                    codes::CONTAINER_DATA_FAILURE,
-                    format!(
-                        "{} exists and is not a directory (a symlink is not followed)",
-                        dir.display()
-                    ),
-                    "",
-                ))
-            }
-            Ok(_) => break,
-            Err(_) => missing.push(dir.display().to_string()),
-        }
-        if dir.as_os_str() == names.base_dir.as_str() {
-            break;
-        }
-        match dir.parent() {
-            Some(parent) if parent.starts_with(&names.base_dir) => dir = parent,
-            _ => break,
-        }
-    }
-    if missing.is_empty() {
-        refuse_foreign_files(env, names)?;
-    }
-    missing.reverse();
-    Ok(missing)
-}
-
-/// The components an ADD runs after naming.
-struct Components<'a, 'r> {
+/// What the journalled part of an ADD works with: the call, the names,
+/// and the components that run after naming.
+struct Steps<'a, 'r> {
+    env: &'a Environment,
+    conf: &'a NetConf,
+    names: &'a Names,
+    nonce: u64,
+    /// The group that gets the vhost-user socket.
+    group: Option<u32>,
     engine: &'a EngineComponent<'r>,
     /// Present when the config has an `ipam` section.
     ipam_chain: Option<&'a IpamChainComponent<'r>>,
@@ -259,227 +219,76 @@ struct Components<'a, 'r> {
     pod: Option<&'a crate::pod::Pod>,
 }
 
-fn add_steps(
-    mut caps: AttachmentCaps,
-    env: &Environment,
-    conf: &NetConf,
-    names: &Names,
-    nonce: u64,
-    components: Components<'_, '_>,
-    group: Option<u32>,
-) -> (AttachmentCaps, Result<CniResult, CniError>) {
-    if let Err(e) = prepare_shared_dir(names) {
-        return (caps, Err(e));
-    }
-    let ipam_result = match components.ipam_chain {
-        None => conf.prev_result.clone(),
-        Some(chain) => {
-            caps.ipam = Some(IpamDelegate::new(env));
-            let config = ipam_config(conf).to_string();
-            let (returned, allocated) = chain.allocate(caps, limits(conf), &config);
-            caps = returned;
-            caps.ipam = None;
-            let parsed = match allocated {
-                Ok(Ok(json)) => serde_json::from_str::<Value>(&json)
-                    .map_err(|e| {
-                        CniError::new(
-                            codes::IPAM_FAILURE,
-                            format!("IPAM chain {} returned no JSON", chain.name()),
-                            e.to_string(),
-                        )
-                    })
-                    .and_then(|v| CniResult::from_value(&v)),
-                Ok(Err(e)) => Err(from_wit(e)),
-                Err(e) => Err(component_error(e)),
-            };
-            match parsed {
-                Ok(result) => Some(result),
-                Err(e) => return (caps, Err(e)),
+impl Steps<'_, '_> {
+    /// Shared dir, IPAM chain, engine, publishing: the capabilities come
+    /// back with the outcome, so the journal can be committed or replayed.
+    fn run(&self, mut caps: AttachmentCaps) -> (AttachmentCaps, Result<CniResult, CniError>) {
+        let Steps {
+            env,
+            conf,
+            names,
+            nonce,
+            group,
+            ..
+        } = *self;
+        if let Err(e) = shared_dir::prepare(names) {
+            return (caps, Err(e));
+        }
+        let ipam_result = match self.ipam_chain {
+            None => conf.prev_result.clone(),
+            Some(chain) => {
+                caps.ipam = Some(IpamDelegate::new(env));
+                let config = ipam::config(conf).to_string();
+                let (returned, allocated) = chain.allocate(caps, limits(conf), &config);
+                caps = returned;
+                caps.ipam = None;
+                let parsed = match allocated {
+                    Ok(Ok(json)) => serde_json::from_str::<Value>(&json)
+                        .map_err(|e| {
+                            CniError::new(
+                                codes::IPAM_FAILURE,
+                                format!("IPAM chain {} returned no JSON", chain.name()),
+                                e.to_string(),
+                            )
+                        })
+                        .and_then(|v| CniResult::from_value(&v)),
+                    Ok(Err(e)) => Err(from_wit(e)),
+                    Err(e) => Err(component_error(e)),
+                };
+                match parsed {
+                    Ok(result) => Some(result),
+                    Err(e) => return (caps, Err(e)),
+                }
             }
-        }
-    };
+        };
 
-    let ipam_json = ipam_result
-        .as_ref()
-        .map(|r| r.to_value(Version::V1_0_0).to_string());
-    let att = attachment(conf, env, names, nonce, ipam_json);
-    let (returned, added) = components.engine.add(caps, limits(conf), &att);
-    caps = returned;
-    let added = match added {
-        Ok(Ok(added)) => added,
-        Ok(Err(e)) => return (caps, Err(from_wit(e))),
-        Err(e) => return (caps, Err(component_error(e))),
-    };
-    let published = publish(
-        &mut caps,
-        env,
-        conf,
-        names,
-        &added.socket_moves,
-        ipam_result,
-    )
-    .and_then(|(result, doc)| match components.pod {
-        Some(pod) => pod.publish(&doc).map(|_| result),
-        None => Ok(result),
-    });
-    let published = published.and_then(|result| {
-        let own_dir = (!names.in_pod_volume).then_some(names.shared_dir.as_str());
-        permissions::apply(own_dir, &names.socket_path, group).map(|_| result)
-    });
-    (caps, published)
-}
-
-/// The shared dir, without a stale socket (their undo is already journalled).
-fn prepare_shared_dir(names: &Names) -> Result<(), CniError> {
-    let dir_error = |e: std::io::Error| {
-        CniError::new(
-            codes::CONTAINER_DATA_FAILURE,
-            format!("shared dir {}", names.shared_dir),
-            e.to_string(),
+        let ipam_json = ipam_result
+            .as_ref()
+            .map(|r| r.to_value(Version::V1_0_0).to_string());
+        let att = attachment(conf, env, names, nonce, ipam_json);
+        let (returned, added) = self.engine.add(caps, limits(conf), &att);
+        caps = returned;
+        let added = match added {
+            Ok(Ok(added)) => added,
+            Ok(Err(e)) => return (caps, Err(from_wit(e))),
+            Err(e) => return (caps, Err(component_error(e))),
+        };
+        let published = container_data::publish(
+            &mut caps,
+            env,
+            conf,
+            names,
+            &added.socket_moves,
+            ipam_result,
         )
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o750)
-        .create(&names.shared_dir)
-        .map_err(dir_error)?;
-    if let Some(short) = &names.socket_mount {
-        mount_shared_dir(&names.shared_dir, short)?;
+        .and_then(|(result, doc)| match self.pod {
+            Some(pod) => pod.publish(&doc).map(|_| result),
+            None => Ok(result),
+        });
+        let published = published.and_then(|result| {
+            let own_dir = (!names.in_pod_volume).then_some(names.shared_dir.as_str());
+            permissions::apply(own_dir, &names.socket_path, group).map(|_| result)
+        });
+        (caps, published)
     }
-    // A socket left by an earlier run (or a vSwitch that exited) makes
-    // the vSwitch fail with "Address already in use".
-    match std::fs::remove_file(&names.socket_path) {
-        Ok(()) => tracing::info!(path = %names.socket_path, "removed a stale socket file"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(dir_error(e)),
-    }
-    Ok(())
-}
-
-/// Bind-mounts the shared dir on `short`, so the vSwitch gets a socket
-/// path that fits a unix socket (its undo is already journalled).
-fn mount_shared_dir(shared_dir: &str, short: &str) -> Result<(), CniError> {
-    let failed = |what: &str, e: std::io::Error| {
-        CniError::new(
-            codes::CONTAINER_DATA_FAILURE,
-            format!("cannot {what} {short} for the sockets of {shared_dir}"),
-            e.to_string(),
-        )
-    };
-    if let Some(parent) = std::path::Path::new(short).parent() {
-        std::fs::create_dir_all(parent).map_err(|e| failed("create the parent of", e))?;
-    }
-    match std::fs::DirBuilder::new().mode(0o750).create(short) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(failed("create", e)),
-        _ => {}
-    }
-    // A leftover mount (an ADD killed after mounting) is replaced.
-    let _ = rustix::mount::unmount(short, rustix::mount::UnmountFlags::DETACH);
-    rustix::mount::mount_bind(shared_dir, short).map_err(|e| failed("bind-mount on", e.into()))?;
-    crate::crash::point("after bind-mounting the shared dir");
-    Ok(())
-}
-
-/// Two container IDs with the same first 12 characters get the same
-/// shared dir and socket names (the Go plugin's naming). Refuse the second
-/// rather than take over the first one's socket.
-fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError> {
-    let Ok(bytes) = std::fs::read(&names.data_path) else {
-        return Ok(());
-    };
-    let owner = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|doc| doc["containerId"].as_str().map(str::to_string));
-    match owner {
-        Some(owner) if owner != env.container_id => Err(CniError::new(
-            codes::INVALID_NETWORK_CONFIG,
-            format!(
-                "container {} would reuse the socket and data of container {owner}: their IDs share the first 12 characters",
-                env.container_id
-            ),
-            format!(
-                "{} is in use; set memif/vhost socketfile or use distinct container IDs",
-                names.data_path
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Moves vSwitch-made sockets into the shared dir, builds the result and
-/// writes the container data (returned too, for the pod's annotations).
-fn publish(
-    caps: &mut AttachmentCaps,
-    env: &Environment,
-    conf: &NetConf,
-    names: &Names,
-    socket_moves: &[(String, String)],
-    ipam_result: Option<CniResult>,
-) -> Result<(CniResult, Value), CniError> {
-    for (from, to) in socket_moves {
-        let journalled = caps
-            .journal
-            .record
-            .journal
-            .iter()
-            .any(|e| matches!(&e.undo, Undo::RemoveFile { path } if path == to));
-        if !journalled {
-            caps.record_undo(
-                format!("remove socket {to}"),
-                Undo::RemoveFile { path: to.clone() },
-            )?;
-        }
-        std::fs::rename(from, to)
-            .or_else(|_| std::os::unix::fs::symlink(from, to))
-            .map_err(|e| {
-                CniError::new(
-                    codes::CONTAINER_DATA_FAILURE,
-                    format!("cannot publish socket {from} as {to}"),
-                    e.to_string(),
-                )
-            })?;
-    }
-
-    let mut result = conf.prev_result.clone().unwrap_or_default();
-    let index = result.interfaces.len();
-    result.interfaces.push(Interface {
-        name: env.ifname.clone(),
-        mac: names.mac.clone(),
-        mtu: conf.container.mtu,
-        sandbox: env.netns.clone(),
-        socket_path: names.socket_path.clone(),
-    });
-    if let Some(ipam) = ipam_result.filter(|_| conf.ipam.is_some()) {
-        result.ips.extend(ipam.ips.into_iter().map(|mut ip| {
-            ip.interface = Some(index);
-            ip
-        }));
-        result.routes.extend(ipam.routes);
-        if ipam.dns != Default::default() {
-            result.dns = ipam.dns;
-        }
-    }
-
-    let doc = container_data::document(
-        conf,
-        &env.container_id,
-        &env.ifname,
-        &names.socket_file,
-        &result,
-    );
-    container_data::write(&names.data_path, &doc)?;
-    if let Some(path) = &conf.device_info_file {
-        // The spec asks the writer to create the directory when missing.
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                CniError::new(
-                    codes::CONTAINER_DATA_FAILURE,
-                    format!("cannot create {}", dir.display()),
-                    e.to_string(),
-                )
-            })?;
-        }
-        container_data::write(path, &container_data::device_info(conf, &names.socket_path))?;
-    }
-    Ok((result, doc))
 }

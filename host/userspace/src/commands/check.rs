@@ -7,15 +7,15 @@ use cni_protocol::{codes, CniError, CniResult, Environment, Version};
 use netconf::NetConf;
 use serde_json::Value;
 
-use super::{
-    component_error, from_wit, ipam_call, key, limits, load_engine, load_record, open_store,
-    runtime,
-};
-use crate::Output;
+use super::{engine_spec, key, load_record, open_runtime, open_store};
+use crate::capabilities::ProbeCaps;
+use crate::record::Details;
+use crate::wit_host::{component_error, from_wit, limits};
+use crate::{components, ipam, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
-    let runtime = runtime(conf)?;
-    let engine = load_engine(&runtime, conf)?;
+    let runtime = open_runtime(conf)?;
+    let engine = components::load_engine(&runtime, &engine_spec(conf)?)?;
     let store = open_store(conf)?;
     let key = key(conf, env);
     let record = match load_record(&store, &key)? {
@@ -32,24 +32,23 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         }
     };
     let failed = |msg: String| Err(CniError::new(codes::CHECK_FAILED, msg, ""));
-    let d = &record.details;
-    let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+    let details = Details::of(&record)?;
 
     if let Some(prev) = &conf.prev_result {
         if !prev.interfaces.iter().any(|i| i.name == env.ifname) {
             return failed(format!("prevResult has no interface {}", env.ifname));
         }
     }
-    let attachment = super::recorded_attachment(&record);
-    let caps = super::recorded_probe_caps(&record);
+    let attachment = details.attachment(&record.key);
+    let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket());
     let (_, checked) = engine.check(caps, limits(conf), &attachment);
     checked.map_err(component_error)?.map_err(from_wit)?;
 
-    let data_path = text("dataPath");
-    if !std::path::Path::new(&data_path).is_file() {
+    let data_path = &details.data_path;
+    if !std::path::Path::new(data_path).is_file() {
         return failed(format!("container data {data_path} is missing"));
     }
-    if vswitch_owns_socket(&d["hostConfig"])
+    if vswitch_owns_socket(&details.host_config)
         && std::fs::symlink_metadata(&attachment.socket_path).is_err()
     {
         return failed(format!("socket {} is missing", attachment.socket_path));
@@ -68,7 +67,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         if let Some(result) = &record.result {
             ipam_conf["prevResult"] = CniResult::from_value(result)?.to_value(version);
         }
-        ipam_delegate::exec(&ipam_call(env, "CHECK"), &ipam_conf)?;
+        ipam_delegate::exec(&ipam::call(env, "CHECK"), &ipam_conf)?;
     }
     // The pod's annotation entry, when ADD published one.
     for entry in &record.journal {

@@ -5,8 +5,8 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{ipam_call, ipam_configs, key, load_record, open_store};
-use crate::{rollback, Output};
+use super::{key, load_record, open_store};
+use crate::{ipam, rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let store = open_store(conf)?;
@@ -27,8 +27,8 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 fn release_ipam_without_record(env: &Environment, conf: &NetConf) -> Result<(), CniError> {
     // Every plugin of an IPAM list is asked, even after one fails.
     let mut first_error = None;
-    for config in ipam_configs(conf) {
-        if let Err(e) = ipam_delegate::exec(&ipam_call(env, "DEL"), &config) {
+    for config in ipam::configs(conf) {
+        if let Err(e) = ipam_delegate::exec(&ipam::call(env, "DEL"), &config) {
             first_error.get_or_insert(e);
         }
     }

@@ -3,19 +3,15 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{component_error, from_wit, limits, load_engine, runtime};
-use crate::capabilities::{NoJournal, Ovsdb, ProbeCaps, Vpp};
-use crate::Output;
+use super::{engine_spec, open_runtime};
+use crate::capabilities::ProbeCaps;
+use crate::wit_host::{component_error, from_wit, limits};
+use crate::{components, Output};
 
 pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
-    let runtime = runtime(conf)?;
-    let engine = load_engine(&runtime, conf)?;
-    let caps = ProbeCaps {
-        ovsdb: Ovsdb::new(&conf.host.ovs.db_socket),
-        vpp: Vpp::new(&conf.host.vpp.api_socket),
-        journal: NoJournal,
-        ipam: None,
-    };
+    let runtime = open_runtime(conf)?;
+    let engine = components::load_engine(&runtime, &engine_spec(conf)?)?;
+    let caps = ProbeCaps::probe(&conf.host.ovs.db_socket, &conf.host.vpp.api_socket);
     let (_, status) = engine.status(caps, limits(conf), &conf.host.to_json().to_string());
     status.map_err(component_error)?.map_err(from_wit)?;
     Ok(Output::Nothing)

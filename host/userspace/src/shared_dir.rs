@@ -1,0 +1,124 @@
+//! The shared dir: where the socket and the container data live, checked
+//! before ADD journals anything, made (and bind-mounted on a short path
+//! when the socket path would not fit a unix socket) once the undo of
+//! each step is journalled.
+
+use std::os::unix::fs::DirBuilderExt;
+
+use cni_protocol::{codes, CniError, Environment};
+use serde_json::Value;
+
+use crate::names::Names;
+
+/// Refuses a shared dir (or a directory between it and the base dir) that
+/// is a symlink or not a directory, and files of another container.
+/// Returns the directories ADD must create, outermost first.
+pub(crate) fn check(env: &Environment, names: &Names) -> Result<Vec<String>, CniError> {
+    let mut missing = Vec::new();
+    let mut dir = std::path::Path::new(&names.shared_dir);
+    loop {
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() || !meta.is_dir() => {
+                return Err(CniError::new(
+                    codes::CONTAINER_DATA_FAILURE,
+                    format!(
+                        "{} exists and is not a directory (a symlink is not followed)",
+                        dir.display()
+                    ),
+                    "",
+                ))
+            }
+            Ok(_) => break,
+            Err(_) => missing.push(dir.display().to_string()),
+        }
+        if dir.as_os_str() == names.base_dir.as_str() {
+            break;
+        }
+        match dir.parent() {
+            Some(parent) if parent.starts_with(&names.base_dir) => dir = parent,
+            _ => break,
+        }
+    }
+    if missing.is_empty() {
+        refuse_foreign_files(env, names)?;
+    }
+    missing.reverse();
+    Ok(missing)
+}
+
+/// The shared dir, without a stale socket (their undo is already journalled).
+pub(crate) fn prepare(names: &Names) -> Result<(), CniError> {
+    let dir_error = |e: std::io::Error| {
+        CniError::new(
+            codes::CONTAINER_DATA_FAILURE,
+            format!("shared dir {}", names.shared_dir),
+            e.to_string(),
+        )
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&names.shared_dir)
+        .map_err(dir_error)?;
+    if let Some(short) = &names.socket_mount {
+        mount(&names.shared_dir, short)?;
+    }
+    // A socket left by an earlier run (or a vSwitch that exited) makes
+    // the vSwitch fail with "Address already in use".
+    match std::fs::remove_file(&names.socket_path) {
+        Ok(()) => tracing::info!(path = %names.socket_path, "removed a stale socket file"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(dir_error(e)),
+    }
+    Ok(())
+}
+
+/// Bind-mounts the shared dir on `short`, so the vSwitch gets a socket
+/// path that fits a unix socket (its undo is already journalled).
+fn mount(shared_dir: &str, short: &str) -> Result<(), CniError> {
+    let failed = |what: &str, e: std::io::Error| {
+        CniError::new(
+            codes::CONTAINER_DATA_FAILURE,
+            format!("cannot {what} {short} for the sockets of {shared_dir}"),
+            e.to_string(),
+        )
+    };
+    if let Some(parent) = std::path::Path::new(short).parent() {
+        std::fs::create_dir_all(parent).map_err(|e| failed("create the parent of", e))?;
+    }
+    match std::fs::DirBuilder::new().mode(0o750).create(short) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(failed("create", e)),
+        _ => {}
+    }
+    // A leftover mount (an ADD killed after mounting) is replaced.
+    let _ = rustix::mount::unmount(short, rustix::mount::UnmountFlags::DETACH);
+    rustix::mount::mount_bind(shared_dir, short).map_err(|e| failed("bind-mount on", e.into()))?;
+    crate::crash::point("after bind-mounting the shared dir");
+    Ok(())
+}
+
+/// Two container IDs with the same first 12 characters get the same
+/// shared dir and socket names (the Go plugin's naming). Refuse the second
+/// rather than take over the first one's socket.
+fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError> {
+    let Ok(bytes) = std::fs::read(&names.data_path) else {
+        return Ok(());
+    };
+    let owner = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|doc| doc["containerId"].as_str().map(str::to_string));
+    match owner {
+        Some(owner) if owner != env.container_id => Err(CniError::new(
+            codes::INVALID_NETWORK_CONFIG,
+            format!(
+                "container {} would reuse the socket and data of container {owner}: their IDs share the first 12 characters",
+                env.container_id
+            ),
+            format!(
+                "{} is in use; set memif/vhost socketfile or use distinct container IDs",
+                names.data_path
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
