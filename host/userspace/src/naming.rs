@@ -51,10 +51,25 @@ pub(crate) fn names(
         .names(limits(conf), &request)
         .map_err(component_error)?
         .map_err(from_wit)?;
+    checked(conf, env, naming.name(), named, base_dir, volume_dir)
+}
+
+/// What a naming component answered, checked (the host creates these
+/// files as root) and completed: the shared dir is the pod's volume when
+/// there is one, and a socket path too long for a unix socket goes
+/// through a short bind-mounted dir.
+fn checked(
+    conf: &NetConf,
+    env: &Environment,
+    component: &str,
+    named: wasm_runtime::Names,
+    base_dir: String,
+    volume_dir: Option<&str>,
+) -> Result<Names, CniError> {
     let refuse = |what: String| {
         CniError::new(
             codes::COMPONENT_FAILURE,
-            format!("naming component {}: {what}", naming.name()),
+            format!("naming component {component}: {what}"),
             "",
         )
     };
@@ -154,6 +169,127 @@ pub(crate) fn nonce() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn conf() -> NetConf {
+        NetConf::parse(
+            br#"{"cniVersion": "1.0.0", "name": "n", "type": "userspace",
+                 "host": {"engine": "ovs-dpdk", "iftype": "vhostuser"},
+                 "container": {"engine": "ovs-dpdk", "iftype": "vhostuser"}}"#,
+        )
+        .unwrap()
+    }
+
+    fn env() -> Environment {
+        Environment::from_vars(|k| {
+            Some(
+                match k {
+                    "CNI_COMMAND" => "ADD",
+                    "CNI_CONTAINERID" => "0123456789abcdef",
+                    "CNI_NETNS" => "/var/run/netns/x",
+                    "CNI_IFNAME" => "net1",
+                    "CNI_PATH" => "/usr/lib/cni",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+        .unwrap()
+    }
+
+    fn named(socket_dir: &str, socket_file: &str, port: &str, mac: &str) -> wasm_runtime::Names {
+        wasm_runtime::Names {
+            socket_dir: socket_dir.into(),
+            socket_file: socket_file.into(),
+            port_name: port.into(),
+            mac: mac.into(),
+        }
+    }
+
+    /// As `names` calls it: a pod's volume is the base.
+    fn check(n: wasm_runtime::Names, volume: Option<&str>) -> Result<Names, CniError> {
+        let base = volume.unwrap_or("/run/base").to_string();
+        checked(&conf(), &env(), "test", n, base, volume)
+    }
+
+    #[test]
+    fn a_naming_answer_inside_the_base_is_taken_and_completed() {
+        let n = check(
+            named(
+                "/run/base/0123456789ab",
+                "s.sock",
+                "p1",
+                "02:AA:00:00:00:01",
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(n.shared_dir, "/run/base/0123456789ab");
+        assert_eq!(n.socket_path, "/run/base/0123456789ab/s.sock");
+        assert_eq!(
+            n.data_path,
+            "/run/base/0123456789ab/configData-0123456789ab-net1.json"
+        );
+        assert_eq!(n.mac, "02:aa:00:00:00:01", "lower-cased");
+        assert_eq!(n.socket_mount, None);
+        assert!(!n.in_pod_volume);
+    }
+
+    #[test]
+    fn what_a_naming_component_may_not_name_is_refused() {
+        for (bad, what) in [
+            (
+                named("/etc", "s.sock", "p1", "02:00:00:00:00:01"),
+                "socket dir",
+            ),
+            (
+                named("/run/base/../etc", "s.sock", "p1", "02:00:00:00:00:01"),
+                "socket dir",
+            ),
+            (
+                named("/run/base", "../s.sock", "p1", "02:00:00:00:00:01"),
+                "socket file",
+            ),
+            (
+                named("/run/base", "s.sock", "p 1", "02:00:00:00:00:01"),
+                "port name",
+            ),
+            (
+                named("/run/base", "s.sock", &"p".repeat(65), "02:00:00:00:00:01"),
+                "port name",
+            ),
+            (
+                named("/run/base", "s.sock", "p1", "01:00:00:00:00:01"),
+                "MAC",
+            ),
+        ] {
+            let err = check(bad, None).unwrap_err();
+            assert_eq!(err.code, codes::COMPONENT_FAILURE, "{}", err.msg);
+            assert!(err.msg.contains(what), "{what}: {}", err.msg);
+        }
+    }
+
+    /// A pod volume deep in kubelet's tree: the socket goes through a
+    /// short bind-mounted dir; without a volume, a path too long for a
+    /// unix socket is a config error.
+    #[test]
+    fn a_socket_path_too_long_for_a_unix_socket() {
+        let volume = format!("/var/lib/kubelet/pods/{}/volumes/shared", "u".repeat(80));
+        let n = check(
+            named(&volume, "s.sock", "p1", "02:00:00:00:00:01"),
+            Some(&volume),
+        );
+        let n = n.unwrap();
+        assert!(n.in_pod_volume);
+        assert_eq!(n.shared_dir, volume);
+        let mount = n.socket_mount.unwrap();
+        assert!(mount.ends_with("/0123456789ab-net1"), "{mount}");
+        assert_eq!(n.socket_path, format!("{mount}/s.sock"));
+
+        let long = format!("/run/base/{}", "d".repeat(100));
+        let err = check(named(&long, "s.sock", "p1", "02:00:00:00:00:01"), None).unwrap_err();
+        assert_eq!(err.code, codes::INVALID_NETWORK_CONFIG);
+        assert!(err.msg.contains("unix socket"), "{}", err.msg);
+    }
 
     #[test]
     fn short_container_ids_do_not_panic() {

@@ -207,3 +207,115 @@ fn undo_step(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attachment_store::AttachmentKey;
+
+    fn record(journal: Vec<(&str, Undo)>) -> Record {
+        let key = AttachmentKey {
+            network: "net".into(),
+            container_id: "c1".into(),
+            ifname: "net1".into(),
+        };
+        let mut record = Record::new(key, serde_json::json!({"version": 2}));
+        record.journal = journal
+            .into_iter()
+            .map(|(d, undo)| JournalEntry {
+                description: d.into(),
+                undo,
+            })
+            .collect();
+        record
+    }
+
+    fn path(p: &std::path::Path) -> String {
+        p.display().to_string()
+    }
+
+    /// Newest first: the file goes before the dir that holds it, so the
+    /// dir is empty when its turn comes; then the record goes too.
+    #[test]
+    fn a_journal_is_replayed_newest_first_and_the_record_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let dir = tmp.path().join("shared");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("data.json"), "{}").unwrap();
+        let record = record(vec![
+            ("dir", Undo::RemoveEmptyDir { path: path(&dir) }),
+            (
+                "file",
+                Undo::RemoveFile {
+                    path: path(&dir.join("data.json")),
+                },
+            ),
+        ]);
+        store.save(&record).unwrap();
+        undo_attachment(&store, record.clone(), &[]).unwrap();
+        assert!(!dir.exists(), "replayed oldest first, the dir would stay");
+        assert_eq!(store.load(&record.key).unwrap(), None);
+    }
+
+    /// A step that fails does not stop the others; it alone stays in the
+    /// record, for the next DEL or GC, and the error says so (11: retry).
+    #[test]
+    fn failed_steps_stay_recorded_and_the_rest_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let stuck = tmp.path().join("not-a-file");
+        std::fs::create_dir(&stuck).unwrap();
+        std::fs::write(stuck.join("x"), "").unwrap();
+        let gone = tmp.path().join("gone");
+        std::fs::write(&gone, "").unwrap();
+        let record = record(vec![
+            ("stuck", Undo::RemoveFile { path: path(&stuck) }),
+            ("gone", Undo::RemoveFile { path: path(&gone) }),
+        ]);
+        store.save(&record).unwrap();
+        let err = undo_attachment(&store, record.clone(), &[]).unwrap_err();
+        assert_eq!(err.code, codes::TRY_AGAIN_LATER);
+        assert!(
+            err.msg.contains("kept for the next DEL or GC"),
+            "{}",
+            err.msg
+        );
+        assert!(!gone.exists(), "the step after the failing one still ran");
+        let kept = store.load(&record.key).unwrap().unwrap();
+        assert_eq!(kept.journal.len(), 1);
+        assert_eq!(kept.journal[0].description, "stuck");
+    }
+
+    /// Steps that find nothing to undo succeed: a second DEL is harmless.
+    #[test]
+    fn undoing_what_is_already_gone_succeeds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let missing = path(&tmp.path().join("missing"));
+        let record = record(vec![
+            (
+                "dir",
+                Undo::RemoveEmptyDir {
+                    path: missing.clone(),
+                },
+            ),
+            ("file", Undo::RemoveFile { path: missing }),
+        ]);
+        undo_attachment(&store, record, &[]).unwrap();
+    }
+
+    /// A record this binary cannot read is not replayed at all.
+    #[test]
+    fn a_record_of_a_newer_version_is_not_replayed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let file = tmp.path().join("kept");
+        std::fs::write(&file, "").unwrap();
+        let mut record = record(vec![("file", Undo::RemoveFile { path: path(&file) })]);
+        record.details["version"] = (crate::record::DETAILS_VERSION + 1).into();
+        let err = undo_attachment(&store, record, &[]).unwrap_err();
+        assert!(err.msg.contains("newer userspace-cni"), "{}", err.msg);
+        assert!(file.exists());
+    }
+}

@@ -292,3 +292,87 @@ impl Steps<'_, '_> {
         (caps, published)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(socket_mount: Option<&str>) -> Names {
+        Names {
+            base_dir: "/run/base".into(),
+            shared_dir: "/run/base/c1".into(),
+            socket_path: "/run/base/c1/memif.sock".into(),
+            socket_file: "memif.sock".into(),
+            port_name: "memif-c1-net1".into(),
+            mac: "02:00:00:00:00:01".into(),
+            data_path: "/run/base/c1/configData-c1-net1.json".into(),
+            socket_mount: socket_mount.map(str::to_string),
+            in_pod_volume: false,
+        }
+    }
+
+    /// The steps as DEL replays them: newest first.
+    fn replayed(plan: &[JournalEntry]) -> Vec<String> {
+        plan.iter().rev().map(|e| e.description.clone()).collect()
+    }
+
+    fn position(steps: &[String], what: &str) -> usize {
+        steps
+            .iter()
+            .position(|s| s == what)
+            .unwrap_or_else(|| panic!("no step {what:?} in {steps:?}"))
+    }
+
+    /// Every file ADD may write is removed before the dirs that hold it,
+    /// the temp file of each write too (a crash between write and rename),
+    /// and the dirs innermost first.
+    #[test]
+    fn the_undo_plan_removes_files_before_their_dirs() {
+        let new_dirs = ["/run/base".to_string(), "/run/base/c1".to_string()];
+        let device_info = "/run/devinfo/net1.json".to_string();
+        let plan = host_undo_plan(&names(None), &new_dirs, Some(&device_info), None);
+        let steps = replayed(&plan);
+        let dir = position(&steps, "remove shared dir /run/base/c1");
+        let base = position(&steps, "remove shared dir /run/base");
+        assert!(dir < base, "{steps:?}");
+        for file in [
+            "remove socket /run/base/c1/memif.sock",
+            "remove container data /run/base/c1/configData-c1-net1.json",
+            "remove container data /run/base/c1/configData-c1-net1.json.tmp",
+            "remove device info /run/devinfo/net1.json",
+            "remove device info /run/devinfo/net1.json.tmp",
+        ] {
+            assert!(position(&steps, file) < dir, "{file}: {steps:?}");
+        }
+        assert_eq!(plan.len(), 7);
+    }
+
+    /// A bind-mounted short path: unmounted before its mount point is
+    /// removed, and after the socket in it.
+    #[test]
+    fn a_socket_mount_is_unmounted_before_its_mount_point_goes() {
+        let plan = host_undo_plan(
+            &names(Some("/var/lib/vhost_sockets/c1-net1")),
+            &[],
+            None,
+            None,
+        );
+        let steps = replayed(&plan);
+        let unmount = position(&steps, "unmount /var/lib/vhost_sockets/c1-net1");
+        let rmdir = position(
+            &steps,
+            "remove socket mount point /var/lib/vhost_sockets/c1-net1",
+        );
+        let socket = position(&steps, "remove socket /run/base/c1/memif.sock");
+        assert!(socket < unmount && unmount < rmdir, "{steps:?}");
+    }
+
+    /// The plan undoes only what this ADD may do: no dirs it did not create.
+    #[test]
+    fn dirs_that_existed_are_not_in_the_plan() {
+        let plan = host_undo_plan(&names(None), &[], None, None);
+        assert!(plan
+            .iter()
+            .all(|e| !matches!(e.undo, Undo::RemoveEmptyDir { .. })));
+    }
+}
