@@ -121,18 +121,57 @@ pub mod ipam {
     pub use crate::bindings::userspace::cni::ipam::exec;
 }
 
-/// CNI error codes engines commonly return.
+/// CNI error codes: the spec's, and the plugin's own (100+). The same
+/// names and values as the host's `cni_protocol::codes` (a test holds
+/// them together), so an error reads the same on both sides of the WIT.
 pub mod codes {
+    pub const INCOMPATIBLE_VERSION: u32 = 1;
+    pub const UNSUPPORTED_FIELD: u32 = 2;
+    pub const UNKNOWN_CONTAINER: u32 = 3;
+    pub const INVALID_ENVIRONMENT: u32 = 4;
+    /// An I/O failure (for example writing the undo journal).
+    pub const IO_FAILURE: u32 = 5;
+    pub const DECODING_FAILURE: u32 = 6;
     /// Invalid network configuration.
-    pub const INVALID_CONFIG: u32 = 7;
+    pub const INVALID_NETWORK_CONFIG: u32 = 7;
     /// Try again later (a transient condition).
     pub const TRY_AGAIN_LATER: u32 = 11;
-    /// STATUS: the plugin is not available (the vSwitch is down).
-    pub const NOT_AVAILABLE: u32 = 50;
+    /// STATUS: the plugin cannot serve ADDs now (its vSwitch is down).
+    pub const PLUGIN_NOT_AVAILABLE: u32 = 50;
+    /// STATUS: the plugin's IPAM delegate is not available.
+    pub const LIMITED_CONNECTIVITY: u32 = 51;
+    /// The delegated IPAM plugin failed.
+    pub const IPAM_FAILURE: u32 = 101;
+    /// A WebAssembly component failed (trap, timeout, memory limit, load).
+    pub const COMPONENT_FAILURE: u32 = 102;
+    /// Publishing the container data (shared dir, sockets) failed.
+    pub const CONTAINER_DATA_FAILURE: u32 = 103;
+    /// The Kubernetes API refused a call.
+    pub const KUBERNETES_FAILURE: u32 = 104;
     /// The vSwitch refused or could not complete an operation.
     pub const VSWITCH_FAILURE: u32 = 110;
     /// CHECK found the host side differs from what ADD created.
     pub const CHECK_FAILED: u32 = 111;
+
+    /// Every code by name, to hold the two vocabularies together.
+    pub const ALL: [(&str, u32); 16] = [
+        ("INCOMPATIBLE_VERSION", INCOMPATIBLE_VERSION),
+        ("UNSUPPORTED_FIELD", UNSUPPORTED_FIELD),
+        ("UNKNOWN_CONTAINER", UNKNOWN_CONTAINER),
+        ("INVALID_ENVIRONMENT", INVALID_ENVIRONMENT),
+        ("IO_FAILURE", IO_FAILURE),
+        ("DECODING_FAILURE", DECODING_FAILURE),
+        ("INVALID_NETWORK_CONFIG", INVALID_NETWORK_CONFIG),
+        ("TRY_AGAIN_LATER", TRY_AGAIN_LATER),
+        ("PLUGIN_NOT_AVAILABLE", PLUGIN_NOT_AVAILABLE),
+        ("LIMITED_CONNECTIVITY", LIMITED_CONNECTIVITY),
+        ("IPAM_FAILURE", IPAM_FAILURE),
+        ("COMPONENT_FAILURE", COMPONENT_FAILURE),
+        ("CONTAINER_DATA_FAILURE", CONTAINER_DATA_FAILURE),
+        ("KUBERNETES_FAILURE", KUBERNETES_FAILURE),
+        ("VSWITCH_FAILURE", VSWITCH_FAILURE),
+        ("CHECK_FAILED", CHECK_FAILED),
+    ];
 }
 
 impl CniError {

@@ -50,7 +50,7 @@ pub fn record_remove_file(description: &str, path: &str) -> Result<(), CniError>
 
 fn journal_error(message: String) -> CniError {
     CniError::new(
-        5,
+        crate::codes::IO_FAILURE,
         "cannot write the undo journal",
         format!("{message}; nothing was changed on the vSwitch"),
     )

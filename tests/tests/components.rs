@@ -284,3 +284,16 @@ fn a_failing_second_ipam_plugin_releases_the_first() {
     );
     assert_refused_cleanly(&net, "dualfail00001");
 }
+
+/// A memory limit smaller than what a component needs to start is caught
+/// at instantiation and reported as the memory limit (told by the error's
+/// type, not wasmtime's wording), before anything on the host changes.
+#[test]
+fn a_memory_limit_below_what_a_component_starts_with_is_named() {
+    let mut net = Network::memif(Ovs::shared());
+    net.config["componentLimits"] = json!({"memoryMiB": 1});
+    let err = net.add("tinymemory0001", &Netns::new()).err(102);
+    let msg = err["msg"].as_str().unwrap();
+    assert!(msg.contains("memory limit of 1048576 bytes"), "{err}");
+    assert_refused_cleanly(&net, "tinymemory0001");
+}

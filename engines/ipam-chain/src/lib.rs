@@ -12,21 +12,25 @@ use userspace_cni_sdk::{export_ipam_chain, ipam, log, CniError, IpamChain};
 
 /// This plugin's code for a failed IPAM delegation.
 const IPAM_FAILURE: u32 = 101;
-const INVALID_CONFIG: u32 = 7;
+const INVALID_NETWORK_CONFIG: u32 = 7;
 
 struct Delegate;
 
 impl IpamChain for Delegate {
     fn allocate(network_config: String) -> Result<String, CniError> {
         let config: Value = serde_json::from_str(&network_config).map_err(|e| {
-            CniError::new(INVALID_CONFIG, "network config is not JSON", e.to_string())
+            CniError::new(
+                INVALID_NETWORK_CONFIG,
+                "network config is not JSON",
+                e.to_string(),
+            )
         })?;
         let sections = match &config["ipam"] {
             Value::Array(list) => list.clone(),
             section @ Value::Object(_) => return ipam::exec("ADD", &config_with(&config, section)),
             _ => {
                 return Err(CniError::new(
-                    INVALID_CONFIG,
+                    INVALID_NETWORK_CONFIG,
                     "ipam: an object, or a list of objects",
                     "",
                 ))

@@ -36,7 +36,7 @@ impl Settings {
     fn parse(host_config: &str) -> Result<Self, CniError> {
         let cfg: Value = serde_json::from_str(host_config).map_err(|e| {
             CniError::new(
-                codes::INVALID_CONFIG,
+                codes::INVALID_NETWORK_CONFIG,
                 "host section is not JSON",
                 e.to_string(),
             )
@@ -45,7 +45,7 @@ impl Settings {
         let net_type = text(&cfg["netType"]);
         if !net_type.is_empty() && net_type != "bridge" {
             return Err(CniError::new(
-                codes::INVALID_CONFIG,
+                codes::INVALID_NETWORK_CONFIG,
                 format!("host.netType: engine ovs-dpdk supports \"bridge\" only, not {net_type:?}"),
                 "OVS-DPDK attaches userspace ports to a netdev bridge",
             ));
@@ -65,7 +65,7 @@ impl Settings {
         let iftype = text(&cfg["iftype"]);
         if iftype == "memif" && memif_mode != "ethernet" {
             return Err(CniError::new(
-                codes::INVALID_CONFIG,
+                codes::INVALID_NETWORK_CONFIG,
                 format!("host.memif.mode: engine ovs-dpdk supports \"ethernet\" only, not {memif_mode:?}"),
                 "DPDK's net_memif driver speaks ethernet mode only",
             ));
@@ -74,7 +74,7 @@ impl Settings {
         for key in ["rxQueues", "txQueues"] {
             if memif[key].as_u64().is_some_and(|n| n != 1) {
                 return Err(CniError::new(
-                    codes::INVALID_CONFIG,
+                    codes::INVALID_NETWORK_CONFIG,
                     format!("host.memif.{key}: engine ovs-dpdk gives a memif one queue pair"),
                     "OVS sets a DPDK port's queues from its PMD threads, not per memif",
                 ));
@@ -91,7 +91,7 @@ impl Settings {
         if let Some(secret) = memif["secret"].as_str() {
             if secret.contains([',', '=']) {
                 return Err(CniError::new(
-                    codes::INVALID_CONFIG,
+                    codes::INVALID_NETWORK_CONFIG,
                     "host.memif.secret: engine ovs-dpdk cannot pass ',' or '=' in a secret",
                     "the secret travels in DPDK's comma-separated devargs",
                 ));
@@ -194,7 +194,7 @@ fn ensure_bridge(s: &Settings, att: &Attachment) -> Result<String, CniError> {
             let datapath = row["datapath_type"].as_str().unwrap_or("");
             if datapath != "netdev" {
                 return Err(CniError::new(
-                    codes::INVALID_CONFIG,
+                    codes::INVALID_NETWORK_CONFIG,
                     format!(
                         "bridge {}: datapath_type is {datapath:?}, userspace ports need \"netdev\"",
                         s.bridge
@@ -461,7 +461,7 @@ impl Engine for OvsDpdk {
         ovsdb::transact("status", &[], false)
             .map(|_| ())
             .map_err(|mut e| {
-                e.code = codes::NOT_AVAILABLE;
+                e.code = codes::PLUGIN_NOT_AVAILABLE;
                 e
             })
     }
@@ -474,7 +474,7 @@ impl Engine for OvsDpdk {
 impl OvsDpdk {
     fn no_engine_steps(step: &str) -> CniError {
         CniError::new(
-            codes::INVALID_CONFIG,
+            codes::INVALID_NETWORK_CONFIG,
             format!("ovs-dpdk journals no engine steps (asked to undo {step:?})"),
             "",
         )

@@ -39,7 +39,7 @@ struct Settings {
 }
 
 fn invalid(msg: String) -> CniError {
-    CniError::new(codes::INVALID_CONFIG, msg, "")
+    CniError::new(codes::INVALID_NETWORK_CONFIG, msg, "")
 }
 
 impl Settings {
@@ -397,7 +397,7 @@ impl Engine for VppEngine {
 
     fn status(_host_config: String) -> Result<(), CniError> {
         let reply: ControlPingReply = call::request(&ControlPing {}).map_err(|mut e| {
-            e.code = codes::NOT_AVAILABLE;
+            e.code = codes::PLUGIN_NOT_AVAILABLE;
             e
         })?;
         check_retval("control_ping", reply.retval)

@@ -26,6 +26,26 @@ pub mod codes {
     pub const VSWITCH_FAILURE: u32 = 110;
     /// CHECK found the attachment differs from what ADD created.
     pub const CHECK_FAILED: u32 = 111;
+
+    /// Every code by name; the SDK's `codes::ALL` must be the same list.
+    pub const ALL: [(&str, u32); 16] = [
+        ("INCOMPATIBLE_VERSION", INCOMPATIBLE_VERSION),
+        ("UNSUPPORTED_FIELD", UNSUPPORTED_FIELD),
+        ("UNKNOWN_CONTAINER", UNKNOWN_CONTAINER),
+        ("INVALID_ENVIRONMENT", INVALID_ENVIRONMENT),
+        ("IO_FAILURE", IO_FAILURE),
+        ("DECODING_FAILURE", DECODING_FAILURE),
+        ("INVALID_NETWORK_CONFIG", INVALID_NETWORK_CONFIG),
+        ("TRY_AGAIN_LATER", TRY_AGAIN_LATER),
+        ("PLUGIN_NOT_AVAILABLE", PLUGIN_NOT_AVAILABLE),
+        ("LIMITED_CONNECTIVITY", LIMITED_CONNECTIVITY),
+        ("IPAM_FAILURE", IPAM_FAILURE),
+        ("COMPONENT_FAILURE", COMPONENT_FAILURE),
+        ("CONTAINER_DATA_FAILURE", CONTAINER_DATA_FAILURE),
+        ("KUBERNETES_FAILURE", KUBERNETES_FAILURE),
+        ("VSWITCH_FAILURE", VSWITCH_FAILURE),
+        ("CHECK_FAILED", CHECK_FAILED),
+    ];
 }
 
 /// A CNI error as the spec defines it: printed as JSON on stdout with a

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::Store;
 
 pub use manifest::{Capability, Manifest, Role, WIT_PACKAGE, WIT_VERSION};
 
@@ -374,9 +374,49 @@ struct Loaded<'r> {
     wasi: Option<Vec<FileGrant>>,
 }
 
+/// Refuses a linear memory past `limit` (at instantiation too) with a
+/// typed error, so running out of memory is told from other traps by its
+/// type, not by wasmtime's wording.
+struct MemoryCap {
+    limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a linear memory of {desired} bytes exceeds the limit of {limit}")]
+struct MemoryLimitExceeded {
+    desired: usize,
+    limit: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                desired,
+                limit: self.limit,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
 struct StoreData<C> {
     caps: C,
-    limits: StoreLimits,
+    limits: MemoryCap,
     component: String,
     wasi: wasmtime_wasi::WasiCtx,
     table: wasmtime::component::ResourceTable,
@@ -425,10 +465,9 @@ impl Loaded<'_> {
             engine,
             StoreData {
                 caps,
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(limits.memory_bytes)
-                    .trap_on_grow_failure(true)
-                    .build(),
+                limits: MemoryCap {
+                    limit: limits.memory_bytes,
+                },
                 component: self.name.clone(),
                 wasi: wasi.build(),
                 table: wasmtime::component::ResourceTable::new(),
@@ -459,15 +498,13 @@ impl Loaded<'_> {
                 limit: limits.timeout,
             };
         }
-        let message = format!("{error:?}");
-        if message.contains("forcing trap when growing memory")
-            || message.contains("memory minimum size")
-        {
+        if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
             return Error::MemoryLimit {
                 component,
                 limit: limits.memory_bytes,
             };
         }
+        let message = format!("{error:?}");
         Error::Trap { component, message }
     }
 }

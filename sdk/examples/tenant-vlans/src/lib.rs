@@ -40,7 +40,7 @@ impl Engine for TenantVlans {
 
 /// The attachment with its tenant's VLAN as `bridge.vlanId`.
 fn with_tenant_vlan(mut attachment: Attachment) -> Result<Attachment, CniError> {
-    let invalid = |msg: String| CniError::new(codes::INVALID_CONFIG, msg, "");
+    let invalid = |msg: String| CniError::new(codes::INVALID_NETWORK_CONFIG, msg, "");
     let mut host: Value = serde_json::from_str(&attachment.host_config)
         .map_err(|e| invalid(format!("host section is not JSON: {e}")))?;
     let required = host["tenantVlansRequired"].as_bool().unwrap_or(false);

@@ -4,14 +4,19 @@
 //! directly and by climbing out of the granted directory: `d` for denied,
 //! `R` for read. The host must answer `dd`.
 
-use userspace_cni_sdk::{export_naming, CniError, Names, Naming, NamingRequest};
+use userspace_cni_sdk::{codes, export_naming, CniError, Names, Naming, NamingRequest};
 
 struct Snoop;
 
 impl Naming for Snoop {
     fn name(request: NamingRequest) -> Result<Names, CniError> {
-        let policy = std::fs::read_to_string("/site/policy")
-            .map_err(|e| CniError::new(7, format!("cannot read /site/policy: {e}"), ""))?;
+        let policy = std::fs::read_to_string("/site/policy").map_err(|e| {
+            CniError::new(
+                codes::INVALID_NETWORK_CONFIG,
+                format!("cannot read /site/policy: {e}"),
+                "",
+            )
+        })?;
         let tried = |path: &str| match std::fs::read(path) {
             Ok(_) => 'R',
             Err(_) => 'd',

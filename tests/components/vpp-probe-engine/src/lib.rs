@@ -44,7 +44,7 @@ impl Engine for VppProbe {
 
     fn status(_host_config: String) -> Result<(), CniError> {
         ping().map_err(|mut e| {
-            e.code = codes::NOT_AVAILABLE;
+            e.code = codes::PLUGIN_NOT_AVAILABLE;
             e
         })
     }
@@ -53,7 +53,7 @@ impl Engine for VppProbe {
         match step.as_str() {
             "ping" => ping(),
             other => Err(CniError::new(
-                codes::INVALID_CONFIG,
+                codes::INVALID_NETWORK_CONFIG,
                 format!("unknown undo step {other:?}"),
                 "",
             )),
