@@ -1,15 +1,17 @@
-//! The host side of the capabilities a component imports: the OVSDB
-//! connection, the attachment's journal and IPAM delegation.
+//! The host side of the capabilities a component imports, as a thin
+//! adapter: the OVSDB and VPP connections, the journal (`journal`), IPAM
+//! delegation (the policy is in `ipam`).
 
 use std::time::Duration;
 
-use attachment_store::{JournalEntry, Record, Store};
 use cni_protocol::{codes, CniError};
 use serde_json::Value;
 use wasm_runtime::{
     Capabilities, CniError as WitCniError, IpamCapability, OvsdbError, Undo as WitUndo, VppError,
 };
 
+use crate::ipam::IpamDelegate;
+use crate::journal::{Journal, NoJournal, RecordJournal};
 use crate::wit_host::to_wit;
 
 /// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
@@ -182,74 +184,6 @@ impl ProbeCaps {
     }
 }
 
-/// The CNI variables an IPAM plugin is run with.
-pub(crate) struct IpamDelegate {
-    pub container_id: String,
-    pub netns: String,
-    pub ifname: String,
-    pub cni_args: String,
-    pub cni_path: Vec<String>,
-}
-
-impl IpamDelegate {
-    pub(crate) fn new(env: &cni_protocol::Environment) -> IpamDelegate {
-        IpamDelegate {
-            container_id: env.container_id.clone(),
-            netns: env.netns.clone(),
-            ifname: env.ifname.clone(),
-            cni_args: env.args_raw.clone(),
-            cni_path: env.path.clone(),
-        }
-    }
-}
-
-/// Where journalled undo steps go.
-pub(crate) trait Journal: Send + 'static {
-    fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String>;
-    /// Drops the newest step: what it undoes is known not to exist.
-    fn retract_last(&mut self) -> Result<(), String>;
-}
-
-/// The attachment's record: every step is persisted (fsync) at once. Owns
-/// the store, and with it the state dir's lock.
-pub(crate) struct RecordJournal {
-    pub store: Store,
-    pub record: Record,
-}
-
-impl Journal for RecordJournal {
-    fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String> {
-        tracing::debug!(%description, "journal");
-        let appended = self
-            .store
-            .append(&mut self.record, JournalEntry { description, undo })
-            .map_err(|e| e.to_string());
-        crate::crash::point("after a journal record");
-        appended
-    }
-
-    fn retract_last(&mut self) -> Result<(), String> {
-        self.record.journal.pop();
-        self.store.save(&self.record).map_err(|e| e.to_string())
-    }
-}
-
-/// CHECK, STATUS and engine undo steps look and change nothing: they may
-/// not journal.
-pub(crate) struct NoJournal;
-
-impl Journal for NoJournal {
-    fn append(&mut self, description: String, _undo: attachment_store::Undo) -> Result<(), String> {
-        Err(format!(
-            "{description}: CHECK, STATUS and undo steps change nothing, so they journal nothing"
-        ))
-    }
-
-    fn retract_last(&mut self) -> Result<(), String> {
-        Err("CHECK, STATUS and undo steps journal nothing".into())
-    }
-}
-
 /// ADD: a component that changes the vSwitch, journalling first.
 pub(crate) type AttachmentCaps = Caps<RecordJournal>;
 /// CHECK / STATUS / engine undo: a component that only looks.
@@ -313,8 +247,6 @@ impl<J: Journal> Capabilities for Caps<J> {
 }
 
 impl<J: Journal> IpamCapability for Caps<J> {
-    /// Runs one IPAM plugin for the IPAM chain; before an ADD, journals
-    /// its DEL so that a later failure, a crash, DEL and GC release it.
     fn ipam_exec(
         &mut self,
         command: String,
@@ -329,72 +261,7 @@ impl<J: Journal> IpamCapability for Caps<J> {
                 "",
             )));
         };
-        let config: Value = serde_json::from_str(&network_config).map_err(|e| {
-            to_wit(CniError::invalid_config(format!(
-                "IPAM chain: the network config it passed is not JSON: {e}"
-            )))
-        })?;
-        let plugin = match config["ipam"]["type"].as_str() {
-            Some(plugin) if netconf::is_safe_name(plugin) => plugin.to_string(),
-            _ => {
-                return Err(to_wit(CniError::invalid_config(format!(
-                    "IPAM chain: ipam.type {} is not a plugin file name",
-                    config["ipam"]["type"]
-                ))))
-            }
-        };
-        let call = ipam_delegate::Call {
-            command: &command,
-            container_id: &delegate.container_id,
-            netns: &delegate.netns,
-            ifname: &delegate.ifname,
-            cni_args: &delegate.cni_args,
-            cni_path: &delegate.cni_path,
-        };
-        match command.as_str() {
-            "ADD" => {
-                ipam_delegate::find_plugin(&plugin, &delegate.cni_path).map_err(to_wit)?;
-                let undo = attachment_store::Undo::IpamDel {
-                    network_config: config.clone(),
-                    netns: delegate.netns.clone(),
-                    cni_args: delegate.cni_args.clone(),
-                };
-                self.journal
-                    .append(format!("release the {plugin} allocation"), undo)
-                    .map_err(|e| to_wit(CniError::io("cannot write the undo journal", e)))?;
-            }
-            "CHECK" => {}
-            other => {
-                return Err(to_wit(CniError::new(
-                    codes::IPAM_FAILURE,
-                    format!("IPAM chain: ipam {other:?} is not ADD or CHECK (the host releases allocations itself)"),
-                    "",
-                )))
-            }
-        }
-        crate::crash::point("before an IPAM plugin");
-        let output = ipam_delegate::exec(&call, &config);
-        crate::crash::point("after an IPAM plugin");
-        if let (Err(refused), "ADD") = (&output, command.as_str()) {
-            // As the spec asks of a runtime after a failed ADD: release
-            // whatever the plugin may hold, now. Its journalled DEL is then
-            // retracted: a config the plugin refuses to ADD with is often
-            // one it refuses to DEL with, and that must not wedge every
-            // later DEL of the attachment.
-            let del = ipam_delegate::Call {
-                command: "DEL",
-                ..call
-            };
-            if let Err(e) = ipam_delegate::exec(&del, &config) {
-                tracing::warn!(
-                    plugin,
-                    "DEL after the failed ADD ({refused}) failed too: {e}"
-                );
-            }
-            self.journal
-                .retract_last()
-                .map_err(|e| to_wit(CniError::io("cannot write the undo journal", e)))?;
-        }
-        output.map(|output| output.to_string()).map_err(to_wit)
+        crate::ipam::exec_for_chain(delegate, &mut self.journal, &command, &network_config)
+            .map_err(to_wit)
     }
 }

@@ -11,6 +11,7 @@ mod components;
 mod container_data;
 mod crash;
 mod ipam;
+mod journal;
 mod logging;
 mod names;
 mod naming;

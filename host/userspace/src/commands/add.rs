@@ -22,7 +22,9 @@ use serde_json::Value;
 use wasm_runtime::{EngineComponent, IpamChainComponent, Role};
 
 use super::{engine_spec, key, load_record, open_runtime, open_store};
-use crate::capabilities::{AttachmentCaps, IpamDelegate, RecordJournal};
+use crate::capabilities::AttachmentCaps;
+use crate::ipam::IpamDelegate;
+use crate::journal::RecordJournal;
 use crate::names::Names;
 use crate::naming;
 use crate::record::Details;

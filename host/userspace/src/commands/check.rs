@@ -2,8 +2,8 @@
 //! the socket, the container data, the IPAM allocation and, for a pod, its
 //! annotation entry.
 
-use attachment_store::{Phase, Undo};
-use cni_protocol::{codes, CniError, CniResult, Environment, Version};
+use attachment_store::Phase;
+use cni_protocol::{codes, CniError, Environment};
 use netconf::NetConf;
 use serde_json::Value;
 
@@ -54,21 +54,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         return failed(format!("socket {} is missing", attachment.socket_path));
     }
 
-    // Every allocation the IPAM chain made is journalled with its config.
-    let allocations = record.journal.iter().filter_map(|entry| match &entry.undo {
-        Undo::IpamDel { network_config, .. } => Some(network_config),
-        _ => None,
-    });
-    // In this call's version: ADD may have run with one that has no CHECK.
-    let version = conf.cni_version.min(Version::V1_0_0);
-    for network_config in allocations {
-        let mut ipam_conf = network_config.clone();
-        ipam_conf["cniVersion"] = version.to_string().into();
-        if let Some(result) = &record.result {
-            ipam_conf["prevResult"] = CniResult::from_value(result)?.to_value(version);
-        }
-        ipam_delegate::exec(&ipam::call(env, "CHECK"), &ipam_conf)?;
-    }
+    ipam::check_allocations(&record, env, conf.cni_version)?;
     // The pod's annotation entry, when ADD published one.
     for entry in &record.journal {
         crate::pod::check_entry(&entry.undo, &record.key.container_id, &record.key.ifname)?;
