@@ -31,8 +31,8 @@ pub mod naming_bindings {
         export_macro_name: "export_naming_world",
         default_bindings_module: "userspace_cni_sdk::naming_bindings",
         with: {
-            "userspace:cni/types@0.1.0": crate::bindings::userspace::cni::types,
-            "userspace:cni/log@0.1.0": crate::bindings::userspace::cni::log,
+            "userspace:cni/types@0.1.1": crate::bindings::userspace::cni::types,
+            "userspace:cni/log@0.1.1": crate::bindings::userspace::cni::log,
         },
     });
 }
@@ -47,9 +47,8 @@ pub mod ipam_chain_bindings {
         export_macro_name: "export_ipam_chain_world",
         default_bindings_module: "userspace_cni_sdk::ipam_chain_bindings",
         with: {
-            "userspace:cni/types@0.1.0": crate::bindings::userspace::cni::types,
-            "userspace:cni/log@0.1.0": crate::bindings::userspace::cni::log,
-            "userspace:cni/ipam@0.1.0": crate::bindings::userspace::cni::ipam,
+            "userspace:cni/types@0.1.1": crate::bindings::userspace::cni::types,
+            "userspace:cni/log@0.1.1": crate::bindings::userspace::cni::log,
         },
     });
 }
@@ -118,7 +117,7 @@ pub const fn metadata_bytes<const N: usize>(text: &str) -> [u8; N] {
 /// The IPAM delegate: runs the IPAM plugin named by `ipam.type` of the
 /// network config given (the host journals the release of every ADD).
 pub mod ipam {
-    pub use crate::bindings::userspace::cni::ipam::exec;
+    pub use crate::ipam_chain_bindings::userspace::cni::ipam::exec;
 }
 
 /// CNI error codes: the spec's, and the plugin's own (100+). The same

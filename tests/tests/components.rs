@@ -126,7 +126,7 @@ fn a_component_built_for_another_wit_version_is_refused_naming_the_versions() {
     let err = net.add("futurewit0001", &Netns::new()).err(102);
     let msg = err["msg"].as_str().unwrap();
     assert!(
-        msg.contains("userspace:cni@9.0.0") && msg.contains("userspace:cni@0.1.0"),
+        msg.contains("userspace:cni@9.0.0") && msg.contains("userspace:cni@0.1.1"),
         "{err}"
     );
     assert_refused_cleanly(&net, "futurewit0001");
@@ -296,4 +296,27 @@ fn a_memory_limit_below_what_a_component_starts_with_is_named() {
     let msg = err["msg"].as_str().unwrap();
     assert!(msg.contains("memory limit of 1048576 bytes"), "{err}");
     assert_refused_cleanly(&net, "tinymemory0001");
+}
+
+/// WIT 0.1.1 dropped `ipam` from the engine world as a patch version, so
+/// that components built against 0.1.0 still load: the previous release's
+/// built-in ovs-dpdk engine (kept as a fixture) ADDs, CHECKs and DELs.
+#[test]
+fn an_engine_built_against_wit_0_1_0_still_runs() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/engine-ovs-dpdk-wit-0.1.0.wasm");
+    let bytes = std::fs::read(&fixture).unwrap();
+    let import = b"userspace:cni/ovsdb@0.1.0";
+    assert!(
+        bytes.windows(import.len()).any(|w| w == import),
+        "the fixture is a 0.1.0 component"
+    );
+    let mut net = Network::memif(Ovs::shared());
+    net.config["host"]["engine"] = json!(fixture);
+    let ns = Netns::new();
+    let result = net.add("witzeroone0001", &ns).ok();
+    assert!(net.ovs.bridge_exists(&net.bridge));
+    net.check("witzeroone0001", &ns, &result).ok();
+    net.del("witzeroone0001").ok();
+    net.assert_nothing_left("witzeroone0001");
 }

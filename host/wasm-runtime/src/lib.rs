@@ -47,7 +47,6 @@ mod bindings {
             with: {
                 "userspace:cni/types": super::engine::userspace::cni::types,
                 "userspace:cni/log": super::engine::userspace::cni::log,
-                "userspace:cni/ipam": super::engine::userspace::cni::ipam,
             },
         });
     }
@@ -530,7 +529,15 @@ impl EngineComponent<'_> {
         self.0.call(
             caps,
             limits,
-            |linker| bindings::engine::Engine::add_to_linker::<_, HasSelf<_>>(linker, |d| d),
+            |linker| {
+                bindings::engine::Engine::add_to_linker::<_, HasSelf<_>>(linker, |d| d)?;
+                // Engines built against 0.1.0 may import `ipam`; their calls
+                // are refused (engines run after IPAM), but they must link.
+                bindings::ipam_chain::userspace::cni::ipam::add_to_linker::<_, HasSelf<_>>(
+                    linker,
+                    |d| d,
+                )
+            },
             |store, linker| {
                 let instance =
                     bindings::engine::Engine::instantiate(&mut *store, &self.0.component, linker)?;
@@ -668,7 +675,7 @@ impl<C: Capabilities> wit::journal::Host for StoreData<C> {
     }
 }
 
-impl<C: IpamCapability> wit::ipam::Host for StoreData<C> {
+impl<C: IpamCapability> bindings::ipam_chain::userspace::cni::ipam::Host for StoreData<C> {
     fn exec(&mut self, command: String, network_config: String) -> Result<String, CniError> {
         self.caps.ipam_exec(command, network_config)
     }

@@ -46,7 +46,14 @@ impl Role {
     /// explicitly: every capability its world offers.
     pub fn default_grants(self) -> &'static [Capability] {
         match self {
-            Role::Engine => &Capability::ALL,
+            // Not `ipam`: the IPAM chain runs IPAM, before the engine.
+            Role::Engine => &[
+                Capability::Ovsdb,
+                Capability::Vpp,
+                Capability::Journal,
+                Capability::Log,
+                Capability::Wasi,
+            ],
             Role::Naming => &[Capability::Log, Capability::Wasi],
             Role::IpamChain => &[Capability::Ipam, Capability::Log, Capability::Wasi],
         }
