@@ -215,3 +215,158 @@ fn a_stale_socket_from_an_earlier_run_is_replaced() {
     std::fs::remove_dir(&dir).unwrap();
     net.assert_nothing_left(id);
 }
+
+/// A canary tree standing for /etc: a root-only key and a dir of it.
+struct Canary {
+    dir: tempfile::TempDir,
+}
+
+impl Canary {
+    fn new() -> Canary {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pki")).unwrap();
+        let key = dir.path().join("pki/ca.key");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Canary { dir }
+    }
+
+    fn path(&self, rel: &str) -> String {
+        self.dir.path().join(rel).display().to_string()
+    }
+
+    /// Every entry and its bytes (a socket's: none).
+    fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        use std::os::unix::fs::FileTypeExt;
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path().join("pki")).unwrap() {
+            let entry = entry.unwrap();
+            let bytes = if entry.file_type().unwrap().is_socket() {
+                Vec::new()
+            } else {
+                std::fs::read(entry.path()).unwrap()
+            };
+            all.push((entry.path().display().to_string(), bytes));
+        }
+        all.sort();
+        all
+    }
+}
+
+/// The hostile engine in `mode` with `extra` host keys; returns the CNI
+/// error, after checking that its bridge was rolled back and nothing of
+/// the attachment is left.
+fn hostile_add_with(mode: &str, id: &str, extra: serde_json::Value) -> serde_json::Value {
+    let engine = component::build("hostile-engine");
+    let mut net = Network::memif(Ovs::shared());
+    net.config["host"]["engine"] = json!(engine.display().to_string());
+    net.config["host"]["hostile"] = json!(mode);
+    for (key, value) in extra.as_object().unwrap() {
+        match key.as_str() {
+            "vhostSockDir" => net.config["host"]["ovs"][key] = value.clone(),
+            _ => net.config["host"][key] = value.clone(),
+        }
+    }
+    let ns = Netns::new();
+    let run = net.add(id, &ns);
+    assert!(!run.success, "{mode}: ADD succeeded: {}", run.stdout);
+    assert!(!net.ovs.bridge_exists(&net.bridge), "{mode}: bridge left");
+    net.assert_nothing_left(id);
+    run.json()
+}
+
+/// An engine may not have the host move, as root, a file that is not a
+/// socket, to anywhere but its socket path, or from anywhere but the
+/// vSwitch's socket dir (`host.ovs.vhostSockDir`).
+#[test]
+fn an_engine_cannot_have_the_host_move_files_for_it() {
+    let _serial = serial();
+    let canary = Canary::new();
+    let before = canary.snapshot();
+    let real_socket = canary.path("pki/real.sock");
+    drop(std::os::unix::net::UnixListener::bind(&real_socket).unwrap());
+    let elsewhere = canary.path("elsewhere.sock");
+    drop(std::os::unix::net::UnixListener::bind(&elsewhere).unwrap());
+    let socket_dir = canary.path("pki");
+    for (id, from, to, why) in [
+        (
+            "movekey000001",
+            canary.path("pki/ca.key"),
+            "",
+            "not a socket",
+        ),
+        (
+            "moveout000001",
+            real_socket.clone(),
+            &canary.path("pki/stolen"),
+            "only this attachment's socket path",
+        ),
+        (
+            "movefar000001",
+            elsewhere.clone(),
+            "",
+            "directly in the vSwitch's socket dir",
+        ),
+    ] {
+        let err = hostile_add_with(
+            "move",
+            id,
+            json!({"hostileFrom": from, "hostileTo": to, "vhostSockDir": socket_dir}),
+        );
+        assert_eq!(err["code"], 102, "{id}: {err}");
+        assert!(err["msg"].as_str().unwrap().contains(why), "{id}: {err}");
+    }
+    let mut after = canary.snapshot();
+    after.retain(|(path, _)| path != &real_socket);
+    assert_eq!(after, before, "the canary tree changed");
+    assert!(
+        canary
+            .snapshot()
+            .iter()
+            .any(|(path, _)| path == &real_socket),
+        "the socket was not moved outward"
+    );
+    assert!(
+        std::path::Path::new(&real_socket).exists() && std::path::Path::new(&elsewhere).exists()
+    );
+}
+
+/// An engine may journal the removal of its own files only: a removal
+/// outward is refused when journalled, so no rollback, DEL or GC runs it.
+#[test]
+fn an_engine_cannot_journal_the_removal_of_a_host_file() {
+    let _serial = serial();
+    let canary = Canary::new();
+    let before = canary.snapshot();
+    let err = hostile_add_with(
+        "remove",
+        "removekey0001",
+        json!({"hostileFrom": canary.path("pki/ca.key")}),
+    );
+    let text = err.to_string();
+    assert!(text.contains("its own files only"), "{err}");
+    assert_eq!(canary.snapshot(), before);
+}
+
+/// The attack by config alone, with the built-in engine: a network config
+/// whose vhostSockDir holds a root-only key and whose socketfile names it
+/// (OVS as vhost-user server: the engine asks for the move of
+/// `<vhostSockDir>/<port>`). Refused, the key where it was, nothing left.
+#[test]
+fn a_network_config_cannot_move_a_host_key_into_a_pod() {
+    let _serial = serial();
+    let canary = Canary::new();
+    let before = canary.snapshot();
+    let mut net = Network::vhostuser(Ovs::shared(), Some("server"));
+    net.config["host"]["ovs"]["vhostSockDir"] = json!(canary.path("pki"));
+    net.config["host"]["vhost"]["socketfile"] = json!("ca.key");
+    let id = "keythief00001";
+    let run = net.add(id, &Netns::new());
+    assert!(!run.success, "ADD succeeded: {}", run.stdout);
+    let err = run.json();
+    assert!(err.to_string().contains("ca.key"), "{err}");
+    assert_eq!(canary.snapshot(), before, "the key moved");
+    assert!(!net.ovs.bridge_exists(&net.bridge));
+    net.assert_nothing_left(id);
+}

@@ -233,7 +233,10 @@ impl<J: Journal> Capabilities for Caps<J> {
                 wait_applied: u.wait_applied,
                 skip_if_unmet: u.skip_if_unmet,
             },
-            WitUndo::RemoveFile(path) => attachment_store::Undo::RemoveFile { path },
+            WitUndo::RemoveFile(path) => {
+                self.journal.may_remove(&path)?;
+                attachment_store::Undo::RemoveFile { path }
+            }
             WitUndo::Engine(step) => attachment_store::Undo::Engine { step },
             WitUndo::Vpp(u) => attachment_store::Undo::Vpp {
                 api_socket: self.vpp.socket().to_string(),

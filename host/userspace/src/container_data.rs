@@ -111,6 +111,7 @@ pub(crate) fn publish(
     ipam_result: Option<CniResult>,
 ) -> Result<(CniResult, Value), CniError> {
     for (from, to) in socket_moves {
+        check_socket_move(from, to, names, &conf.host.ovs.vhost_sock_dir)?;
         let journalled = caps
             .journal
             .record
@@ -123,15 +124,7 @@ pub(crate) fn publish(
                 Undo::RemoveFile { path: to.clone() },
             )?;
         }
-        std::fs::rename(from, to)
-            .or_else(|_| std::os::unix::fs::symlink(from, to))
-            .map_err(|e| {
-                CniError::new(
-                    codes::CONTAINER_DATA_FAILURE,
-                    format!("cannot publish socket {from} as {to}"),
-                    e.to_string(),
-                )
-            })?;
+        move_socket(from, to)?;
     }
 
     let mut result = conf.prev_result.clone().unwrap_or_default();
@@ -176,4 +169,169 @@ pub(crate) fn publish(
         write(path, &device_info(conf, &names.socket_path))?;
     }
     Ok((result, doc))
+}
+
+/// A socket move an engine asked for, as the host allows it (the engine
+/// names the paths, the host moves as root): to this attachment's socket
+/// path only; from a socket (not a link, not a file) directly in the
+/// vSwitch's socket dir.
+fn check_socket_move(
+    from: &str,
+    to: &str,
+    names: &Names,
+    socket_dir: &str,
+) -> Result<(), CniError> {
+    let refuse = |why: String| {
+        CniError::new(
+            codes::COMPONENT_FAILURE,
+            format!("the engine asked to move {from} to {to}: {why}"),
+            "",
+        )
+    };
+    if to != names.socket_path {
+        return Err(refuse(format!(
+            "only this attachment's socket path {} may receive a socket",
+            names.socket_path
+        )));
+    }
+    let source = std::path::Path::new(from);
+    let in_socket_dir = source.parent()
+        == Some(std::path::Path::new(socket_dir.trim_end_matches('/')))
+        && source
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(netconf::is_safe_name);
+    if !in_socket_dir {
+        return Err(refuse(format!(
+            "only a socket directly in the vSwitch's socket dir {socket_dir} may be moved"
+        )));
+    }
+    match std::fs::symlink_metadata(from) {
+        Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => Ok(()),
+        Ok(_) => Err(refuse(
+            "it is not a socket (a symlink is not followed)".into(),
+        )),
+        Err(e) => Err(refuse(e.to_string())),
+    }
+}
+
+/// Renames the socket into place, never over an existing file, and never
+/// a symlink instead: a link to a path outside the container's mounts
+/// would not resolve in the container anyway.
+fn move_socket(from: &str, to: &str) -> Result<(), CniError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(|e| {
+        let hint = if e == rustix::io::Errno::XDEV {
+            "; the vSwitch's socket dir and the shared dir must be on one filesystem \
+             (or use vhost mode client: then the socket is made in the shared dir)"
+        } else {
+            ""
+        };
+        CniError::new(
+            codes::CONTAINER_DATA_FAILURE,
+            format!("cannot move socket {from} to {to}"),
+            format!("{e}{hint}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &std::path::Path) -> Names {
+        let shared = dir.join("shared");
+        Names {
+            base_dir: dir.display().to_string(),
+            shared_dir: shared.display().to_string(),
+            socket_path: shared.join("vhu.sock").display().to_string(),
+            socket_file: "vhu.sock".into(),
+            port_name: "vhu".into(),
+            mac: "02:00:00:00:00:01".into(),
+            data_path: shared.join("configData.json").display().to_string(),
+            socket_mount: None,
+            in_pod_volume: false,
+        }
+    }
+
+    /// (tmp dir, the vSwitch's socket dir with a real socket `port`, names)
+    fn setup() -> (tempfile::TempDir, String, Names) {
+        let tmp = tempfile::tempdir().unwrap();
+        let vswitch = tmp.path().join("ovs");
+        std::fs::create_dir_all(&vswitch).unwrap();
+        std::fs::create_dir_all(tmp.path().join("shared")).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(vswitch.join("port")).unwrap();
+        drop(listener);
+        std::fs::write(vswitch.join("key"), "secret").unwrap();
+        let names = names(tmp.path());
+        (tmp, vswitch.display().to_string(), names)
+    }
+
+    #[test]
+    fn a_socket_in_the_vswitch_dir_moves_to_the_socket_path() {
+        let (_tmp, vswitch, names) = setup();
+        let from = format!("{vswitch}/port");
+        check_socket_move(&from, &names.socket_path, &names, &vswitch).unwrap();
+        move_socket(&from, &names.socket_path).unwrap();
+        let moved = std::fs::symlink_metadata(&names.socket_path).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_socket(
+            &moved.file_type()
+        ));
+    }
+
+    #[test]
+    fn what_the_host_will_not_move_for_an_engine() {
+        let (tmp, vswitch, names) = setup();
+        let elsewhere = tmp.path().join("elsewhere.sock");
+        drop(std::os::unix::net::UnixListener::bind(&elsewhere).unwrap());
+        std::os::unix::fs::symlink(format!("{vswitch}/port"), format!("{vswitch}/link")).unwrap();
+        let outward = tmp.path().join("outside").display().to_string();
+        for (from, to, why) in [
+            (
+                format!("{vswitch}/key"),
+                names.socket_path.clone(),
+                "not a socket",
+            ),
+            (
+                format!("{vswitch}/link"),
+                names.socket_path.clone(),
+                "not a socket",
+            ),
+            (
+                format!("{vswitch}/port"),
+                outward,
+                "only this attachment's socket path",
+            ),
+            (
+                elsewhere.display().to_string(),
+                names.socket_path.clone(),
+                "directly in the vSwitch's socket dir",
+            ),
+            (
+                format!("{vswitch}/../ovs/port"),
+                names.socket_path.clone(),
+                "directly in",
+            ),
+        ] {
+            let err = check_socket_move(&from, &to, &names, &vswitch).unwrap_err();
+            assert_eq!(err.code, codes::COMPONENT_FAILURE);
+            assert!(err.msg.contains(why), "{from} -> {to}: {}", err.msg);
+        }
+        assert_eq!(
+            std::fs::read_to_string(format!("{vswitch}/key")).unwrap(),
+            "secret"
+        );
+    }
+
+    #[test]
+    fn a_socket_never_replaces_a_file() {
+        let (_tmp, vswitch, names) = setup();
+        std::fs::write(&names.socket_path, "the pod's file").unwrap();
+        let err = move_socket(&format!("{vswitch}/port"), &names.socket_path).unwrap_err();
+        assert_eq!(err.code, codes::CONTAINER_DATA_FAILURE);
+        assert_eq!(
+            std::fs::read_to_string(&names.socket_path).unwrap(),
+            "the pod's file"
+        );
+    }
 }

@@ -215,6 +215,10 @@ mod tests {
             self.0.pop();
             Ok(())
         }
+
+        fn may_remove(&self, _path: &str) -> Result<(), String> {
+            Err("not in this test".into())
+        }
     }
 
     /// A CNI_PATH with `fake-ipam`, which logs each command it gets and

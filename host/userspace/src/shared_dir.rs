@@ -122,3 +122,41 @@ fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError
         _ => Ok(()),
     }
 }
+
+/// Whether `path` is a file below `dir`, named without `.`, `..` or empty
+/// parts (so that it cannot climb out).
+pub(crate) fn holds(dir: &str, path: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    match path
+        .strip_prefix(dir)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(rest) => rest
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != ".."),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds;
+
+    #[test]
+    fn only_paths_below_the_dir_are_held() {
+        assert!(holds("/run/base/c1", "/run/base/c1/memif.sock"));
+        assert!(holds("/run/base/c1/", "/run/base/c1/a/b"));
+        for outside in [
+            "/run/base/c1",
+            "/run/base/c1/",
+            "/run/base/c1/../../etc/passwd",
+            "/run/base/c1/./x",
+            "/run/base/c1//x",
+            "/run/base/c10/x",
+            "/etc/kubernetes/pki/ca.key",
+            "relative",
+        ] {
+            assert!(!holds("/run/base/c1", outside), "{outside}");
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! A hostile engine for the tests. It does real, journalled work on OVS
 //! (creates the configured bridge), then misbehaves as `host.hostile`
-//! says: `trap` (panics, which traps), `loop` (spins forever) or `alloc`
-//! (allocates 1 GiB). The host must stop it with a CNI error and roll the
-//! bridge back.
+//! says: `trap` (panics, which traps), `loop` (spins forever), `alloc`
+//! (allocates 1 GiB), `move` (asks the host to move a file of its choice,
+//! as root) or `remove` (journals the removal of a file of its choice).
+//! The host must refuse or stop it with a CNI error and roll the bridge
+//! back.
 
 use serde_json::json;
 use userspace_cni_sdk::ovsdb::{self, uuid};
@@ -41,7 +43,26 @@ impl Engine for HostileEngine {
             ],
             false,
         )?;
+        let text = |key: &str| cfg[key].as_str().unwrap_or_default().to_string();
         match cfg["hostile"].as_str() {
+            // Asks the host to move `hostileFrom` to `hostileTo` (default:
+            // its own socket path), as root.
+            Some("move") => {
+                let to = match text("hostileTo") {
+                    to if to.is_empty() => att.socket_path.clone(),
+                    to => to,
+                };
+                Ok(AddResult {
+                    host_interface: bridge,
+                    socket_moves: vec![(text("hostileFrom"), to)],
+                })
+            }
+            // Journals the removal of `hostileFrom`, then traps so that
+            // the host replays the journal.
+            Some("remove") => {
+                undo::record_remove_file("remove a file", &text("hostileFrom"))?;
+                panic!("hostile-engine: trap after journalling a removal")
+            }
             Some("loop") => loop {
                 std::hint::black_box(0u64);
             },
