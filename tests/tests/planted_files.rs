@@ -64,3 +64,91 @@ fn symlinks_planted_at_the_data_and_socket_paths_are_replaced_not_followed() {
     std::fs::remove_dir(&dir).unwrap();
     net.assert_nothing_left(id);
 }
+
+/// The component cache holds native code that wasmtime maps unchecked:
+/// an artifact someone else could have written (another owner, a
+/// group-writable file, a symlink) is never mapped; the call recompiles
+/// from the component's bytes, says so in the log, and replaces it.
+#[test]
+fn a_planted_component_artifact_is_recompiled_not_mapped() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mut net = Network::memif(Ovs::shared());
+    let log = net.dir("plugin.log");
+    net.config["logFile"] = serde_json::json!(log);
+    let ns = Netns::new();
+    // A first call fills the cache.
+    net.add("cachefill0001", &ns).ok();
+    net.del("cachefill0001").ok();
+    let cache = net.dir("state/cache");
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert!(!artifacts.is_empty());
+    type Plant = dyn Fn(&std::path::Path);
+    let plant: [(&str, &Plant); 3] = [
+        ("owned by uid 65534", &|p| {
+            std::os::unix::fs::chown(p, Some(65534), None).unwrap()
+        }),
+        ("writable by others", &|p| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o660)).unwrap()
+        }),
+        ("is a symlink", &|p| {
+            let real = p.with_extension("real");
+            std::fs::rename(p, &real).unwrap();
+            std::os::unix::fs::symlink(&real, p).unwrap();
+        }),
+    ];
+    for (i, (why, plant)) in plant.iter().enumerate() {
+        for artifact in &artifacts {
+            plant(artifact);
+        }
+        let id = format!("cacheplant{i:03}");
+        std::fs::write(&log, "").unwrap();
+        net.add(&id, &ns).ok();
+        net.del(&id).ok();
+        net.assert_nothing_left(&id);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            text.contains("cached artifact not trusted") && text.contains(why),
+            "{why}: {text}"
+        );
+        for artifact in &artifacts {
+            let meta = std::fs::symlink_metadata(artifact).unwrap();
+            assert!(meta.is_file(), "{why}: replaced by a regular file");
+            assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o600), "{why}");
+        }
+    }
+}
+
+/// An attachment record someone else could have written is not replayed:
+/// DEL ignores it (and says so), and the file its journal names survives.
+#[test]
+fn a_planted_attachment_record_is_ignored() {
+    let mut net = Network::memif(Ovs::shared());
+    let log = net.dir("plugin.log");
+    net.config["logFile"] = serde_json::json!(log);
+    let victim = net.dir("victim.conf");
+    std::fs::write(&victim, "keep me").unwrap();
+    let id = "plantedrec001";
+    let record_dir = net.dir("state/attachments").join(&net.name).join(id);
+    std::fs::create_dir_all(&record_dir).unwrap();
+    let record = record_dir.join("net1.json");
+    let planted = serde_json::json!({
+        "key": {"network": net.name, "container_id": id, "ifname": "net1"},
+        "phase": "committed",
+        "details": {"version": 2},
+        "result": null,
+        "journal": [{"description": "planted", "undo": {"kind": "remove-file", "path": victim}}]
+    });
+    std::fs::write(&record, planted.to_string()).unwrap();
+    std::os::unix::fs::chown(&record, Some(65534), Some(65534)).unwrap();
+    net.del(id).ok();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("attachment record not trusted") && text.contains("owned by uid 65534"),
+        "{text}"
+    );
+}

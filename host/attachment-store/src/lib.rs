@@ -257,7 +257,17 @@ impl Store {
     }
 }
 
+/// A record whose journal will be replayed as root: used only when nobody
+/// else could have written it (`root_owned`); otherwise ignored, and the
+/// log says so.
 fn read_record(path: &Path) -> Result<Option<Record>, Error> {
+    if fs::symlink_metadata(path).is_err() {
+        return Ok(None);
+    }
+    if let Some(why) = root_owned::untrusted_file(path) {
+        tracing::warn!(path = %path.display(), "attachment record not trusted ({why}): ignored");
+        return Ok(None);
+    }
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)

@@ -1,9 +1,12 @@
 //! Precompiled components on disk.
 //!
 //! Key: sha256 of the component bytes, the wasmtime version and a hash of
-//! the engine's compilation settings. An artifact is native code, so the
-//! cache dir is root-only (0700) and artifacts are written to a temp file
-//! and renamed into place, never seen half-written.
+//! the engine's compilation settings. An artifact is native code, mapped
+//! with wasmtime's (unsafe) deserializer: so it is written root-only (dir
+//! 0700, file 0600, temp file and rename, never seen half-written), and
+//! mapped only when nobody else could have written it (`root_owned`: the
+//! file and every dir above it). Anything else is recompiled from the
+//! embedded or pinned bytes; an untrusted dir is not written to at all.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -45,15 +48,27 @@ pub(crate) fn load(
     sha256: &str,
 ) -> Result<Component, CacheError> {
     let path = artifact_path(engine, dir, sha256);
-    if path.exists() {
-        // SAFETY: the artifact was written by `compile_into` below into a
-        // root-only directory (temp file + rename, so never partial), and
-        // wasmtime checks its header, version and engine settings.
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => return Ok(component),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "discarding unusable cached artifact: {e:?}")
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        match root_owned::untrusted_file(&path) {
+            None => {
+                // SAFETY: nobody but root could have written the artifact
+                // (checked just now: the file and every dir above it); root
+                // writes it only through `compile_into` below (temp file +
+                // rename, so never partial); wasmtime checks its header,
+                // version and engine settings.
+                match unsafe { Component::deserialize_file(engine, &path) } {
+                    Ok(component) => return Ok(component),
+                    Err(e) => tracing::warn!(
+                        path = %path.display(),
+                        "discarding unusable cached artifact: {e:?}"
+                    ),
+                }
             }
+            Some(why) => tracing::warn!(
+                path = %path.display(),
+                size = meta.len(),
+                "cached artifact not trusted ({why}): recompiling from the component's bytes"
+            ),
         }
     }
     compile_into(engine, dir, &path, bytes)
@@ -74,6 +89,13 @@ fn compile_into(
         .mode(0o700)
         .create(dir)
         .map_err(io(dir))?;
+    if let Some(why) = root_owned::untrusted_dir(dir) {
+        tracing::warn!(dir = %dir.display(), "cache dir not trusted ({why}): compiled for this call only");
+        // SAFETY: `artifact` was produced just now by this engine's
+        // `precompile_component` and has not left this process's memory.
+        return unsafe { Component::deserialize(engine, &artifact) }
+            .map_err(|e| CacheError::Wasm(format!("{e:?}")));
+    }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .create(true)

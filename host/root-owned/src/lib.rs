@@ -1,0 +1,168 @@
+//! Whether nobody but the user this process runs as (root, for the
+//! plugin) could have written a file: the file itself and every directory
+//! above it. The plugin asks before it maps native code from its component
+//! cache or replays an attachment record's journal as root: a file that
+//! someone else could have planted or swapped is not used.
+//!
+//! The rule: the file is a regular file (a symlink is not followed), owned
+//! by root or this user, writable by nobody else; each directory from it
+//! up to `/` is owned by root or this user and writable by nobody else,
+//! or is sticky (like `/tmp`: others cannot rename or remove what they do
+//! not own). A symlinked directory on the way counts only if root or this
+//! user owns the link, and the directories it leads to pass the same rule.
+
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, RawMode};
+
+/// Why `path` cannot be trusted; `None` when it can.
+pub fn untrusted_file(path: &Path) -> Option<String> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::LOOP) => return Some(format!("{} is a symlink", path.display())),
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    let stat = match rustix::fs::fstat(fd.as_fd()) {
+        Ok(stat) => stat,
+        Err(e) => return Some(format!("{}: {e}", path.display())),
+    };
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Some(format!("{} is not a regular file", path.display()));
+    }
+    if let Some(why) = owner_and_mode(path, stat.st_uid, stat.st_mode, false) {
+        return Some(why);
+    }
+    untrusted_dir(path.parent().unwrap_or(Path::new("/")))
+}
+
+/// Why directory `dir` (and every directory above it) cannot be trusted;
+/// `None` when it can.
+pub fn untrusted_dir(dir: &Path) -> Option<String> {
+    let canonical = match std::fs::canonicalize(dir) {
+        Ok(canonical) => canonical,
+        Err(e) => return Some(format!("{}: {e}", dir.display())),
+    };
+    // The path as given (symlinks on it must be ours), then where it leads.
+    chain(dir, true).or_else(|| chain(&canonical, false))
+}
+
+fn chain(dir: &Path, links_allowed: bool) -> Option<String> {
+    let mut at: PathBuf = dir.to_path_buf();
+    loop {
+        let stat = match rustix::fs::lstat(&at) {
+            Ok(stat) => stat,
+            Err(e) => return Some(format!("{}: {e}", at.display())),
+        };
+        match rustix::fs::FileType::from_raw_mode(stat.st_mode) {
+            rustix::fs::FileType::Directory => {
+                if let Some(why) = owner_and_mode(&at, stat.st_uid, stat.st_mode, true) {
+                    return Some(why);
+                }
+            }
+            rustix::fs::FileType::Symlink if links_allowed => {
+                if !trusted_owner(stat.st_uid) {
+                    return Some(format!(
+                        "{} is a symlink owned by uid {}",
+                        at.display(),
+                        stat.st_uid
+                    ));
+                }
+            }
+            _ => return Some(format!("{} is not a directory", at.display())),
+        }
+        match at.parent() {
+            Some(parent) if parent != at => at = parent.to_path_buf(),
+            _ => return None,
+        }
+        if at.as_os_str().is_empty() {
+            return None;
+        }
+    }
+}
+
+fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == rustix::process::geteuid().as_raw()
+}
+
+fn owner_and_mode(path: &Path, uid: u32, mode: RawMode, is_dir: bool) -> Option<String> {
+    if !trusted_owner(uid) {
+        return Some(format!("{} is owned by uid {uid}", path.display()));
+    }
+    let others_write = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if others_write && !(is_dir && sticky) {
+        return Some(format!(
+            "{} is writable by others (mode {:o})",
+            path.display(),
+            mode & 0o7777
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_private_file_in_private_dirs_is_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a");
+        std::fs::write(&file, "x").unwrap();
+        chmod(&file, 0o600);
+        assert_eq!(untrusted_file(&file), None);
+    }
+
+    #[test]
+    fn what_others_could_have_written_is_not_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a");
+        std::fs::write(&file, "x").unwrap();
+        chmod(&file, 0o666);
+        assert!(untrusted_file(&file)
+            .unwrap()
+            .contains("writable by others"));
+        chmod(&file, 0o600);
+
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(untrusted_file(&link).unwrap().contains("symlink"));
+
+        let open_dir = tmp.path().join("open");
+        std::fs::create_dir(&open_dir).unwrap();
+        std::fs::write(open_dir.join("b"), "x").unwrap();
+        chmod(&open_dir.join("b"), 0o600);
+        chmod(&open_dir, 0o777);
+        assert!(untrusted_file(&open_dir.join("b"))
+            .unwrap()
+            .contains("writable by others"));
+        // Sticky, as /tmp: others cannot swap what is not theirs.
+        chmod(&open_dir, 0o1777);
+        assert_eq!(untrusted_file(&open_dir.join("b")), None);
+    }
+
+    #[test]
+    fn a_file_or_dir_of_another_user_is_not_trusted() {
+        let path = Path::new("/x");
+        assert!(owner_and_mode(path, 65534, 0o100600, false)
+            .unwrap()
+            .contains("owned by uid 65534"));
+        assert!(owner_and_mode(path, 65534, 0o40700, true).is_some());
+        assert_eq!(owner_and_mode(path, 0, 0o40755, true), None);
+        assert!(
+            owner_and_mode(path, 0, 0o100620, false).is_some(),
+            "group-writable"
+        );
+        assert!(
+            owner_and_mode(path, 0, 0o101666, false).is_some(),
+            "sticky only counts for dirs"
+        );
+    }
+}
