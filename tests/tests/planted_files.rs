@@ -152,3 +152,48 @@ fn a_planted_attachment_record_is_ignored() {
         "{text}"
     );
 }
+
+/// A pod that plants a link to /dev/zero (or a FIFO) where its container
+/// data goes cannot make the plugin read forever while it holds the
+/// node's lock: the file is read without following links, capped, and
+/// replaced.
+#[test]
+fn a_link_to_dev_zero_at_the_container_data_path_is_not_read() {
+    let net = Network::memif(Ovs::shared());
+    let id = "devzero000001";
+    let dir = net.dir("shared").join(&id[..12]);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join(format!("configData-{}-net1.json", &id[..12]));
+    std::os::unix::fs::symlink("/dev/zero", &data).unwrap();
+    let started = std::time::Instant::now();
+    let ns = Netns::new();
+    net.add(id, &ns).ok();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        std::fs::symlink_metadata(&data).unwrap().is_file(),
+        "replaced"
+    );
+    net.del(id).ok();
+    // The dir was the test's (DEL leaves dirs it did not make): empty now.
+    std::fs::remove_dir(&dir).unwrap();
+    net.assert_nothing_left(id);
+}
+
+/// `logFile` is opened without following a link planted at its path.
+#[test]
+fn a_link_planted_at_the_log_file_is_not_followed() {
+    let mut net = Network::memif(Ovs::shared());
+    let victim = net.dir("victim.log");
+    std::fs::write(&victim, "untouched").unwrap();
+    let log = net.dir("plugin.log");
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    net.config["logFile"] = serde_json::json!(log);
+    net.config["logLevel"] = serde_json::json!("debug");
+    let id = "loglink000001";
+    let run = net.add(id, &Netns::new());
+    assert!(run.success, "{}", run.stdout);
+    assert!(run.stderr.contains("cannot open logFile"), "{}", run.stderr);
+    net.del(id).ok();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+    net.assert_nothing_left(id);
+}

@@ -15,10 +15,12 @@ pub(crate) fn init(conf: &NetConf) {
         .with_target(false);
     let file = conf.log_file.as_ref().and_then(|path| {
         use std::os::unix::fs::OpenOptionsExt;
+        // Never through a planted symlink: the plugin runs as root.
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o644)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .map_err(|e| eprintln!("userspace: cannot open logFile {path}: {e}; logging to stderr"))
             .ok()

@@ -101,7 +101,7 @@ fn mount(shared_dir: &str, short: &str) -> Result<(), CniError> {
 /// shared dir and socket names (the Go plugin's naming). Refuse the second
 /// rather than take over the first one's socket.
 fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError> {
-    let Ok(bytes) = std::fs::read(&names.data_path) else {
+    let Some(bytes) = read_capped(&names.data_path) else {
         return Ok(());
     };
     let owner = serde_json::from_slice::<Value>(&bytes)
@@ -121,6 +121,33 @@ fn refuse_foreign_files(env: &Environment, names: &Names) -> Result<(), CniError
         )),
         _ => Ok(()),
     }
+}
+
+/// Container data is a few KiB; a bigger file is not one (it will be
+/// replaced), and is not read further.
+const MAX_CONTAINER_DATA: u64 = 64 << 10;
+
+/// A file in a dir the pod can write, read as root: never through a link
+/// (a link to /dev/zero would hold the node's lock forever), never more
+/// than MAX_CONTAINER_DATA bytes, never blocking on a FIFO. `None` when it
+/// is not such a file.
+fn read_capped(path: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONTAINER_DATA + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    (bytes.len() as u64 <= MAX_CONTAINER_DATA).then_some(bytes)
 }
 
 /// Whether `path` is a file below `dir`, named without `.`, `..` or empty
