@@ -29,11 +29,18 @@ fi
 
 .ci/setup
 cargo build --release --locked
+# Counts the tests pin and the README quotes, printed in the summary.
+figures=$(mktemp)
+trap 'rm -f "$log" "$figures"' EXIT
+export USERSPACE_TEST_FIGURES=$figures
 cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The same OVS-DPDK suites again with the SDK's example engine (a vendor's
 # engine built outside this workspace) in place of the built-in one.
 USERSPACE_TEST_ENGINE=tenant-vlans cargo test --release --locked --no-fail-fast \
   -p integration-tests --test lifecycle --test container_app 2>&1 | tee -a "$log" || status=$?
+echo
+echo "figures the tests pin:"
+sort -u "$figures" | sed 's/^/  /'
 echo
 echo "all tests: $(count "$log" passed) passed, $(count "$log" failed) failed"
 exit "$status"

@@ -522,3 +522,20 @@ pub fn list(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Records a figure a test pins (a count the README quotes), so that
+/// `tests/run.sh` can print it in its summary (cargo test hides a passing
+/// test's output): a line `name: value` appended to the file named by
+/// `USERSPACE_TEST_FIGURES`, when set.
+pub fn figure(name: &str, value: impl std::fmt::Display) {
+    let Some(path) = std::env::var_os("USERSPACE_TEST_FIGURES") else {
+        return;
+    };
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open the figures file");
+    writeln!(file, "{name}: {value}").expect("write a figure");
+}
