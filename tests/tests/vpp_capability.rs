@@ -1,7 +1,7 @@
 //! The host's `vpp` capability end to end: a component talks to the VPP
 //! test double through the plugin, journals a VPP request and a step of
 //! its own as undo, and DEL replays both (the second through the engine's
-//! `undo` export). (The VPP engine itself is still to come.)
+//! `undo` export).
 
 use integration_tests::{cni_call, component, run_plugin, Netns, CNI_PATH};
 use serde_json::json;
