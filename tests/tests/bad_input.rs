@@ -45,7 +45,9 @@ fn cfg(name: &'static str, mutate: fn(&mut Value), code: u64) -> Case {
 fn cases() -> Vec<Case> {
     let long = "a".repeat(300);
     vec![
-        env_case("missing CNI_COMMAND", "CNI_COMMAND", None, 4),
+        // (No CNI_COMMAND at all is a person running the binary: it says
+        // what it is, as the reference plugins do; cli.rs tests that.)
+        env_case("CNI_COMMAND with a space", "CNI_COMMAND", Some("ADD "), 4),
         env_case("unknown CNI_COMMAND", "CNI_COMMAND", Some("ATTACH"), 4),
         env_case("lower-case CNI_COMMAND", "CNI_COMMAND", Some("add"), 4),
         env_case("missing CNI_CONTAINERID", "CNI_CONTAINERID", None, 4),

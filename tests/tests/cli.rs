@@ -211,3 +211,52 @@ fn install_copies_the_binary_and_precompiles_the_built_ins() {
         "{artifacts:?}"
     );
 }
+
+/// Run by hand with no CNI_COMMAND (or an empty one) and no arguments,
+/// whatever other CNI variables are set, the plugin says on stderr what
+/// it is and which CNI versions it speaks, exit 0, nothing on stdout, as
+/// the reference plugins' skeleton does; it does not wait on stdin (left
+/// open here).
+#[test]
+fn the_bare_binary_says_what_it_is_without_waiting_on_stdin() {
+    use std::io::Read;
+    for command in [None, Some("")] {
+        let mut run = Command::new(plugin_binary());
+        run.env_clear().env("CNI_CONTAINERID", "abc");
+        if let Some(command) = command {
+            run.env("CNI_COMMAND", command);
+        }
+        let mut child = run
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _stdin_left_open = child.stdin.take();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                child.kill().unwrap();
+                panic!("the bare binary waited on stdin");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let read = |pipe: &mut dyn Read| {
+            let mut text = String::new();
+            pipe.read_to_string(&mut text).unwrap();
+            text
+        };
+        let stdout = read(&mut child.stdout.take().unwrap());
+        let stderr = read(&mut child.stderr.take().unwrap());
+        assert!(status.success(), "{command:?}: {stderr}");
+        assert_eq!(stdout, "", "stdout is for results only");
+        assert!(stderr.contains("userspace-cni"), "{stderr}");
+        assert!(
+            stderr.contains("CNI protocol versions supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"),
+            "{stderr}"
+        );
+    }
+}

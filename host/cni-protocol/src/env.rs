@@ -164,7 +164,9 @@ pub struct CniArgs {
 }
 
 impl CniArgs {
-    /// Unknown keys are an error unless `IgnoreUnknown` is `1` or `true`.
+    /// Unknown keys are an error unless `IgnoreUnknown` is true. As libcni
+    /// reads it: `1` or `true` in any case is true, `0` or `false` false,
+    /// anything else an error.
     pub fn parse(text: &str) -> Result<CniArgs, CniError> {
         let mut args = CniArgs::default();
         let mut unknown = Vec::new();
@@ -176,7 +178,17 @@ impl CniArgs {
             let value = Some(value.to_string());
             match key {
                 "IgnoreUnknown" => {
-                    ignore_unknown = matches!(value.as_deref(), Some("1" | "true" | "True"));
+                    ignore_unknown = match value.as_deref().map(str::to_ascii_lowercase).as_deref()
+                    {
+                        Some("1" | "true") => true,
+                        Some("0" | "false") => false,
+                        _ => {
+                            return Err(CniError::invalid_env(format!(
+                                "CNI_ARGS: IgnoreUnknown={} is not 1, 0, true or false",
+                                value.unwrap_or_default()
+                            )))
+                        }
+                    };
                 }
                 "K8S_POD_NAMESPACE" => args.pod_namespace = value,
                 "K8S_POD_NAME" => args.pod_name = value,
@@ -200,6 +212,22 @@ impl CniArgs {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn ignore_unknown_is_read_as_libcni_reads_it() {
+        for yes in ["1", "true", "TRUE", "True", "tRuE"] {
+            let args = CniArgs::parse(&format!("IgnoreUnknown={yes};FOO=bar")).unwrap();
+            assert_eq!(args.pod_name, None, "{yes}");
+        }
+        for no in ["0", "false", "FALSE"] {
+            let err = CniArgs::parse(&format!("IgnoreUnknown={no};FOO=bar")).unwrap_err();
+            assert!(err.msg.contains("unknown keys"), "{no}: {}", err.msg);
+        }
+        for bad in ["yes", "2", ""] {
+            let err = CniArgs::parse(&format!("IgnoreUnknown={bad}")).unwrap_err();
+            assert_eq!(err.code, codes::INVALID_ENVIRONMENT, "{bad:?}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Result<Environment, CniError> {
         let map: HashMap<String, String> = pairs

@@ -40,9 +40,22 @@ pub(crate) static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::
 
 fn main() -> ExitCode {
     STARTED.get_or_init(std::time::Instant::now);
-    // A runtime always sets CNI_COMMAND; a person runs subcommands.
-    if std::env::var_os("CNI_COMMAND").is_none() && std::env::args_os().len() > 1 {
-        return cli::main();
+    // A runtime always sets CNI_COMMAND; a person runs subcommands, or the
+    // bare binary, which says what it is on stderr (stdout is for results
+    // only) and exits 0, as the reference plugins' skeleton does, instead
+    // of waiting for a config on stdin.
+    if std::env::var_os("CNI_COMMAND").is_none_or(|c| c.is_empty()) {
+        if std::env::args_os().len() > 1 {
+            return cli::main();
+        }
+        eprintln!(
+            "userspace-cni {}: a CNI plugin for memif and vhost-user interfaces on OVS-DPDK and VPP\n\
+             CNI protocol versions supported: {}\n\
+             run by a container runtime with CNI_COMMAND set; 'userspace --help' for the operator's commands",
+            env!("CARGO_PKG_VERSION"),
+            cni_protocol::SUPPORTED_VERSIONS.join(", ")
+        );
+        return ExitCode::SUCCESS;
     }
     let mut stdin = Vec::new();
     let read = std::io::stdin()
