@@ -175,17 +175,16 @@ impl CniArgs {
             let (key, value) = pair.split_once('=').ok_or_else(|| {
                 CniError::invalid_env(format!("CNI_ARGS: {pair:?} is not KEY=VALUE"))
             })?;
-            let value = Some(value.to_string());
+            let raw = value;
+            let value = Some(raw.to_string());
             match key {
                 "IgnoreUnknown" => {
-                    ignore_unknown = match value.as_deref().map(str::to_ascii_lowercase).as_deref()
-                    {
-                        Some("1" | "true") => true,
-                        Some("0" | "false") => false,
+                    ignore_unknown = match raw.to_ascii_lowercase().as_str() {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
                         _ => {
                             return Err(CniError::invalid_env(format!(
-                                "CNI_ARGS: IgnoreUnknown={} is not 1, 0, true or false",
-                                value.unwrap_or_default()
+                                "CNI_ARGS: IgnoreUnknown={raw} is not 1, 0, true or false"
                             )))
                         }
                     };
