@@ -148,6 +148,10 @@ impl<'a> Obj<'a> {
 
     pub(crate) fn str_list(&self, key: &str) -> Result<Vec<String>, CniError> {
         let bad = || invalid(format!("{}: must be a list of strings", self.field(key)));
+        // An explicit null is an empty list (the runtime keeps nothing).
+        if self.get(key).is_some_and(Value::is_null) {
+            return Ok(Vec::new());
+        }
         let list = self.get(key).and_then(Value::as_array).ok_or_else(bad)?;
         list.iter()
             .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
@@ -162,6 +166,10 @@ impl<'a> Obj<'a> {
                 self.field(key)
             ))
         };
+        // An explicit null is an empty list (the runtime keeps nothing).
+        if self.get(key).is_some_and(Value::is_null) {
+            return Ok(Vec::new());
+        }
         let list = self.get(key).and_then(Value::as_array).ok_or_else(bad)?;
         list.iter()
             .map(|item| {

@@ -188,3 +188,21 @@ fn the_kubernetes_section_has_go_defaults_and_checks_its_values() {
         assert!(e.msg.contains(field), "{bad}: {}", e.msg);
     }
 }
+
+/// GC's list: absent is none (not a GC), an explicit null is an empty list
+/// (the runtime keeps nothing), a list is read, anything else is error 7.
+#[test]
+fn valid_attachments_null_is_an_empty_list() {
+    let mut v = tutorial();
+    v["cniVersion"] = json!("1.1.0");
+    assert_eq!(parse(v.clone()).unwrap().valid_attachments, None);
+    v["cni.dev/valid-attachments"] = Value::Null;
+    assert_eq!(parse(v.clone()).unwrap().valid_attachments, Some(vec![]));
+    v["cni.dev/valid-attachments"] = json!([{"containerID": "c1", "ifname": "net1"}]);
+    assert_eq!(
+        parse(v.clone()).unwrap().valid_attachments,
+        Some(vec![("c1".to_string(), "net1".to_string())])
+    );
+    v["cni.dev/valid-attachments"] = json!("c1");
+    assert_eq!(parse(v).unwrap_err().code, codes::INVALID_NETWORK_CONFIG);
+}
