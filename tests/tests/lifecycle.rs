@@ -390,6 +390,12 @@ fn version_lists_every_supported_version() {
         out["supportedVersions"],
         json!(["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
     );
+    // The spec: cniVersion is the value specified on input, supported or
+    // not (the runtime reads supportedVersions to decide).
+    let out =
+        integration_tests::run_plugin(&[("CNI_COMMAND", "VERSION")], br#"{"cniVersion":"0.2.0"}"#)
+            .ok();
+    assert_eq!(out["cniVersion"], "0.2.0");
 }
 
 #[test]

@@ -16,4 +16,4 @@ mod version;
 pub use env::{CniArgs, Command, Environment};
 pub use error::{codes, CniError};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};
-pub use version::{Version, SUPPORTED_VERSIONS};
+pub use version::{version_reply, Version, SUPPORTED_VERSIONS};

@@ -45,15 +45,17 @@ impl Version {
                 )
             })
     }
+}
 
-    /// The VERSION command's answer.
-    pub fn version_reply(&self) -> String {
-        serde_json::json!({
-            "cniVersion": self.to_string(),
-            "supportedVersions": SUPPORTED_VERSIONS,
-        })
-        .to_string()
-    }
+/// The VERSION result: `cniVersion` is the value the input gave, as the
+/// spec asks (whether or not this plugin supports it), then the versions
+/// it supports.
+pub fn version_reply(input_version: &str) -> String {
+    serde_json::json!({
+        "cniVersion": input_version,
+        "supportedVersions": SUPPORTED_VERSIONS,
+    })
+    .to_string()
 }
 
 impl std::fmt::Display for Version {

@@ -135,12 +135,14 @@ impl NetConf {
         })?;
         let top = Obj::root(&raw)?;
 
+        // The runtime picks the version (libcni from `cniVersions`) and
+        // writes it into `cniVersion`: that one, when present, is the call's.
         let cni_version = match (top.opt_str("cniVersion")?, top.get("cniVersions")) {
-            (_, Some(list)) if list.is_array() => {
+            (Some(v), _) => Version::parse(v)?,
+            (None, Some(list)) if list.is_array() => {
                 let offered: Vec<String> = top.str_list("cniVersions")?;
                 Version::negotiate(&offered)?
             }
-            (Some(v), _) => Version::parse(v)?,
             (None, _) => {
                 return Err(CniError::invalid_config(
                     "cniVersion: required (one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0)",

@@ -73,8 +73,19 @@ fn runtime_config_keys_are_case_insensitive() {
 #[test]
 fn cni_versions_list_is_negotiated() {
     let mut v = tutorial();
+    v.as_object_mut().unwrap().remove("cniVersion");
     v["cniVersions"] = json!(["0.4.0", "1.1.0"]);
     assert_eq!(parse(v).unwrap().cni_version, Version::V1_1_0);
+}
+
+/// libcni picks from `cniVersions` and writes its choice into
+/// `cniVersion`: the choice is the call's version.
+#[test]
+fn the_runtimes_cni_version_wins_over_the_list() {
+    let mut v = tutorial();
+    v["cniVersion"] = json!("1.0.0");
+    v["cniVersions"] = json!(["0.4.0", "1.0.0", "1.1.0"]);
+    assert_eq!(parse(v).unwrap().cni_version, Version::V1_0_0);
 }
 
 #[test]

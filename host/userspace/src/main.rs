@@ -90,10 +90,9 @@ fn main() -> ExitCode {
 fn run(stdin: &[u8]) -> Result<Output, CniError> {
     let env = Environment::from_vars(|name| std::env::var(name).ok())?;
     if env.command == Command::Version {
-        let version = netconf::peek_version(stdin)
-            .and_then(|v| Version::parse(&v).ok())
-            .unwrap_or(Version::V1_1_0);
-        return Ok(Output::Json(version.version_reply()));
+        // The input's version, echoed; with none, the newest we speak.
+        let version = netconf::peek_version(stdin).unwrap_or_else(|| Version::V1_1_0.to_string());
+        return Ok(Output::Json(cni_protocol::version_reply(&version)));
     }
     let conf = NetConf::parse(stdin)?;
     logging::init(&conf);
