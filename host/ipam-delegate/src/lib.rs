@@ -77,12 +77,18 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
 
     let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
     let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    // Both pipes at once: a plugin that fills one while the other is read
+    // would otherwise stall until the timeout.
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let errors = std::thread::spawn(move || {
+            let mut err = Vec::new();
+            let _ = stderr_pipe.read_to_end(&mut err);
+            err
+        });
         let mut out = Vec::new();
-        let mut err = Vec::new();
         let _ = stdout_pipe.read_to_end(&mut out);
-        let _ = stderr_pipe.read_to_end(&mut err);
+        let err = errors.join().unwrap_or_default();
         let _ = tx.send((out, err));
     });
     let (stdout, stderr) = match rx.recv_timeout(IPAM_TIMEOUT) {
@@ -104,7 +110,9 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
         micros = started.elapsed().as_micros() as u64,
         "IPAM plugin returned"
     );
+    // The spec: a delegate's stderr is output to the caller's stderr.
     let stderr = String::from_utf8_lossy(&stderr);
+    eprint!("{stderr}");
     if !stderr.trim().is_empty() {
         tracing::debug!(plugin, stderr = %stderr.trim(), "IPAM plugin stderr");
     }
@@ -206,5 +214,22 @@ mod tests {
                 .code,
             7
         );
+    }
+
+    /// A plugin that writes a lot to stderr before its result does not
+    /// stall (both pipes are read at once).
+    #[test]
+    fn a_chatty_plugin_does_not_stall() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "chatty",
+            r#"cat >/dev/null; head -c 300000 /dev/zero | tr '\0' x >&2; echo '{"ok":true}'"#,
+        );
+        let path = vec![dir.path().display().to_string()];
+        let started = std::time::Instant::now();
+        let out = exec(&call(&path), &json!({"ipam": {"type": "chatty"}})).unwrap();
+        assert_eq!(out, json!({"ok": true}));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
