@@ -99,3 +99,13 @@ pub(crate) fn load_engine<'r>(
 ) -> Result<EngineComponent<'r>, CniError> {
     runtime.load_engine(spec).map_err(component_error)
 }
+
+/// The component runtime, with its artifact cache under the state dir.
+pub(crate) fn open_runtime(conf: &NetConf) -> Result<Runtime, CniError> {
+    Runtime::new(format!("{}/cache", conf.state_dir)).map_err(component_error)
+}
+
+/// The spec of the engine the config names.
+pub(crate) fn engine_spec(conf: &NetConf) -> Result<Spec, CniError> {
+    spec(Role::Engine, conf)
+}

@@ -20,6 +20,7 @@ mod pod;
 mod record;
 mod rollback;
 mod shared_dir;
+mod store;
 mod wit_host;
 
 use std::io::{Read, Write};

@@ -21,13 +21,14 @@ use netconf::{IfType, NetConf};
 use serde_json::Value;
 use wasm_runtime::{EngineComponent, IpamChainComponent, Role};
 
-use super::{engine_spec, key, load_record, open_runtime, open_store};
 use crate::capabilities::AttachmentCaps;
+use crate::components::{engine_spec, open_runtime};
 use crate::ipam::IpamDelegate;
 use crate::journal::RecordJournal;
 use crate::names::Names;
 use crate::naming;
 use crate::record::Details;
+use crate::store::{key, load_record, open_store};
 use crate::wit_host::{attachment, component_error, from_wit, limits};
 use crate::{components, container_data, ipam, permissions, rollback, shared_dir, Output};
 

@@ -7,9 +7,10 @@ use cni_protocol::{codes, CniError, Environment};
 use netconf::NetConf;
 use serde_json::Value;
 
-use super::{engine_spec, key, load_record, open_runtime, open_store};
 use crate::capabilities::ProbeCaps;
+use crate::components::{engine_spec, open_runtime};
 use crate::record::Details;
+use crate::store::{key, load_record, open_store};
 use crate::wit_host::{component_error, from_wit, limits};
 use crate::{components, ipam, Output};
 

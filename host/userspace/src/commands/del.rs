@@ -5,7 +5,7 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{key, load_record, open_store};
+use crate::store::{key, load_record, open_store};
 use crate::{ipam, rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {

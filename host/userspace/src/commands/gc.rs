@@ -5,7 +5,7 @@
 use cni_protocol::{codes, CniError, Environment};
 use netconf::NetConf;
 
-use super::open_store;
+use crate::store::open_store;
 use crate::{rollback, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {

@@ -3,8 +3,8 @@
 use cni_protocol::{CniError, Environment};
 use netconf::NetConf;
 
-use super::{engine_spec, open_runtime};
 use crate::capabilities::ProbeCaps;
+use crate::components::{engine_spec, open_runtime};
 use crate::wit_host::{component_error, from_wit, limits};
 use crate::{components, Output};
 
