@@ -3,7 +3,7 @@
 //! control socket and signals wake it; it answers ARP and echo requests,
 //! runs pings and reconnects interfaces whose peer went away.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::fd::BorrowedFd;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -274,13 +274,11 @@ impl Daemon {
 
     fn handle_request(&mut self, stream: UnixStream) -> Result<()> {
         stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-        let mut line = String::new();
-        BufReader::new(&stream).read_line(&mut line)?;
+        let request = crate::ctl::read_request(&stream, Duration::from_secs(1));
         let mut stream = stream;
-        let request: Request = match serde_json::from_str(&line) {
+        let request = match request {
             Ok(r) => r,
-            Err(e) => return answer(&mut stream, &json!({"error": format!("bad request: {e}")})),
+            Err(e) => return answer(&mut stream, &json!({"error": format!("{e:#}")})),
         };
         match request {
             Request::Show => answer(&mut stream, &self.show()),
