@@ -7,7 +7,7 @@
 //! bump `next_cfg` in the transaction and wait until ovs-vswitchd reports
 //! it in `cur_cfg`.
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub const DATABASE: &str = "Open_vSwitch";
+
+/// The largest message read from ovsdb-server. A `monitor` of the columns
+/// this client asks for on a node's database is a few KiB; anything near
+/// this is a broken or hostile peer.
+pub const MAX_MESSAGE: u64 = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -170,10 +175,16 @@ impl Client {
                 self.timeout
             )));
         }
-        self.reader.get_ref().set_read_timeout(Some(left))?;
         // Messages are concatenated JSON objects; parsing one stops at its
-        // closing brace and never reads into the next.
-        let mut de = serde_json::Deserializer::from_reader(&mut self.reader);
+        // closing brace and never reads into the next. Each refill from the
+        // socket gets what is left of the deadline (a peer sending a byte at
+        // a time cannot reset it), and a message may not exceed MAX_MESSAGE.
+        let bounded = Bounded {
+            reader: &mut self.reader,
+            deadline,
+            left: MAX_MESSAGE,
+        };
+        let mut de = serde_json::Deserializer::from_reader(bounded);
         Message::deserialize(&mut de).map_err(|e| {
             if e.is_io() || e.is_eof() {
                 let kind = std::io::Error::from(e);
@@ -184,12 +195,46 @@ impl Client {
                             self.timeout
                         ))
                     }
+                    std::io::ErrorKind::InvalidData => Error::Protocol(kind.to_string()),
                     _ => Error::Io(kind),
                 }
             } else {
                 Error::Protocol(e.to_string())
             }
         })
+    }
+}
+
+/// The client's reader, bounded in time (one deadline for the whole
+/// message) and in size.
+struct Bounded<'a> {
+    reader: &'a mut BufReader<UnixStream>,
+    deadline: Instant,
+    left: u64,
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a message larger than {MAX_MESSAGE} bytes"),
+            ));
+        }
+        if self.reader.buffer().is_empty() {
+            // The next read reaches the socket: only now the time counts.
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            self.reader.get_ref().set_read_timeout(Some(left))?;
+        }
+        let cap = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.reader.read(&mut buf[..cap])?;
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -341,6 +386,59 @@ mod tests {
             Client::connect(path.to_str().unwrap(), Duration::from_millis(200)).unwrap();
         let err = client.transact(&[]).unwrap_err();
         assert!(matches!(err, Error::Timeout(_)), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A server that, once it has a request, sends `bytes` one chunk of
+    /// `chunk` bytes every `pause`.
+    fn slow_server(dir: &std::path::Path, bytes: Vec<u8>, chunk: usize, pause: Duration) -> String {
+        let path = dir.join("db.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 512];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            for part in bytes.chunks(chunk) {
+                if stream.write_all(part).is_err() {
+                    return;
+                }
+                std::thread::sleep(pause);
+            }
+        });
+        path.display().to_string()
+    }
+
+    /// A reply trickled a byte each 50 ms fails at the exchange's one
+    /// deadline, not a timeout per byte.
+    #[test]
+    fn a_trickling_server_meets_the_deadline() {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-trickle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let reply = json!({"id": 1, "result": [{"rows": []}], "error": null}).to_string();
+        let sock = slow_server(&dir, reply.into_bytes(), 1, Duration::from_millis(50));
+        let mut client = Client::connect(&sock, Duration::from_millis(300)).unwrap();
+        let started = Instant::now();
+        let err = client.transact(&[]).unwrap_err();
+        let took = started.elapsed();
+        assert!(matches!(err, Error::Timeout(_)), "{err}");
+        assert!(took < Duration::from_millis(700), "{took:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A reply without end is cut at MAX_MESSAGE bytes.
+    #[test]
+    fn a_reply_past_the_size_cap_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut reply = br#"{"id": 1, "result": ""#.to_vec();
+        reply.resize(reply.len() + MAX_MESSAGE as usize + 4096, b'a');
+        let sock = slow_server(&dir, reply, 1 << 20, Duration::ZERO);
+        let mut client = Client::connect(&sock, Duration::from_secs(20)).unwrap();
+        let err = client.transact(&[]).unwrap_err();
+        assert!(
+            matches!(err, Error::Protocol(ref m) if m.contains("larger than")),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
