@@ -189,19 +189,6 @@ pub(crate) type AttachmentCaps = Caps<RecordJournal>;
 /// CHECK / STATUS / engine undo: a component that only looks.
 pub(crate) type ProbeCaps = Caps<NoJournal>;
 
-impl AttachmentCaps {
-    /// Persists the undo of a mutation the host is about to make.
-    pub(crate) fn record_undo(
-        &mut self,
-        description: impl Into<String>,
-        undo: attachment_store::Undo,
-    ) -> Result<(), CniError> {
-        self.journal
-            .append(description.into(), undo)
-            .map_err(|e| CniError::io("cannot write the undo journal", e))
-    }
-}
-
 impl<J: Journal> Capabilities for Caps<J> {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
         self.ovsdb.transact_json(&ops, wait_applied)

@@ -5,11 +5,9 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use attachment_store::Undo;
 use cni_protocol::{codes, CniError, CniResult, Environment, Interface, Version};
 use netconf::{IfType, NetConf};
 
-use crate::capabilities::AttachmentCaps;
 use crate::names::Names;
 use serde_json::{json, Value};
 
@@ -102,8 +100,9 @@ pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
 
 /// Moves vSwitch-made sockets into the shared dir, builds the result and
 /// writes the container data (returned too, for the pod's annotations).
+/// A socket may only move to this attachment's socket path, whose removal
+/// ADD's host plan journalled before anything ran.
 pub(crate) fn publish(
-    caps: &mut AttachmentCaps,
     env: &Environment,
     conf: &NetConf,
     names: &Names,
@@ -112,18 +111,6 @@ pub(crate) fn publish(
 ) -> Result<(CniResult, Value), CniError> {
     for (from, to) in socket_moves {
         check_socket_move(from, to, names, &conf.host.ovs.vhost_sock_dir)?;
-        let journalled = caps
-            .journal
-            .record
-            .journal
-            .iter()
-            .any(|e| matches!(&e.undo, Undo::RemoveFile { path } if path == to));
-        if !journalled {
-            caps.record_undo(
-                format!("remove socket {to}"),
-                Undo::RemoveFile { path: to.clone() },
-            )?;
-        }
         move_socket(from, to)?;
     }
 

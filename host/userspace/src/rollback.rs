@@ -21,7 +21,7 @@ pub(crate) fn undo_attachment(
     cni_path: &[String],
 ) -> Result<(), CniError> {
     // A record this binary cannot read is not replayed half-understood.
-    Details::of(&record)?;
+    let details = Details::of(&record)?;
     let mut failed: Vec<(JournalEntry, String)> = Vec::new();
     let mut ovsdb: Option<Ovsdb> = None;
     let mut vpp: Option<Vpp> = None;
@@ -35,7 +35,7 @@ pub(crate) fn undo_attachment(
             runtime: &mut runtime,
             cache_dir: &cache_dir,
         };
-        if let Err(e) = undo_step(&entry.undo, &record, connections, cni_path) {
+        if let Err(e) = undo_step(&entry.undo, &record, &details, connections, cni_path) {
             tracing::warn!(step = %entry.description, "undo failed: {e}");
             failed.push((entry.clone(), e));
         }
@@ -88,6 +88,7 @@ fn default_limits() -> wasm_runtime::Limits {
 fn undo_step(
     undo: &Undo,
     record: &Record,
+    details: &Details,
     connections: Connections<'_>,
     cni_path: &[String],
 ) -> Result<(), String> {
@@ -148,7 +149,6 @@ fn undo_step(
                 None => runtime
                     .insert(Runtime::new(cache_dir.to_path_buf()).map_err(|e| e.to_string())?),
             };
-            let details = Details::of(record).map_err(|e| e.to_string())?;
             let spec = details.engine_spec().map_err(|e| e.to_string())?;
             let engine =
                 crate::components::load_engine(runtime, &spec).map_err(|e| e.to_string())?;
