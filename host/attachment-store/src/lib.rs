@@ -261,23 +261,22 @@ impl Store {
 /// else could have written it (`root_owned`); otherwise ignored, and the
 /// log says so.
 fn read_record(path: &Path) -> Result<Option<Record>, Error> {
-    if fs::symlink_metadata(path).is_err() {
-        return Ok(None);
-    }
-    if let Some(why) = root_owned::untrusted_file(path) {
-        tracing::warn!(path = %path.display(), "attachment record not trusted ({why}): ignored");
-        return Ok(None);
-    }
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| Error::Corrupt {
-                path: path.display().to_string(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err(path)(e)),
-    }
+    let mut file = match root_owned::open_trusted(path) {
+        Ok(file) => file,
+        Err(root_owned::Refused::Missing) => return Ok(None),
+        Err(root_owned::Refused::Untrusted(why)) => {
+            tracing::warn!(path = %path.display(), "attachment record not trusted ({why}): ignored");
+            return Ok(None);
+        }
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err(path))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| Error::Corrupt {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -16,25 +16,43 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, RawMode};
 
-/// Why `path` cannot be trusted; `None` when it can.
-pub fn untrusted_file(path: &Path) -> Option<String> {
+/// Why a file was not opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// There is nothing at the path.
+    Missing,
+    /// Someone else could have written it: why.
+    Untrusted(String),
+}
+
+/// Opens `path` for reading (a symlink is not followed) when nobody but
+/// root could have written it. The open file is the one checked: reading
+/// it needs no second open by path.
+pub fn open_trusted(path: &Path) -> Result<std::fs::File, Refused> {
+    let untrusted = |why: String| Err(Refused::Untrusted(why));
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::LOOP) => return Some(format!("{} is a symlink", path.display())),
-        Err(e) => return Some(format!("{}: {e}", path.display())),
+        Err(rustix::io::Errno::NOENT) => return Err(Refused::Missing),
+        Err(rustix::io::Errno::LOOP) => {
+            return untrusted(format!("{} is a symlink", path.display()))
+        }
+        Err(e) => return untrusted(format!("{}: {e}", path.display())),
     };
     let stat = match rustix::fs::fstat(fd.as_fd()) {
         Ok(stat) => stat,
-        Err(e) => return Some(format!("{}: {e}", path.display())),
+        Err(e) => return untrusted(format!("{}: {e}", path.display())),
     };
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
-        return Some(format!("{} is not a regular file", path.display()));
+        return untrusted(format!("{} is not a regular file", path.display()));
     }
     if let Some(why) = owner_and_mode(path, stat.st_uid, stat.st_mode, false) {
-        return Some(why);
+        return untrusted(why);
     }
-    untrusted_dir(path.parent().unwrap_or(Path::new("/")))
+    match untrusted_dir(path.parent().unwrap_or(Path::new("/"))) {
+        Some(why) => untrusted(why),
+        None => Ok(std::fs::File::from(fd)),
+    }
 }
 
 /// Why directory `dir` (and every directory above it) cannot be trusted;
@@ -109,6 +127,24 @@ mod tests {
 
     fn chmod(path: &Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Why `path` is refused, if it is.
+    fn untrusted_file(path: &Path) -> Option<String> {
+        match open_trusted(path) {
+            Ok(_) => None,
+            Err(Refused::Missing) => Some("missing".into()),
+            Err(Refused::Untrusted(why)) => Some(why),
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_told_apart() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(
+            open_trusted(&tmp.path().join("none")).err(),
+            Some(Refused::Missing)
+        );
     }
 
     #[test]

@@ -48,28 +48,26 @@ pub(crate) fn load(
     sha256: &str,
 ) -> Result<Component, CacheError> {
     let path = artifact_path(engine, dir, sha256);
-    if let Ok(meta) = std::fs::symlink_metadata(&path) {
-        match root_owned::untrusted_file(&path) {
-            None => {
-                // SAFETY: nobody but root could have written the artifact
-                // (checked just now: the file and every dir above it); root
-                // writes it only through `compile_into` below (temp file +
-                // rename, so never partial); wasmtime checks its header,
-                // version and engine settings.
-                match unsafe { Component::deserialize_file(engine, &path) } {
-                    Ok(component) => return Ok(component),
-                    Err(e) => tracing::warn!(
-                        path = %path.display(),
-                        "discarding unusable cached artifact: {e:?}"
-                    ),
-                }
+    match root_owned::open_trusted(&path) {
+        Err(root_owned::Refused::Missing) => {}
+        Ok(_checked) => {
+            // SAFETY: nobody but root could have written the artifact
+            // (checked just now: the file and every dir above it); root
+            // writes it only through `compile_into` below (temp file +
+            // rename, so never partial); wasmtime checks its header,
+            // version and engine settings.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => tracing::warn!(
+                    path = %path.display(),
+                    "discarding unusable cached artifact: {e:?}"
+                ),
             }
-            Some(why) => tracing::warn!(
-                path = %path.display(),
-                size = meta.len(),
-                "cached artifact not trusted ({why}): recompiling from the component's bytes"
-            ),
         }
+        Err(root_owned::Refused::Untrusted(why)) => tracing::warn!(
+            path = %path.display(),
+            "cached artifact not trusted ({why}): recompiling from the component's bytes"
+        ),
     }
     compile_into(engine, dir, &path, bytes)
 }
