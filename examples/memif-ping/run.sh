@@ -141,6 +141,24 @@ JSON
 step "The network config"
 cat "$conf"
 
+# The node policy is the operator's: which host paths, sockets and
+# components network configs may name (a real node keeps it at
+# /etc/cni/userspace/policy.json, or runs on the built-in defaults). This
+# one allows exactly the demo's private dirs and vSwitch socket.
+policy=$work/policy.json
+cat > "$policy" <<JSON
+{
+  "stateDir": "$work/state",
+  "sharedDirRoots": ["$work/shared"],
+  "ovsDbSockets": ["$ovs/db.sock"],
+  "vhostSockDirs": ["$ovs"],
+  "vppApiSockets": ["$work/vpp/api.sock"]
+}
+JSON
+step "The node policy (USERSPACE_CNI_POLICY)"
+cat "$policy"
+export USERSPACE_CNI_POLICY=$policy
+
 # VPP's own Python client (vpp_papi, installed by .ci/setup) shows the
 # double, as `vppctl show` shows VPP in the tutorial.
 vpp_show() { "$papi_python" tests/vpp-papi/probe.py "$work/vpp/defs" "$work/vpp/api.sock" show --text; }

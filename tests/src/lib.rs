@@ -49,6 +49,42 @@ pub fn app_binary() -> PathBuf {
 
 pub const CNI_PATH: &str = "/usr/lib/cni";
 
+/// The node policy every test's plugin runs under unless it brings its
+/// own: every path allowed (the ownership and no-symlink rules still
+/// hold), the state dir [`TEST_STATE_ROOT`], unpinned components allowed.
+/// The hostile-config tests run under a strict one.
+pub fn test_policy() -> PathBuf {
+    workspace().join("tests/fixtures/node-policy-tests.json")
+}
+
+/// The test policy's state dir: a config's `stateDir` must lie in it.
+pub const TEST_STATE_ROOT: &str = "/tmp/userspace-cni-tests";
+
+/// The variable that points the plugin at a node policy.
+pub const POLICY_ENV: &str = "USERSPACE_CNI_POLICY";
+
+/// A throwaway dir inside [`TEST_STATE_ROOT`], where a config's `stateDir`
+/// may be (with its shared and IPAM dirs beside it).
+pub fn scratch_dir() -> tempfile::TempDir {
+    std::fs::create_dir_all(TEST_STATE_ROOT).unwrap();
+    tempfile::Builder::new()
+        .prefix("uscni-")
+        .tempdir_in(TEST_STATE_ROOT)
+        .unwrap()
+}
+
+/// Writes a node policy into `dir`: the test policy with `changes` merged
+/// over it. Returns its path, for [`POLICY_ENV`].
+pub fn write_policy(dir: &Path, changes: Value) -> PathBuf {
+    let mut policy: Value = serde_json::from_slice(&std::fs::read(test_policy()).unwrap()).unwrap();
+    for (key, value) in changes.as_object().expect("policy changes are an object") {
+        policy[key] = value.clone();
+    }
+    let path = dir.join("policy.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&policy).unwrap()).unwrap();
+    path
+}
+
 /// Fails the test unless it runs as root with OVS-DPDK and host-local installed.
 pub fn require_environment() {
     let uid = Command::new("id").arg("-u").output().expect("run id -u");
@@ -293,6 +329,7 @@ pub fn run_plugin(env: &[(&str, &str)], stdin: &[u8]) -> Run {
     let mut child = Command::new(plugin_binary())
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(POLICY_ENV, test_policy())
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -365,6 +402,8 @@ pub struct Network {
     pub bridge: String,
     pub dirs: tempfile::TempDir,
     pub config: Value,
+    /// A node policy of this network's own (else [`test_policy`]).
+    pub policy: Option<PathBuf>,
 }
 
 impl Network {
@@ -375,7 +414,7 @@ impl Network {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let name = format!("net-{}-{n}", std::process::id());
         let bridge = format!("brt{}x{n}", std::process::id() % 100000);
-        let dirs = tempfile::Builder::new().prefix("uscni-").tempdir().unwrap();
+        let dirs = scratch_dir();
         let d = dirs.path().display().to_string();
         let config = json!({
             "cniVersion": "1.0.0",
@@ -400,6 +439,7 @@ impl Network {
             bridge,
             dirs,
             config,
+            policy: None,
         };
         if let Some(engine) = engine_under_test() {
             net.config["host"]["engine"] = json!(engine);
@@ -429,7 +469,26 @@ impl Network {
 
     /// Runs `command` for container `id` / `ifname` in `netns`.
     pub fn call(&self, command: &str, id: &str, ifname: &str, netns: &str, stdin: &[u8]) -> Run {
-        cni_call(command, id, ifname, netns, stdin, &[])
+        cni_call(command, id, ifname, netns, stdin, &self.policy_env())
+    }
+
+    /// The policy variable when this network has a policy of its own.
+    pub fn policy_env(&self) -> Vec<(&str, &str)> {
+        self.policy
+            .iter()
+            .map(|p| (POLICY_ENV, p.to_str().unwrap()))
+            .collect()
+    }
+
+    /// Gives this network a node policy of its own: the test policy with
+    /// `changes`, its state dir this network's `state` dir (so its
+    /// component cache is `state/cache`).
+    pub fn own_policy(&mut self, changes: Value) {
+        let mut all = json!({"stateDir": self.dir("state")});
+        for (key, value) in changes.as_object().unwrap() {
+            all[key] = value.clone();
+        }
+        self.policy = Some(write_policy(self.dirs.path(), all));
     }
 
     pub fn add(&self, id: &str, netns: &Netns) -> Run {
@@ -439,14 +498,9 @@ impl Network {
     /// ADD with `CNI_ARGS` (pod identity, `IgnoreUnknown`, ...).
     pub fn add_with_args(&self, id: &str, netns: &Netns, args: &str) -> Run {
         let stdin = self.stdin();
-        cni_call(
-            "ADD",
-            id,
-            "net1",
-            &netns.path(),
-            &stdin,
-            &[("CNI_ARGS", args)],
-        )
+        let mut extra = vec![("CNI_ARGS", args)];
+        extra.extend(self.policy_env());
+        cni_call("ADD", id, "net1", &netns.path(), &stdin, &extra)
     }
 
     pub fn del(&self, id: &str) -> Run {

@@ -183,14 +183,45 @@ fn attachments_shows_what_is_recorded_on_this_host() {
 fn install_copies_the_binary_and_precompiles_the_built_ins() {
     let bin = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
-    let (code, out) = userspace(&[
-        "install",
-        "--to",
-        bin.path().to_str().unwrap(),
-        "--state-dir",
-        state.path().to_str().unwrap(),
-    ]);
+    let policy = state.path().join("etc/cni/userspace/policy.json");
+    let install = || {
+        userspace(&[
+            "install",
+            "--to",
+            bin.path().to_str().unwrap(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+    };
+    let (code, out) = install();
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("wrote the default node policy"), "{out}");
+    // The policy written is the defaults `userspace policy` shows without one.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    let shown = Command::new(plugin_binary())
+        .env_clear()
+        .env(integration_tests::POLICY_ENV, &policy)
+        .arg("policy")
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{shown:?}");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&shown.stdout).unwrap(),
+        written
+    );
+    assert!(String::from_utf8_lossy(&shown.stderr).contains(policy.to_str().unwrap()));
+    // An operator's policy is never overwritten by a later install.
+    std::fs::write(&policy, r#"{"stateDir": "/srv/cni"}"#).unwrap();
+    let (code, out) = install();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("kept the node policy"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&policy).unwrap(),
+        r#"{"stateDir": "/srv/cni"}"#
+    );
     let installed = bin.path().join("userspace");
     assert_eq!(
         std::fs::read(&installed).unwrap(),

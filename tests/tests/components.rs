@@ -90,6 +90,7 @@ fn tenant_mac_tail(id: &str) -> String {
 #[test]
 fn a_component_whose_hash_is_not_the_pinned_one_is_refused() {
     let mut net = Network::memif(Ovs::shared());
+    net.own_policy(json!({}));
     let tenant = component::build("naming-tenant");
     net.config["components"] = json!({
         "naming": {"source": tenant, "sha256": "0".repeat(64)},

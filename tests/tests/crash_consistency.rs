@@ -128,7 +128,7 @@ fn vhostuser_on_ovs_killed_at_every_step_then_del_and_gc() {
 
 #[test]
 fn memif_on_the_vpp_double_killed_at_every_step_then_del_and_gc() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, Options::default());
     let before = double.state();

@@ -200,7 +200,7 @@ fn a_long_emptydir_path_is_bind_mounted_short_for_the_socket() {
         "kubeletDir": net.dir("kubelet"),
         "socketMountDir": net.dir("vs"),
     });
-    let device_info = net.dir("devinfo/net1.json");
+    let device_info = net.dir("devinfo/net-k8smount00001_net1");
     net.config["runtimeConfig"] = json!({"CNIDeviceInfoFile": device_info});
     let volume = empty_dir(&net);
     let socket_in_volume = volume.join("memif-k8smount0000-net1.sock");

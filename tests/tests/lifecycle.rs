@@ -497,9 +497,10 @@ fn multus_gets_the_npwg_device_info_and_del_removes_it() {
             json!({"type": "vhost-user", "vhost-user": {"mode": "client"}}),
         ),
     ] {
-        // Multus's key, capitalised as it and containerd send it; the
-        // directory does not exist yet.
-        let file = net.dir("devinfo/cni/attachment-1");
+        // Multus's key, capitalised as it and containerd send it, and its
+        // file name (`<network>-<container ID>_<ifname>`); the directory
+        // does not exist yet.
+        let file = net.dir("devinfo/cni/attachment-1-devinfo0000001_net1");
         net.config["runtimeConfig"] = json!({"CNIDeviceInfoFile": file});
         net.config["cniVersion"] = json!("1.1.0");
         let id = "devinfo0000001";
@@ -535,7 +536,7 @@ fn a_relative_device_info_path_is_refused() {
 #[test]
 fn containerd_runtime_config_is_accepted() {
     let mut net = Network::memif(ovs());
-    let file = net.dir("devinfo/containerd");
+    let file = net.dir("devinfo/net-containerd001_net1");
     net.config["runtimeConfig"] = json!({
         "portMappings": [{"HostPort": 8080, "ContainerPort": 80, "Protocol": "tcp", "HostIP": ""}],
         "Bandwidth": {"IngressRate": 0, "EgressRate": 0},

@@ -72,6 +72,10 @@ impl Podman {
             .arg(self.dir.join("run"))
             .args(args)
             .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .env(
+                integration_tests::POLICY_ENV,
+                integration_tests::test_policy(),
+            )
             .output()
             .expect("run podman");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -119,6 +123,10 @@ impl Drop for Podman {
                 .arg(self.dir.join("run"))
                 .args(["rm", "-f", "-t", "0", name])
                 .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+                .env(
+                    integration_tests::POLICY_ENV,
+                    integration_tests::test_policy(),
+                )
                 .output();
         }
         // podman's overlay driver bind-mounts its storage dir on itself and

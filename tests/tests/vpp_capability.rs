@@ -9,7 +9,7 @@ use vpp_test_double::{Options, VppDouble};
 
 #[test]
 fn a_component_reaches_vpp_and_its_vpp_undo_runs_on_del() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, Options::default());
     let engine = component::build("vpp-probe-engine");

@@ -48,7 +48,7 @@ fn two_containers_add_check_del(options: Options, bridge: Value) {
 
 /// `vhost`: `Some(mode)` for vhost-user with the host (VPP) side's mode.
 fn two_containers(options: Options, bridge: Value, vhost: Option<Value>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, options);
     let before = double.state();
@@ -162,7 +162,7 @@ fn vhost_user_with_vpp_as_server_and_as_client() {
 
 #[test]
 fn net_type_interface_puts_the_ipam_address_on_the_vpp_interface() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, Options::default());
     let before = double.state();
@@ -187,7 +187,7 @@ fn net_type_interface_puts_the_ipam_address_on_the_vpp_interface() {
 #[test]
 fn two_containers_ping_each_other_through_the_vpp_double() {
     use integration_tests::app::App;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, Options::default());
     let before = double.state();
@@ -214,7 +214,7 @@ fn two_containers_ping_each_other_through_the_vpp_double() {
 
 #[test]
 fn add_without_vpp_is_a_clear_error_that_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("no-vpp.sock");
     let conf = tutorial_config(dir.path(), &api);
     let ns = Netns::new();
@@ -234,7 +234,7 @@ fn add_without_vpp_is_a_clear_error_that_leaves_nothing() {
 
 #[test]
 fn vpp_restarting_between_add_and_del_does_not_stop_del() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let conf = tutorial_config(dir.path(), &api);
     let ns = Netns::new();
@@ -253,7 +253,7 @@ fn vpp_restarting_between_add_and_del_does_not_stop_del() {
 
 #[test]
 fn memif_queues_ring_buffers_secret_and_mac_reach_vpp() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let double = VppDouble::start(&api, Options::default());
     let before = double.state();
@@ -301,7 +301,7 @@ fn a_vpp_answering_garbage_is_a_clear_error_and_del_removes_what_it_made() {
         Garbage::WrongIds,
         Garbage::ForeignIds,
     ] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = integration_tests::scratch_dir();
         let api = dir.path().join("api.sock");
         let conf = tutorial_config(dir.path(), &api);
         let ns = Netns::new();
@@ -367,7 +367,7 @@ fn a_vpp_answering_garbage_is_a_clear_error_and_del_removes_what_it_made() {
 #[test]
 fn a_trickling_vpp_is_bounded_by_the_deadline() {
     use vpp_test_double::Garbage;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = integration_tests::scratch_dir();
     let api = dir.path().join("api.sock");
     let conf = tutorial_config(dir.path(), &api);
     let ns = Netns::new();

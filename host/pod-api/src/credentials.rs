@@ -2,6 +2,7 @@
 //! (the `kubeconfig` of the network config; Multus writes one with a
 //! service-account token) or the in-cluster service account.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,6 +11,9 @@ use serde::Deserialize;
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 use crate::Error;
+
+/// Largest kubeconfig, token, certificate or key file read.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where a pod's service account credentials are mounted.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -102,9 +106,26 @@ impl Credentials {
     /// Reads a kubeconfig: its current context's cluster and user.
     /// Relative file paths in it are relative to its directory.
     pub fn from_kubeconfig(path: &Path) -> Result<Credentials, Error> {
+        Self::from_kubeconfig_checked(path, &|_, _| Ok(()))
+    }
+
+    /// [`Credentials::from_kubeconfig`], with every file the kubeconfig
+    /// names (by its key: `tokenFile`, `certificate-authority`, ...) first
+    /// passed to `allowed`, which may refuse it (the plugin reads them as
+    /// root).
+    pub fn from_kubeconfig_checked(
+        path: &Path,
+        allowed: &dyn Fn(&str, &Path) -> Result<(), String>,
+    ) -> Result<Credentials, Error> {
         let source = path.display().to_string();
         let bad = |what: String| Error::Credentials(format!("kubeconfig {source}: {what}"));
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| bad(e.to_string()))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(bad(format!("larger than {MAX_FILE_BYTES} bytes")));
+        }
         // The parser's message quotes the text around the error, which can
         // be a token or a key: only its position is reported.
         let config: Kubeconfig = serde_saphyr::from_str(&text).map_err(|e| {
@@ -118,9 +139,20 @@ impl Credentials {
             })
         })?;
         let base = path.parent().unwrap_or(Path::new("/"));
-        let file = |p: &PathBuf| -> Result<Vec<u8>, Error> {
+        let file = |key: &str, p: &PathBuf| -> Result<Vec<u8>, Error> {
             let p = base.join(p);
-            std::fs::read(&p).map_err(|e| bad(format!("{}: {e}", p.display())))
+            allowed(key, &p).map_err(|why| bad(format!("{key}: {why}")))?;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&p)
+                .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(|e| bad(format!("{key} {}: {e}", p.display())))?;
+            if bytes.len() as u64 > MAX_FILE_BYTES {
+                return Err(bad(format!(
+                    "{key} {}: larger than {MAX_FILE_BYTES} bytes",
+                    p.display()
+                )));
+            }
+            Ok(bytes)
         };
         let inline = |what: &str, data: &str| -> Result<Vec<u8>, Error> {
             base64::engine::general_purpose::STANDARD
@@ -157,7 +189,7 @@ impl Credentials {
         }
         let ca = match (&cluster.certificate_authority_data, &cluster.certificate_authority) {
             (Some(data), _) => inline("certificate-authority-data", data)?,
-            (None, Some(path)) => file(path)?,
+            (None, Some(path)) => file("certificate-authority", path)?,
             (None, None) => {
                 return Err(bad(
                     "the cluster has no certificate-authority; the API server's certificate cannot be checked".into(),
@@ -181,7 +213,11 @@ impl Credentials {
             User {
                 token_file: Some(path),
                 ..
-            } => Auth::Bearer(String::from_utf8_lossy(&file(path)?).trim().to_string()),
+            } => Auth::Bearer(
+                String::from_utf8_lossy(&file("tokenFile", path)?)
+                    .trim()
+                    .to_string(),
+            ),
             User {
                 client_certificate_data: cert_data,
                 client_certificate: cert_file,
@@ -191,12 +227,12 @@ impl Credentials {
             } if (cert_data.is_some() || cert_file.is_some()) => {
                 let cert = match (cert_data, cert_file) {
                     (Some(data), _) => inline("client-certificate-data", data)?,
-                    (None, Some(path)) => file(path)?,
+                    (None, Some(path)) => file("client-certificate", path)?,
                     (None, None) => unreachable!("guarded"),
                 };
                 let key = match (key_data, key_file) {
                     (Some(data), _) => inline("client-key-data", data)?,
-                    (None, Some(path)) => file(path)?,
+                    (None, Some(path)) => file("client-key", path)?,
                     (None, None) => return Err(bad("client certificate without a key".into())),
                 };
                 Auth::ClientCert(client_cert(&cert, &key).map_err(bad)?)

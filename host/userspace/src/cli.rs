@@ -19,9 +19,10 @@ use wasm_runtime::{Capability, Inspected, Role, Runtime, Source, WIT_PACKAGE, WI
     version
 )]
 struct Cli {
-    /// State dir whose component cache and attachment records are used.
-    #[arg(long, global = true, default_value = netconf::DEFAULT_STATE_DIR)]
-    state_dir: PathBuf,
+    /// State dir whose component cache and attachment records are used
+    /// (default: the node policy's).
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Commands,
 }
@@ -62,7 +63,13 @@ enum Commands {
         /// The CNI bin dir, e.g. the host's /opt/cni/bin mounted in.
         #[arg(long)]
         to: PathBuf,
+        /// Where the node policy goes: the defaults are written there when
+        /// no policy is (an operator's policy is kept as it is).
+        #[arg(long, default_value = node_policy::DEFAULT_PATH)]
+        policy: PathBuf,
     },
+    /// Show the node policy in force (or its error) and where it comes from.
+    Policy,
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -77,8 +84,26 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Commands::Policy = cli.command {
+        let policy = node_policy::NodePolicy::load()?;
+        eprintln!("node policy from {}", policy.source);
+        println!("{}", policy.to_json_pretty());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let state_dir = match &cli.state_dir {
+        Some(dir) => dir.clone(),
+        None => match node_policy::NodePolicy::load() {
+            Ok(policy) => policy.state_dir,
+            // `install` may be what puts a policy right.
+            Err(e) if matches!(cli.command, Commands::Install { .. }) => {
+                eprintln!("userspace: {e}; using the default state dir");
+                node_policy::NodePolicy::default().state_dir
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
     let runtime =
-        || Runtime::new(cli.state_dir.join("cache")).context("cannot start the component runtime");
+        || Runtime::new(state_dir.join("cache")).context("cannot start the component runtime");
     match &cli.command {
         Commands::Components { dir, config } => {
             let runtime = runtime()?;
@@ -123,10 +148,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("cache: {}", runtime.cache_dir().display());
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Attachments => attachments(&cli.state_dir),
-        Commands::Install { to } => {
+        Commands::Attachments => attachments(&state_dir),
+        Commands::Policy => unreachable!("answered above"),
+        Commands::Install { to, policy } => {
             let installed = install(to)?;
             println!("installed {}", installed.display());
+            println!("{}", install_policy(policy)?);
             let runtime = runtime()?;
             for (name, _) in wasm_runtime::built_ins() {
                 runtime.inspect(&Source::BuiltIn(name.into()))?;
@@ -281,6 +308,37 @@ fn install(dir: &Path) -> anyhow::Result<PathBuf> {
         bail!("cannot install into {}: {e}", dir.display());
     }
     Ok(target)
+}
+
+/// Writes the default node policy at `path` unless a policy is there.
+fn install_policy(path: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(format!("kept the node policy at {}", path.display()));
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(".policy.tmp{}", std::process::id()));
+    let text = node_policy::NodePolicy::default().to_json_pretty() + "\n";
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()))
+        // Never over a policy that appeared meanwhile.
+        .and_then(|_| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    written.with_context(|| format!("cannot write the node policy {}", path.display()))?;
+    Ok(format!(
+        "wrote the default node policy to {}",
+        path.display()
+    ))
 }
 
 fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {

@@ -76,7 +76,14 @@ fn resolve(role: Role, source: &str, dir: Option<&str>, field: &str) -> Result<S
 
 fn grants(role: Role, choice: &ComponentChoice, field: &str) -> Result<Vec<Capability>, CniError> {
     let Some(names) = &choice.grants else {
-        return Ok(role.default_grants().to_vec());
+        // What the node policy does not allow is not granted by default.
+        let policy = crate::policy::node();
+        return Ok(role
+            .default_grants()
+            .iter()
+            .copied()
+            .filter(|grant| policy.allows_grant(grant.as_str()))
+            .collect());
     };
     names
         .iter()
@@ -100,9 +107,15 @@ pub(crate) fn load_engine<'r>(
     runtime.load_engine(spec).map_err(component_error)
 }
 
-/// The component runtime, with its artifact cache under the state dir.
-pub(crate) fn open_runtime(conf: &NetConf) -> Result<Runtime, CniError> {
-    Runtime::new(format!("{}/cache", conf.state_dir)).map_err(component_error)
+/// The component runtime, with its artifact cache under the node policy's
+/// state dir (never one a network config names).
+pub(crate) fn open_runtime() -> Result<Runtime, CniError> {
+    Runtime::new(cache_dir()).map_err(component_error)
+}
+
+/// Where compiled components are cached.
+pub(crate) fn cache_dir() -> std::path::PathBuf {
+    crate::policy::node().state_dir.join("cache")
 }
 
 /// The spec of the engine the config names.

@@ -193,6 +193,12 @@ fn check_socket_move(
             "only a socket directly in the vSwitch's socket dir {socket_dir} may be moved"
         )));
     }
+    // Never the vSwitch's own control sockets, which may share that dir.
+    if crate::policy::node().is_vswitch_socket(from) {
+        return Err(refuse(
+            "it is a vSwitch control socket the node policy lists".into(),
+        ));
+    }
     match std::fs::symlink_metadata(from) {
         Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => Ok(()),
         Ok(_) => Err(refuse(

@@ -17,6 +17,7 @@ mod names;
 mod naming;
 mod permissions;
 mod pod;
+mod policy;
 mod record;
 mod rollback;
 mod shared_dir;
@@ -95,8 +96,15 @@ fn run(stdin: &[u8]) -> Result<Output, CniError> {
         let version = netconf::peek_version(stdin).unwrap_or_else(|| Version::V1_1_0.to_string());
         return Ok(Output::Json(cni_protocol::version_reply(&version)));
     }
-    let conf = NetConf::parse(stdin)?;
+    let mut conf = NetConf::parse(stdin)?;
+    // Nothing the config names is used, not even its logFile, before the
+    // node policy allows it.
+    let confined = policy::load().and_then(|node| policy::confine(&mut conf, node, &env));
+    if confined.is_err() {
+        conf.log_file = None;
+    }
     logging::init(&conf);
+    confined?;
     require_version_for(env.command, conf.cni_version)?;
     tracing::debug!(command = ?env.command, container = %env.container_id, ifname = %env.ifname, "start");
     let outcome = match env.command {

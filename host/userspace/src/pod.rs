@@ -75,8 +75,10 @@ pub(crate) fn read(lookup: Lookup, conf: &NetConf) -> Result<Pod, CniError> {
             "",
         ));
     }
-    let (volume_dir, mapped_dir) = volume(&found, &conf.kubernetes, uid)
-        .map_err(|e| CniError::new(codes::KUBERNETES_FAILURE, format!("{what}: {e}"), ""))?;
+    let (volume_dir, mapped_dir) = volume(&found, &conf.kubernetes, uid).map_err(|e| match e {
+        VolumeError::Refused(refusal) => CniError::invalid_config(format!("{what}: {refusal}")),
+        VolumeError::Pod(e) => CniError::new(codes::KUBERNETES_FAILURE, format!("{what}: {e}"), ""),
+    })?;
     Ok(Pod {
         client,
         kubeconfig: conf.kubeconfig.clone(),
@@ -88,10 +90,44 @@ pub(crate) fn read(lookup: Lookup, conf: &NetConf) -> Result<Pod, CniError> {
     })
 }
 
+/// Credentials from the kubeconfig (whose files must lie in the node
+/// policy's kubeconfig roots: they are read as root and a token is sent to
+/// the server), else the in-cluster service account.
 fn credentials(kubeconfig: Option<&str>) -> Option<Result<Credentials, pod_api::Error>> {
+    let policy = crate::policy::node();
+    let allowed = |key: &str, path: &std::path::Path| {
+        policy
+            .check(
+                key,
+                &path.display().to_string(),
+                node_policy::Rule::Kubeconfig,
+            )
+            .map(|_| ())
+            .map_err(|refusal| refusal.to_string())
+    };
     match kubeconfig {
-        Some(path) => Some(Credentials::from_kubeconfig(std::path::Path::new(path))),
+        // Checked here too: DEL and GC read the path from a record.
+        Some(path) => Some(
+            allowed("kubeconfig", std::path::Path::new(path))
+                .map_err(pod_api::Error::Credentials)
+                .and_then(|()| {
+                    Credentials::from_kubeconfig_checked(std::path::Path::new(path), &allowed)
+                }),
+        ),
         None => Credentials::in_cluster(),
+    }
+}
+
+enum VolumeError {
+    /// The node policy does not allow the volume's host path.
+    Refused(Box<node_policy::Refusal>),
+    /// The pod's spec cannot be used.
+    Pod(String),
+}
+
+impl From<String> for VolumeError {
+    fn from(e: String) -> Self {
+        VolumeError::Pod(e)
     }
 }
 
@@ -101,7 +137,7 @@ fn volume(
     pod: &Value,
     k8s: &netconf::Kubernetes,
     uid: &str,
-) -> Result<(Option<String>, String), String> {
+) -> Result<(Option<String>, String), VolumeError> {
     let wanted = k8s.shared_dir_volume.as_str();
     let mapped_dir = pod["spec"]["containers"]
         .as_array()
@@ -120,25 +156,43 @@ fn volume(
     else {
         return Ok((None, mapped_dir));
     };
+    let policy = crate::policy::node();
     let dir = if let Some(path) = volume["hostPath"]["path"].as_str() {
         if !netconf::is_abs_path(path) {
             return Err(format!(
                 "volume {wanted}: hostPath {path:?} is not an absolute path without '..'"
-            ));
+            )
+            .into());
         }
-        path.trim_end_matches('/').to_string()
+        // The pod's spec is the tenant's: its hostPath is confined like a
+        // config's sharedDir.
+        let dir = path.trim_end_matches('/').to_string();
+        policy
+            .check(
+                &format!("volume {wanted}: hostPath"),
+                &dir,
+                node_policy::Rule::PodVolume,
+            )
+            .map_err(VolumeError::Refused)?;
+        dir
     } else if volume.get("emptyDir").is_some() {
         if !netconf::is_safe_name(uid) {
-            return Err(format!("uid {uid:?} cannot be part of a path"));
+            return Err(format!("uid {uid:?} cannot be part of a path").into());
         }
-        format!(
+        let dir = format!(
             "{}/pods/{uid}/volumes/kubernetes.io~empty-dir/{wanted}",
             k8s.kubelet_dir
-        )
+        );
+        policy
+            .check(
+                &format!("volume {wanted}: emptyDir"),
+                &dir,
+                node_policy::Rule::PodEmptyDir,
+            )
+            .map_err(VolumeError::Refused)?;
+        dir
     } else {
-        return Err(format!(
-            "volume {wanted} is neither a hostPath nor an emptyDir"
-        ));
+        return Err(format!("volume {wanted} is neither a hostPath nor an emptyDir").into());
     };
     Ok((Some(dir), mapped_dir))
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use wasm_runtime::Runtime;
 
+use node_policy::What;
+
 use crate::capabilities::{Ovsdb, ProbeCaps, Vpp};
 use crate::record::Details;
 
@@ -26,7 +28,7 @@ pub(crate) fn undo_attachment(
     let mut ovsdb: Option<Ovsdb> = None;
     let mut vpp: Option<Vpp> = None;
     let mut runtime: Option<Runtime> = None;
-    let cache_dir = store.root().join("cache");
+    let cache_dir = crate::components::cache_dir();
     for entry in record.journal.iter().rev() {
         tracing::debug!(step = %entry.description, "undo");
         let connections = Connections {
@@ -161,24 +163,21 @@ fn undo_step(
                 Err(e) => Err(e.to_string()),
             }
         }
-        Undo::RemoveFile { path } => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(format!("remove {path}: {e}"))
-            }
-            _ => Ok(()),
-        },
-        Undo::RemoveEmptyDir { path } => match std::fs::remove_dir(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
-                tracing::debug!(path, "directory not empty; left in place");
-                Ok(())
-            }
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(format!("remove {path}: {e}"))
-            }
-            _ => Ok(()),
-        },
+        // A record is input too: removals only below where the node policy
+        // lets attachments live, and through no link a pod swapped in; a
+        // refused step is kept for the operator to see.
+        Undo::RemoveFile { path } => crate::policy::node().remove_beneath(path, What::File),
+        Undo::RemoveEmptyDir { path } => crate::policy::node().remove_beneath(path, What::EmptyDir),
         Undo::Unmount { path } => {
-            match rustix::mount::unmount(path.as_str(), rustix::mount::UnmountFlags::DETACH) {
+            // The mount point is the operator's socket mount dir (named
+            // exactly by the policy); its last component is not followed.
+            if !crate::policy::node().is_socket_mount(path) {
+                return Err(format!(
+                    "unmount {path}: not in the node policy's socketMountRoots"
+                ));
+            }
+            let flags = rustix::mount::UnmountFlags::DETACH | rustix::mount::UnmountFlags::NOFOLLOW;
+            match rustix::mount::unmount(path.as_str(), flags) {
                 // EINVAL: not a mount point (never mounted, or done).
                 Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(()),
                 Err(e) => Err(format!("unmount {path}: {e}")),
@@ -232,6 +231,32 @@ mod tests {
 
     fn path(p: &std::path::Path) -> String {
         p.display().to_string()
+    }
+
+    /// A record is input too: a removal it journals outside where the node
+    /// policy lets attachments live is refused at replay, the file stays,
+    /// and the step is kept. (Unit tests run under "everything under the
+    /// temp dir"; /dev/shm is outside it.)
+    #[test]
+    fn a_journalled_removal_outside_the_policy_is_refused_at_replay() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let outside = tempfile::Builder::new()
+            .prefix("uscni-outside-")
+            .tempfile_in("/dev/shm")
+            .unwrap();
+        let record = record(vec![(
+            "planted",
+            Undo::RemoveFile {
+                path: path(outside.path()),
+            },
+        )]);
+        store.save(&record).unwrap();
+        let err = undo_attachment(&store, record.clone(), &[]).unwrap_err();
+        assert_eq!(err.code, codes::TRY_AGAIN_LATER);
+        assert!(err.details.contains("outside every root"), "{err:?}");
+        assert!(outside.path().exists(), "the file outside was removed");
+        assert_eq!(store.load(&record.key).unwrap().unwrap().journal.len(), 1);
     }
 
     /// Newest first: the file goes before the dir that holds it, so the

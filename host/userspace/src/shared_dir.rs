@@ -14,6 +14,12 @@ use crate::names::Names;
 /// is a symlink or not a directory, and files of another container.
 /// Returns the directories ADD must create, outermost first.
 pub(crate) fn check(env: &Environment, names: &Names) -> Result<Vec<String>, CniError> {
+    if crate::policy::node().is_vswitch_socket(&names.socket_path) {
+        return Err(CniError::invalid_config(format!(
+            "the socket path {} is a vSwitch control socket the node policy lists",
+            names.socket_path
+        )));
+    }
     let mut missing = Vec::new();
     let mut dir = std::path::Path::new(&names.shared_dir);
     loop {

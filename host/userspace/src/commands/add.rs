@@ -40,7 +40,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     for plugin in conf.ipam_types() {
         ipam_delegate::find_plugin(plugin, &env.path)?;
     }
-    let runtime = open_runtime(conf)?;
+    let runtime = open_runtime()?;
     let engine_spec = engine_spec(conf)?;
     let engine = components::load_engine(&runtime, &engine_spec)?;
     let ipam_chain = match conf.ipam {
@@ -69,6 +69,16 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     };
     let volume_dir = pod.as_ref().and_then(|p| p.volume_dir.as_deref());
     let names = naming::names(conf, env, &naming, volume_dir)?;
+    if !names.in_pod_volume && conf.shared_dir.is_none() {
+        // The engine's default base dir is the policy's to allow too.
+        crate::policy::node()
+            .check(
+                "sharedDir (unset: the engine's default)",
+                &names.base_dir,
+                node_policy::Rule::SharedDir,
+            )
+            .map_err(|refusal| CniError::invalid_config(refusal.to_string()))?;
+    }
     if let Some(started) = crate::STARTED.get() {
         let components = 2 + usize::from(ipam_chain.is_some());
         tracing::debug!(

@@ -15,7 +15,7 @@ use crate::wit_host::{component_error, from_wit, limits};
 use crate::{components, ipam, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
-    let runtime = open_runtime(conf)?;
+    let runtime = open_runtime()?;
     let engine = components::load_engine(&runtime, &engine_spec(conf)?)?;
     let store = open_store(conf)?;
     let key = key(conf, env);

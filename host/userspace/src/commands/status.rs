@@ -9,7 +9,7 @@ use crate::wit_host::{component_error, from_wit, limits};
 use crate::{components, Output};
 
 pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
-    let runtime = open_runtime(conf)?;
+    let runtime = open_runtime()?;
     let engine = components::load_engine(&runtime, &engine_spec(conf)?)?;
     let caps = ProbeCaps::probe(&conf.host.ovs.db_socket, &conf.host.vpp.api_socket);
     let (_, status) = engine.status(caps, limits(conf), &conf.host.to_json().to_string());
