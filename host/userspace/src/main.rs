@@ -8,6 +8,7 @@ mod capabilities;
 mod cli;
 mod commands;
 mod components;
+mod confinement;
 mod container_data;
 mod crash;
 mod ipam;
@@ -99,12 +100,13 @@ fn run(stdin: &[u8]) -> Result<Output, CniError> {
     let mut conf = NetConf::parse(stdin)?;
     // Nothing the config names is used, not even its logFile, before the
     // node policy allows it.
-    let confined = policy::load().and_then(|node| policy::confine(&mut conf, node, &env));
+    let confined = policy::load().and_then(|node| confinement::confine(&mut conf, node, &env));
     if confined.is_err() {
         conf.log_file = None;
     }
     logging::init(&conf);
     confined?;
+    tracing::debug!(source = %policy::node().source, "node policy");
     require_version_for(env.command, conf.cni_version)?;
     tracing::debug!(command = ?env.command, container = %env.container_id, ifname = %env.ifname, "start");
     let outcome = match env.command {
