@@ -118,6 +118,11 @@ fn ovsdb_error(what: &str, error: OvsdbError) -> CniError {
             format!("{what}: ovsdb-server is unreachable"),
             format!("{m}; is ovsdb-server running and is host.ovs.dbSocket right?"),
         ),
+        // The host refuses what is outside the `ovsdb` grant's scope
+        // before it reaches the vSwitch.
+        OvsdbError::Rejected(m) if m.starts_with("ovsdb scope") => {
+            CniError::new(codes::COMPONENT_FAILURE, format!("{what}: {m}"), "")
+        }
         OvsdbError::Rejected(m) => CniError::new(
             codes::VSWITCH_FAILURE,
             format!("{what}: ovsdb-server refused the request"),

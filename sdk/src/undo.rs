@@ -49,6 +49,11 @@ pub fn record_remove_file(description: &str, path: &str) -> Result<(), CniError>
 }
 
 fn journal_error(message: String) -> CniError {
+    // A step outside a grant's scope is the component's fault, not the
+    // disk's.
+    if message.starts_with("ovsdb scope") || message.starts_with("vpp scope") {
+        return CniError::new(crate::codes::COMPONENT_FAILURE, message, "");
+    }
     CniError::new(
         crate::codes::IO_FAILURE,
         "cannot write the undo journal",

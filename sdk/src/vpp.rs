@@ -221,6 +221,11 @@ pub mod call {
                 format!("{message}: the running VPP does not know it"),
                 m,
             ),
+            // The host refuses what is outside the `vpp` grant's scope
+            // before it reaches VPP.
+            VppError::Failed(m) if m.starts_with("vpp scope") => {
+                CniError::new(codes::COMPONENT_FAILURE, format!("{message}: {m}"), "")
+            }
             VppError::Failed(m) => {
                 CniError::new(codes::VSWITCH_FAILURE, format!("{message} failed"), m)
             }

@@ -80,6 +80,23 @@ impl Device for VhostUserNet {
 fn connect_memif(path: &Path) -> Connection {
     let mut cfg = ClientConfig::new(path);
     cfg.rx_mode = RxMode::Polling;
+    // The attachment's secret, as its container data gives it.
+    let dir = path.parent().unwrap();
+    let data = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("configData-")
+        })
+        .expect("the container data");
+    let data: serde_json::Value = serde_json::from_slice(&std::fs::read(data).unwrap()).unwrap();
+    cfg.secret = data["config"]["memif"]["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     // The vSwitch takes a moment to free the port after the last run.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -10,6 +10,7 @@ pub mod app;
 pub mod component;
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,11 +51,32 @@ pub fn app_binary() -> PathBuf {
 pub const CNI_PATH: &str = "/usr/lib/cni";
 
 /// The node policy every test's plugin runs under unless it brings its
-/// own: every path allowed (the ownership and no-symlink rules still
-/// hold), the state dir [`TEST_STATE_ROOT`], unpinned components allowed.
-/// The hostile-config tests run under a strict one.
+/// own: `tests/fixtures/node-policy-tests.json` (every path allowed, the
+/// ownership and no-symlink rules still holding; the state dir
+/// [`TEST_STATE_ROOT`]; unpinned components allowed), copied into
+/// [`TEST_STATE_ROOT`] so that its trust does not hang on how the
+/// checkout's dirs were made. The hostile-config tests run a strict one.
 pub fn test_policy() -> PathBuf {
-    workspace().join("tests/fixtures/node-policy-tests.json")
+    static POLICY: OnceLock<PathBuf> = OnceLock::new();
+    POLICY
+        .get_or_init(|| {
+            let fixture = workspace().join("tests/fixtures/node-policy-tests.json");
+            let path = test_state_root().join("policy.json");
+            let tmp = test_state_root().join(format!(".policy.json.{}", std::process::id()));
+            std::fs::copy(&fixture, &tmp).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+            path
+        })
+        .clone()
+}
+
+/// [`TEST_STATE_ROOT`], made root's and 0755 whatever the umask.
+fn test_state_root() -> &'static Path {
+    let root = Path::new(TEST_STATE_ROOT);
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    root
 }
 
 /// The test policy's state dir: a config's `stateDir` must lie in it.
@@ -66,10 +88,9 @@ pub const POLICY_ENV: &str = "USERSPACE_CNI_POLICY";
 /// A throwaway dir inside [`TEST_STATE_ROOT`], where a config's `stateDir`
 /// may be (with its shared and IPAM dirs beside it).
 pub fn scratch_dir() -> tempfile::TempDir {
-    std::fs::create_dir_all(TEST_STATE_ROOT).unwrap();
     tempfile::Builder::new()
         .prefix("uscni-")
-        .tempdir_in(TEST_STATE_ROOT)
+        .tempdir_in(test_state_root())
         .unwrap()
 }
 

@@ -286,6 +286,23 @@ fn a_failing_second_ipam_plugin_releases_the_first() {
     assert_refused_cleanly(&net, "dualfail00001");
 }
 
+/// The `ipam` grant is scoped to the plugin types the network config
+/// names: an IPAM chain asking for another plugin in CNI_PATH (`static`
+/// here; `host-device` would move a host interface) is refused before the
+/// plugin runs, and nothing is left.
+#[test]
+fn an_ipam_chain_cannot_run_a_plugin_the_config_does_not_name() {
+    let mut net = Network::memif(Ovs::shared());
+    net.config["components"] = json!({"ipamChain": component::build("ipam-chain-rogue")});
+    let err = net.add("ipamrogue0001", &Netns::new()).err(102);
+    let msg = err["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("ipam scope") && msg.contains("\"static\"") && msg.contains("host-local"),
+        "{err}"
+    );
+    assert_refused_cleanly(&net, "ipamrogue0001");
+}
+
 /// A memory limit smaller than what a component needs to start is caught
 /// at instantiation and reported as the memory limit (told by the error's
 /// type, not wasmtime's wording), before anything on the host changes.

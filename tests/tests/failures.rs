@@ -159,6 +159,48 @@ fn a_trap_in_the_engine_rolls_back_its_journalled_work() {
     );
 }
 
+/// The `ovsdb` grant is scoped: a Manager insert (ovs-vswitchd would
+/// listen on TCP), a `net_pcap` device (it would read a host file) and a
+/// Manager journalled as an undo step are refused by the host before
+/// ovsdb-server sees them; the ADD fails naming the scope and the bridge
+/// the engine made is rolled back.
+#[test]
+fn an_engine_cannot_write_outside_the_ovsdb_scope() {
+    let _serial = serial();
+    for (mode, id, expect) in [
+        (
+            "manager",
+            "scopemgr00001",
+            "table \"Manager\" is outside the scope",
+        ),
+        (
+            "pcap",
+            "scopepcap0001",
+            "only a net_memif device is in the scope",
+        ),
+        (
+            "undo-manager",
+            "scopeundo0001",
+            "table \"Manager\" is outside the scope",
+        ),
+    ] {
+        let msg = hostile_add(mode, id);
+        assert!(
+            msg.contains("ovsdb scope") && msg.contains(expect),
+            "{mode}: {msg}"
+        );
+        assert_eq!(
+            Ovs::shared().vsctl(&["get-manager"]),
+            "",
+            "{mode}: a Manager row"
+        );
+        assert!(
+            !Ovs::shared().dump().contains("pcap0"),
+            "{mode}: a pcap interface"
+        );
+    }
+}
+
 #[test]
 fn an_engine_that_loops_forever_is_stopped_by_the_deadline() {
     let _serial = serial();

@@ -485,6 +485,67 @@ fn memif_ring_buffer_and_secret_reach_dpdk() {
     net.assert_nothing_left("tuned000000001");
 }
 
+/// The secret `devargs` of a memif port, if it has one.
+fn memif_secret(net: &Network, port: &str) -> Option<String> {
+    let devargs = net
+        .ovs
+        .vsctl(&["get", "Interface", port, "options:dpdk-devargs"]);
+    devargs
+        .trim_matches('"')
+        .split(',')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .map(str::to_string)
+}
+
+/// Each memif attachment gets a random secret of its own, in OVS's
+/// devargs and in this container's data only; OVS-DPDK refuses a client
+/// with another secret or none, and takes one with the right one. A
+/// config may ask for none with "".
+#[test]
+fn a_memif_attachment_has_its_own_secret_and_ovs_refuses_any_other() {
+    let mut net = Network::memif(ovs());
+    let ns = Netns::new();
+    let ids = ["secretA000001", "secretB000001"];
+    for id in ids {
+        net.add(id, &ns).ok();
+    }
+    let secrets: Vec<String> = ids
+        .iter()
+        .map(|id| memif_secret(&net, &format!("memif-{}-net1", &id[..12])).expect("a secret"))
+        .collect();
+    assert_ne!(secrets[0], secrets[1], "one secret per attachment");
+    for (id, secret) in ids.iter().zip(&secrets) {
+        assert!(secret.len() == 16 && secret.bytes().all(|b| b.is_ascii_hexdigit()));
+        let cid12 = &id[..12];
+        let data: Value = serde_json::from_slice(
+            &std::fs::read(net.dir(&format!("shared/{cid12}/configData-{cid12}-net1.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(data["config"]["memif"]["secret"], secret.as_str());
+    }
+    let socket = net.dir("shared/secretA00000/memif-secretA00000-net1.sock");
+    let connect = |secret: &str| {
+        let mut cfg = memif::ClientConfig::new(&socket);
+        cfg.secret = secret.to_string();
+        memif::Client::connect(&cfg)
+    };
+    for wrong in [secrets[1].as_str(), "", "guess"] {
+        assert!(connect(wrong).is_err(), "OVS took the secret {wrong:?}");
+    }
+    let conn = connect(&secrets[0]).expect("OVS takes the right secret");
+    drop(conn);
+    for id in ids {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
+    }
+
+    net.config["host"]["memif"]["secret"] = json!("");
+    net.add("nosecret00001", &ns).ok();
+    assert_eq!(memif_secret(&net, "memif-nosecret0000-net1"), None);
+    net.del("nosecret00001").ok();
+}
+
 #[test]
 fn multus_gets_the_npwg_device_info_and_del_removes_it() {
     for (mut net, expected) in [

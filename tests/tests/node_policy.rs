@@ -41,6 +41,13 @@ impl Node {
         ] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
+        // Whatever the umask: only root may write the node's dirs.
+        let mut dirs = BTreeMap::new();
+        walk(&root, &mut dirs);
+        for (path, (mode, ..)) in dirs {
+            let perms = std::fs::Permissions::from_mode(mode & 0o7755);
+            std::fs::set_permissions(path, perms).unwrap();
+        }
         // The stand-in /etc: a root-only key and ordinary files.
         let key = root.join("etc/secret.key");
         std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nroot only\n").unwrap();

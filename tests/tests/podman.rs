@@ -6,6 +6,7 @@
 //! podman runs inside a network namespace of the test's (as FIELD-NOTES
 //! advise), with its own storage, run dir and network config dir.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,7 +28,24 @@ impl Podman {
         for d in [&plugins, &net_d] {
             std::fs::create_dir_all(d).unwrap();
         }
-        std::os::unix::fs::symlink(plugin_binary(), plugins.join("userspace")).unwrap();
+        // The plugin under the test's node policy. Podman's own calls carry
+        // our environment, but the DEL that conmon's exit command runs when
+        // a container stops does not, so the policy is set where the
+        // runtime finds the plugin, as an operator's wrapper would.
+        let wrapper = plugins.join("userspace");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh
+export {}={}
+exec {} \"$@\"\n",
+                integration_tests::POLICY_ENV,
+                integration_tests::test_policy().display(),
+                plugin_binary().display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::symlink(
             Path::new(CNI_PATH).join("host-local"),
             plugins.join("host-local"),

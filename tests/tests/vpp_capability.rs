@@ -69,3 +69,43 @@ fn a_component_reaches_vpp_and_its_vpp_undo_runs_on_del() {
         "{err}"
     );
 }
+
+/// The `vpp` grant is scoped to the messages the built-in engine sends:
+/// `cli_inband` (which runs any VPP CLI) is refused by the host before
+/// the double sees it.
+#[test]
+fn a_component_cannot_send_vpp_a_message_outside_the_scope() {
+    let dir = integration_tests::scratch_dir();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let engine = component::build("vpp-probe-engine");
+    let conf = json!({
+        "cniVersion": "1.1.0", "type": "userspace", "name": "vpp-cli",
+        "stateDir": dir.path().join("state"), "sharedDir": dir.path().join("shared"),
+        "host": {"engine": engine, "iftype": "memif", "netType": "bridge",
+                 "vpp": {"apiSocket": api}, "probe": "cli"},
+        "container": {"iftype": "memif", "memif": {"role": "slave"}}
+    })
+    .to_string();
+    let ns = Netns::new();
+    let run = cni_call(
+        "ADD",
+        "vppcli0000001",
+        "net1",
+        &ns.path(),
+        conf.as_bytes(),
+        &[],
+    );
+    let err = run.err(102);
+    let msg = err["msg"].as_str().unwrap();
+    assert!(
+        msg.contains("vpp scope") && msg.contains("\"cli_inband\""),
+        "{err}"
+    );
+    assert!(
+        !double.calls().iter().any(|c| c.starts_with("cli_inband")),
+        "the double got cli_inband: {:?}",
+        double.calls()
+    );
+    assert!(integration_tests::list(&dir.path().join("state/attachments/vpp-cli")).is_empty());
+}

@@ -88,7 +88,7 @@ impl Settings {
         if let Some(size) = memif["bufferSize"].as_u64() {
             memif_tuning += &format!(",bsize={size}");
         }
-        if let Some(secret) = memif["secret"].as_str() {
+        if let Some(secret) = memif["secret"].as_str().filter(|s| !s.is_empty()) {
             if secret.contains([',', '=']) {
                 return Err(CniError::new(
                     codes::INVALID_NETWORK_CONFIG,

@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,7 +29,14 @@ pub enum Error {
         path: String,
         source: serde_json::Error,
     },
+    /// Another call held the state dir's lock for longer than the wait.
+    #[error("state dir {path} is locked by another CNI call for more than {} s", waited.as_secs_f64())]
+    Busy { path: String, waited: Duration },
 }
+
+/// How long a call waits for the state dir's lock before giving up (twice
+/// the longest a component call may run by default, plus the vSwitch).
+pub const LOCK_WAIT: Duration = Duration::from_secs(150);
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -129,6 +137,27 @@ impl Record {
     }
 }
 
+/// Takes `lock` exclusively within `wait`: `Err(None)` when another holder
+/// kept it that long. flock cannot time out, so it is tried without
+/// blocking, with a short, growing pause between tries.
+fn lock_within(lock: &File, wait: Duration) -> Result<(), Option<rustix::io::Errno>> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match rustix::fs::flock(lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::WOULDBLOCK) => {}
+            Err(e) => return Err(Some(e)),
+        }
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Err(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
 /// The state directory, locked for as long as this value lives.
 pub struct Store {
     root: PathBuf,
@@ -137,8 +166,14 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating, mode 0700) the state dir and takes its lock,
-    /// waiting for any other plugin process that holds it.
+    /// waiting up to [`LOCK_WAIT`] for any other plugin process that holds
+    /// it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, Error> {
+        Self::open_waiting(root, LOCK_WAIT)
+    }
+
+    /// [`Store::open`], waiting at most `wait` for the lock.
+    pub fn open_waiting(root: impl Into<PathBuf>, wait: Duration) -> Result<Store, Error> {
         let root = root.into();
         fs::DirBuilder::new()
             .recursive(true)
@@ -153,8 +188,13 @@ impl Store {
             .mode(0o600)
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| io_err(&lock_path)(e.into()))?;
+        lock_within(&lock, wait).map_err(|e| match e {
+            Some(e) => io_err(&lock_path)(e.into()),
+            None => Error::Busy {
+                path: root.display().to_string(),
+                waited: wait,
+            },
+        })?;
         Ok(Store { root, _lock: lock })
     }
 
@@ -321,6 +361,25 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// A lock held past the wait is a clear error, not a hang.
+    #[test]
+    fn a_lock_held_past_the_wait_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let err = Store::open_waiting(dir.path(), Duration::from_millis(300))
+            .err()
+            .expect("the lock is held");
+        let waited = started.elapsed();
+        assert!(matches!(err, Error::Busy { .. }), "{err}");
+        assert!(
+            err.to_string().contains("locked by another CNI call"),
+            "{err}"
+        );
+        assert!(waited >= Duration::from_millis(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(3), "{waited:?}");
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct Memif {
     /// Descriptors per ring, a power of two.
     pub ring_size: Option<u32>,
     pub buffer_size: Option<u32>,
+    /// The memif secret: `None` on the host side until ADD draws one for
+    /// the attachment; `Some("")` when the config asks for none.
     pub secret: Option<String>,
 }
 
@@ -211,7 +213,11 @@ impl Side {
             buffer_size: m
                 .opt_u32_in("bufferSize", 64, 65535)?
                 .or_else(|| host.and_then(|h| h.memif.buffer_size)),
+            // Host side: absent = a random one per attachment (the plugin
+            // makes it), "" = none. Container side: the host's.
             secret: match m.opt_str("secret")? {
+                None if host.is_none() => None,
+                Some("") if host.is_none() => Some(String::new()),
                 None | Some("") => host.and_then(|h| h.memif.secret.clone()),
                 Some(s) if s.len() <= MAX_MEMIF_SECRET && s.bytes().all(|b| b.is_ascii_graphic()) => {
                     Some(s.to_string())
@@ -337,7 +343,8 @@ impl Side {
             "engine": self.engine.as_str(),
             "iftype": self.iftype.as_str(),
             "netType": self.net_type.as_str(),
-            "memif": {"role": self.memif.role, "mode": self.memif.mode, "socketfile": opt(&self.memif.socketfile)},
+            "memif": {"role": self.memif.role, "mode": self.memif.mode, "socketfile": opt(&self.memif.socketfile),
+                      "secret": opt(&self.memif.secret)},
             "vhost": {"mode": opt(&self.vhost.mode), "group": opt(&self.vhost.group), "socketfile": opt(&self.vhost.socketfile)},
             "bridge": {"bridgeName": opt(&self.bridge.bridge_name), "bridgeId": self.bridge.bridge_id.unwrap_or(0),
                        "vlanId": self.bridge.vlan_id.unwrap_or(0)},

@@ -119,25 +119,32 @@ pub(crate) fn confine(
     } else {
         return Err(format!("{} is not a directory", existing.display()));
     };
-    if let Some(why) = root_owned::untrusted_dir(&trusted_dir) {
-        return Err(format!(
-            "is not under directories only root can write: {why}"
-        ));
-    }
     let resolved = std::fs::canonicalize(&existing)
         .map_err(|e| format!("cannot be resolved: {e}"))?
         .join(&rest);
-    let inside = roots.iter().any(|entry| {
+    // Which entry lets it in, if any: named exactly, or as a root.
+    let admitted = roots.iter().find_map(|entry| {
         let (root, any_below) = split_entry(entry);
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let matching = if any_below { Match::Below } else { matching };
-        match matching {
+        let inside = match matching {
             Match::Exact => resolved == root,
             Match::Below => resolved.starts_with(&root),
             Match::StrictlyBelow => resolved.starts_with(&root) && resolved != root,
-        }
+        };
+        inside.then_some(matching)
     });
-    if !inside {
+    // A socket or dir the operator named exactly is trusted as named (a
+    // vSwitch's own dir may belong to its user or group); anything else
+    // must lie under directories only root can write.
+    if admitted != Some(Match::Exact) {
+        if let Some(why) = root_owned::untrusted_dir(&trusted_dir) {
+            return Err(format!(
+                "is not under directories only root can write: {why}"
+            ));
+        }
+    }
+    if admitted.is_none() {
         let shown = if resolved == path {
             String::new()
         } else {

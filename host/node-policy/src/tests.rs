@@ -402,3 +402,38 @@ fn vswitch_sockets_are_told_apart() {
     assert!(!policy.is_socket_mount("/var/lib/vhost_sockets/a/b"));
     assert!(policy.allows_ipam("host-local") && !policy.allows_ipam("host-device"));
 }
+
+#[test]
+fn an_exactly_named_socket_is_trusted_in_its_services_own_dir() {
+    // VPP's /run/vpp may be group-writable by the vpp group: the operator
+    // named the socket itself, so that dir is not held against it.
+    let (_tmp, root) = tree();
+    let dir = root.join("vpp");
+    std::fs::create_dir(&dir).unwrap();
+    chmod(&dir, 0o770);
+    let socket = dir.join("api.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let exact = NodePolicy {
+        vpp_api_sockets: vec![socket.clone()],
+        ..rooted(&root)
+    };
+    exact
+        .check(
+            "host.vpp.apiSocket",
+            socket.to_str().unwrap(),
+            Rule::VppApiSocket,
+        )
+        .unwrap();
+    let starred = NodePolicy {
+        vpp_api_sockets: vec![root.join("**")],
+        ..rooted(&root)
+    };
+    let err = starred
+        .check(
+            "host.vpp.apiSocket",
+            socket.to_str().unwrap(),
+            Rule::VppApiSocket,
+        )
+        .unwrap_err();
+    assert!(err.why.contains("writable by others"), "{err}");
+}

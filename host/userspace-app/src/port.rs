@@ -29,6 +29,7 @@ impl Listener {
                 let mut cfg = ServerConfig::new(&spec.socket);
                 cfg.if_name = spec.if_name.clone();
                 cfg.name = "userspace-app".into();
+                cfg.secret = spec.secret.clone();
                 cfg.rx_mode = RxMode::Interrupt;
                 Listener::Memif(Server::bind(cfg)?)
             }
@@ -61,6 +62,9 @@ fn vhost_config() -> vhost_user_net::Config {
     }
 }
 
+/// The copy buffer's starting size: a jumbo frame.
+const MAX_FRAME_COPY: usize = 9216;
+
 pub enum Port {
     Memif(Box<Connection>),
     Vhost(Box<VhostUserNet>),
@@ -74,6 +78,7 @@ impl Port {
                 let mut cfg = ClientConfig::new(&spec.socket);
                 cfg.if_name = spec.if_name.clone();
                 cfg.name = "userspace-app".into();
+                cfg.secret = spec.secret.clone();
                 cfg.rx_mode = RxMode::Interrupt;
                 Port::Memif(Box::new(Client::connect(&cfg)?))
             }
@@ -121,8 +126,17 @@ impl Port {
         }
     }
 
-    /// Receives everything waiting on every queue, `burst` at a time.
+    /// Receives everything waiting on every queue, `burst` at a time. Each
+    /// frame is copied out of the shared memory before `f` sees it: the
+    /// peer can still write there, and a frame must not change while it is
+    /// parsed.
     pub fn rx_all(&mut self, burst: usize, mut f: impl FnMut(&[u8])) {
+        let mut copy = Vec::with_capacity(MAX_FRAME_COPY);
+        let mut f = |frame: &[u8]| {
+            copy.clear();
+            copy.extend_from_slice(frame);
+            f(&copy)
+        };
         match self {
             Port::Memif(c) => {
                 for q in 0..c.rx_queues() {

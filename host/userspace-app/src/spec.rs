@@ -29,6 +29,8 @@ pub struct InterfaceSpec {
     pub kind: Kind,
     pub role: Role,
     pub socket: PathBuf,
+    /// The memif secret the plugin gave this attachment ("" = none).
+    pub secret: String,
     pub mac: [u8; 6],
     pub address: Ipv4Addr,
     pub prefix_len: u8,
@@ -113,6 +115,10 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         .to_string();
     let container_id = doc["containerId"].as_str().unwrap_or_default();
     let cid12 = &container_id[..container_id.len().min(12)];
+    let secret = config["memif"]["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let (kind, role, socketfile) = match config["iftype"].as_str() {
         Some("memif") => {
             let memif = &config["memif"];
@@ -191,6 +197,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         kind,
         role,
         socket: dir.join(socketfile),
+        secret,
         mac: parse_mac(mac_text).with_context(|| format!("bad MAC {mac_text}"))?,
         address,
         prefix_len,

@@ -2,7 +2,7 @@
 //! and ICMP echo for our address, learn neighbours, and build the ARP
 //! requests and echo requests `ping` needs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use smoltcp::phy::ChecksumCapabilities;
@@ -27,10 +27,45 @@ pub enum Event {
     Ignored,
 }
 
+/// The most neighbours kept: a peer sending ARP from endless source
+/// addresses makes the oldest go, never the table grow.
+pub const MAX_NEIGHBOURS: usize = 256;
+
+/// IPv4 neighbours and their MACs, at most [`MAX_NEIGHBOURS`]; when full,
+/// a new one replaces the one learned longest ago.
+#[derive(Debug, Default)]
+pub struct Neighbours {
+    macs: HashMap<Ipv4Addr, EthernetAddress>,
+    /// Learning order, oldest first (each address once).
+    order: VecDeque<Ipv4Addr>,
+}
+
+impl Neighbours {
+    pub fn get(&self, ip: &Ipv4Addr) -> Option<&EthernetAddress> {
+        self.macs.get(ip)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Ipv4Addr, &EthernetAddress)> {
+        self.macs.iter()
+    }
+
+    /// Learns (or refreshes) `ip`: it becomes the newest.
+    pub fn insert(&mut self, ip: Ipv4Addr, mac: EthernetAddress) {
+        if self.macs.insert(ip, mac).is_some() {
+            self.order.retain(|known| *known != ip);
+        } else if self.macs.len() > MAX_NEIGHBOURS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.macs.remove(&oldest);
+            }
+        }
+        self.order.push_back(ip);
+    }
+}
+
 pub struct Stack {
     pub mac: EthernetAddress,
     pub ip: Ipv4Addr,
-    pub neighbours: HashMap<Ipv4Addr, EthernetAddress>,
+    pub neighbours: Neighbours,
     pub arp_replies_sent: u64,
     pub echo_replies_sent: u64,
 }
@@ -42,7 +77,7 @@ impl Stack {
         Stack {
             mac: EthernetAddress(mac),
             ip,
-            neighbours: HashMap::new(),
+            neighbours: Neighbours::default(),
             arp_replies_sent: 0,
             echo_replies_sent: 0,
         }
@@ -222,7 +257,7 @@ mod tests {
             panic!("b answers ARP")
         };
         assert_eq!(a.receive(&reply), Event::Learned);
-        let b_mac = a.neighbours[&b.ip];
+        let b_mac = *a.neighbours.get(&b.ip).unwrap();
         assert_eq!(b_mac, b.mac);
 
         let echo = a.echo_request(b_mac, b.ip, 7, 1, b"abcdefgh");
@@ -238,6 +273,49 @@ mod tests {
             }
         );
         assert_eq!(b.echo_replies_sent, 1);
+    }
+
+    /// A flood of ARP from 100k source addresses: the table stays at its
+    /// cap, holds the newest, and the stack still answers.
+    #[test]
+    fn an_arp_flood_from_endless_sources_keeps_the_table_bounded() {
+        let (_, mut b) = pair();
+        for n in 0..100_000u32 {
+            let mut flooder = Stack::new([2, 1, 0, 0, 0, 9], Ipv4Addr::from(0x0a80_0000 + n));
+            flooder.mac = EthernetAddress([2, 1, (n >> 16) as u8, (n >> 8) as u8, n as u8, 9]);
+            assert!(matches!(
+                b.receive(&flooder.arp_request(b.ip)),
+                Event::Reply(_)
+            ));
+        }
+        assert_eq!(b.neighbours.iter().count(), MAX_NEIGHBOURS);
+        assert!(b
+            .neighbours
+            .get(&Ipv4Addr::from(0x0a80_0000 + 99_999))
+            .is_some());
+        assert!(b.neighbours.get(&Ipv4Addr::from(0x0a80_0000)).is_none());
+        let (mut a, _) = pair();
+        let Event::Reply(reply) = b.receive(&a.arp_request(b.ip)) else {
+            panic!("b still answers ARP")
+        };
+        assert_eq!(a.receive(&reply), Event::Learned);
+    }
+
+    #[test]
+    fn a_refreshed_neighbour_is_the_newest() {
+        let mut table = Neighbours::default();
+        let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+        for n in 0..MAX_NEIGHBOURS as u32 {
+            table.insert(Ipv4Addr::from(n), mac);
+        }
+        table.insert(Ipv4Addr::from(0), mac);
+        table.insert(Ipv4Addr::from(10_000), mac);
+        assert!(
+            table.get(&Ipv4Addr::from(0)).is_some(),
+            "refreshed, so kept"
+        );
+        assert!(table.get(&Ipv4Addr::from(1)).is_none(), "the oldest went");
+        assert_eq!(table.iter().count(), MAX_NEIGHBOURS);
     }
 
     #[test]

@@ -17,10 +17,12 @@ use crate::wit_host::to_wit;
 /// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
 pub(crate) const OVSDB_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A lazily opened OVSDB connection.
+/// A lazily opened OVSDB connection, within the `ovsdb` scope.
 pub(crate) struct Ovsdb {
     socket: String,
     client: Option<ovsdb_client::Client>,
+    /// The attachment's socket: the only one an interface may name.
+    attachment_socket: Option<String>,
 }
 
 impl Ovsdb {
@@ -28,7 +30,14 @@ impl Ovsdb {
         Ovsdb {
             socket: socket.to_string(),
             client: None,
+            attachment_socket: None,
         }
+    }
+
+    /// Lets interfaces made on this connection name `socket_path` (ADD).
+    pub(crate) fn for_attachment(mut self, socket_path: &str) -> Ovsdb {
+        self.attachment_socket = Some(socket_path.to_string());
+        self
     }
 
     pub(crate) fn socket(&self) -> &str {
@@ -53,6 +62,8 @@ impl Ovsdb {
         });
         let ops: Vec<Value> = serde_json::from_str(ops)
             .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
+        crate::scope::ovsdb_ops(&ops, self.attachment_socket.as_deref())
+            .map_err(OvsdbError::Rejected)?;
         crate::crash::point("before an OVSDB transaction");
         let result = self.transact(&ops, wait_applied);
         crate::crash::point("after an OVSDB transaction");
@@ -118,8 +129,10 @@ impl Vpp {
         Ok(self.conn()?.knows(name_crc))
     }
 
-    /// On a broken connection the next call reconnects.
+    /// On a broken connection the next call reconnects. Only messages in
+    /// the `vpp` scope are sent.
     pub(crate) fn request(&mut self, name_crc: &str, body: &[u8]) -> Result<Vec<u8>, VppError> {
+        crate::scope::vpp_message(name_crc).map_err(VppError::Failed)?;
         crate::crash::point("before a VPP request");
         let result = self.conn()?.request(name_crc, body).map_err(vpp_error);
         crate::crash::point("after a VPP request");
@@ -135,6 +148,7 @@ impl Vpp {
         body: &[u8],
         details: &str,
     ) -> Result<Vec<Vec<u8>>, VppError> {
+        crate::scope::vpp_message(name_crc).map_err(VppError::Failed)?;
         let result = self
             .conn()?
             .dump(name_crc, body, details)
@@ -213,20 +227,29 @@ impl<J: Journal> Capabilities for Caps<J> {
 
     fn journal_append(&mut self, description: String, step: WitUndo) -> Result<(), String> {
         let undo = match step {
-            WitUndo::Ovsdb(u) => attachment_store::Undo::Ovsdb {
-                db_socket: self.ovsdb.socket().to_string(),
-                ops: serde_json::from_str(&u.ops)
-                    .map_err(|e| format!("undo operations are not JSON: {e}"))?,
-                wait_applied: u.wait_applied,
-                skip_if_unmet: u.skip_if_unmet,
-            },
+            WitUndo::Ovsdb(u) => {
+                let ops: Vec<Value> = serde_json::from_str(&u.ops)
+                    .map_err(|e| format!("undo operations are not a JSON array: {e}"))?;
+                // Replayed by DEL without the attachment's socket: within
+                // the scope as undo steps are.
+                crate::scope::ovsdb_ops(&ops, None)?;
+                attachment_store::Undo::Ovsdb {
+                    db_socket: self.ovsdb.socket().to_string(),
+                    ops: Value::Array(ops),
+                    wait_applied: u.wait_applied,
+                    skip_if_unmet: u.skip_if_unmet,
+                }
+            }
             WitUndo::RemoveFile(path) => {
                 self.journal.may_remove(&path)?;
                 attachment_store::Undo::RemoveFile { path }
             }
             WitUndo::Engine(step) => attachment_store::Undo::Engine { step },
             WitUndo::Vpp(u) => attachment_store::Undo::Vpp {
-                api_socket: self.vpp.socket().to_string(),
+                api_socket: {
+                    crate::scope::vpp_message(&u.name_crc)?;
+                    self.vpp.socket().to_string()
+                },
                 name_crc: u.name_crc,
                 body: u.body,
                 ok_retvals: u.ok_retvals,

@@ -63,16 +63,20 @@ pub(crate) struct IpamDelegate {
     pub ifname: String,
     pub cni_args: String,
     pub cni_path: Vec<String>,
+    /// The `ipam` scope: the plugin types the network config names; the
+    /// IPAM chain may run no other.
+    pub plugin_types: Vec<String>,
 }
 
 impl IpamDelegate {
-    pub(crate) fn new(env: &cni_protocol::Environment) -> IpamDelegate {
+    pub(crate) fn new(env: &cni_protocol::Environment, conf: &NetConf) -> IpamDelegate {
         IpamDelegate {
             container_id: env.container_id.clone(),
             netns: env.netns.clone(),
             ifname: env.ifname.clone(),
             cni_args: env.args_raw.clone(),
             cni_path: env.path.clone(),
+            plugin_types: conf.ipam_types().into_iter().map(str::to_string).collect(),
         }
     }
 }
@@ -103,6 +107,18 @@ pub(crate) fn exec_for_chain<J: Journal>(
             )))
         }
     };
+    if !delegate.plugin_types.contains(&plugin) {
+        // A chain that could run any plugin in CNI_PATH as root could run
+        // `host-device` and move a host interface into the pod.
+        return Err(CniError::new(
+            codes::COMPONENT_FAILURE,
+            format!(
+                "IPAM chain: ipam scope: {plugin:?} is not a plugin the network config names ({})",
+                delegate.plugin_types.join(", ")
+            ),
+            "the ipam capability runs only the ipam.type(s) of the network config",
+        ));
+    }
     let call = ipam_delegate::Call {
         command,
         container_id: &delegate.container_id,
@@ -257,6 +273,7 @@ mod tests {
                 ifname: "net1".into(),
                 cni_args: String::new(),
                 cni_path: vec![self.dir.path().display().to_string()],
+                plugin_types: vec!["fake-ipam".into()],
             }
         }
 
@@ -296,6 +313,27 @@ mod tests {
         let err = exec_for_chain(&plugin.delegate(), &mut journal, "ADD", CONFIG).unwrap_err();
         assert_eq!(err.code, codes::TRY_AGAIN_LATER, "{}", err.msg);
         assert_eq!(plugin.commands(), ["ADD", "DEL"]);
+        assert!(journal.0.is_empty());
+    }
+
+    /// The `ipam` scope: a plugin the network config does not name is not
+    /// run, even one in CNI_PATH, and nothing is journalled.
+    #[test]
+    fn the_chain_runs_only_the_plugins_the_config_names() {
+        let plugin = Plugin::new();
+        let mut journal = Steps::default();
+        let scoped = IpamDelegate {
+            plugin_types: vec!["host-local".into()],
+            ..plugin.delegate()
+        };
+        let err = exec_for_chain(&scoped, &mut journal, "ADD", CONFIG).unwrap_err();
+        assert_eq!(err.code, codes::COMPONENT_FAILURE);
+        assert!(
+            err.msg.contains("ipam scope") && err.msg.contains("fake-ipam"),
+            "{}",
+            err.msg
+        );
+        assert!(plugin.commands().is_empty());
         assert!(journal.0.is_empty());
     }
 

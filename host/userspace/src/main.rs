@@ -21,6 +21,7 @@ mod pod;
 mod policy;
 mod record;
 mod rollback;
+mod scope;
 mod shared_dir;
 mod store;
 mod wit_host;

@@ -112,6 +112,8 @@ fn undo_step(
                 _ => ovsdb.insert(Ovsdb::new(db_socket)),
             };
             let ops = ops.as_array().cloned().unwrap_or_default();
+            // A record is input: its steps stay within the `ovsdb` scope.
+            crate::scope::ovsdb_ops(&ops, None)?;
             let results = client
                 .transact(&ops, *wait_applied)
                 .map_err(|e| e.to_string())?;

@@ -538,7 +538,10 @@ fn reconcile_listeners(state: &State, listeners: &Listeners) {
             continue;
         }
         if let Some(path) = state.sockets.get(&m.socket_id) {
-            match memif::Server::bind(memif::ServerConfig::new(path)) {
+            // As VPP does: a slave must present the memif's secret.
+            let mut cfg = memif::ServerConfig::new(path);
+            cfg.secret = m.secret.clone();
+            match memif::Server::bind(cfg) {
                 Ok(server) => {
                     listeners.insert(
                         *sw_if_index,

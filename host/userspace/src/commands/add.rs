@@ -33,6 +33,7 @@ use crate::wit_host::{attachment, component_error, from_wit, limits};
 use crate::{components, container_data, ipam, permissions, rollback, shared_dir, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
+    let conf = &with_memif_secret(conf);
     let group = match (&conf.host.iftype, &conf.host.vhost.group) {
         (IfType::VhostUser, Some(group)) => Some(permissions::resolve_group(group)?),
         _ => None,
@@ -112,11 +113,12 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         .save(&record)
         .map_err(|e| CniError::io("cannot write the attachment record", e))?;
     crate::crash::point("after the attachment record");
-    let caps = AttachmentCaps::new(
+    let mut caps = AttachmentCaps::new(
         &conf.host.ovs.db_socket,
         &conf.host.vpp.api_socket,
         RecordJournal { store, record },
     );
+    caps.ovsdb = caps.ovsdb.for_attachment(&names.socket_path);
 
     let steps = Steps {
         env,
@@ -153,6 +155,22 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
 
 /// A retried ADD (the runtime did not see the first one's answer) gets
 /// the answer the committed one gave.
+/// A memif attachment gets a secret of its own unless the config gives
+/// one (or asks for none with ""): the vSwitch refuses a peer without it,
+/// and only this pod's container data carries it, so another tenant on
+/// the node that reaches the socket cannot take the port over.
+fn with_memif_secret(conf: &NetConf) -> NetConf {
+    let mut conf = conf.clone();
+    if conf.host.iftype == IfType::Memif && conf.host.memif.secret.is_none() {
+        let secret = format!("{:016x}", naming::nonce());
+        conf.host.memif.secret = Some(secret.clone());
+        if conf.container.memif.secret.is_none() {
+            conf.container.memif.secret = Some(secret);
+        }
+    }
+    conf
+}
+
 fn answer_of_a_retried_add(
     record: Option<&Record>,
     conf: &NetConf,
@@ -250,7 +268,7 @@ impl Steps<'_, '_> {
         let ipam_result = match self.ipam_chain {
             None => conf.prev_result.clone(),
             Some(chain) => {
-                caps.ipam = Some(IpamDelegate::new(env));
+                caps.ipam = Some(IpamDelegate::new(env, conf));
                 let config = ipam::config(conf).to_string();
                 let (returned, allocated) = chain.allocate(caps, limits(conf), &config);
                 caps = returned;

@@ -2,7 +2,8 @@
 //! (creates the configured bridge), then misbehaves as `host.hostile`
 //! says: `trap` (panics, which traps), `loop` (spins forever), `alloc`
 //! (allocates 1 GiB), `move` (asks the host to move a file of its choice,
-//! as root) or `remove` (journals the removal of a file of its choice).
+//! as root), `remove` (journals the removal of a file of its choice), or
+//! goes outside the `ovsdb` scope: `manager`, `pcap`, `undo-manager`.
 //! The host must refuse or stop it with a CNI error and roll the bridge
 //! back.
 
@@ -62,6 +63,43 @@ impl Engine for HostileEngine {
             Some("remove") => {
                 undo::record_remove_file("remove a file", &text("hostileFrom"))?;
                 panic!("hostile-engine: trap after journalling a removal")
+            }
+            // Outside the `ovsdb` scope: a Manager (ovs-vswitchd would
+            // listen on TCP), a pcap device (it would read a host file),
+            // and the same Manager journalled as an "undo" for DEL to run.
+            Some("manager") => {
+                ovsdb::transact(
+                    "add a manager",
+                    &[ovsdb::insert_with_uuid(
+                        "Manager",
+                        "6b8a1f2e-0000-4000-8000-000000000002",
+                        json!({"target": "ptcp:6640"}),
+                    )],
+                    false,
+                )?;
+                panic!("hostile-engine: the host let a Manager through")
+            }
+            Some("pcap") => {
+                ovsdb::transact(
+                    "add a pcap port",
+                    &[ovsdb::insert_with_uuid(
+                        "Interface",
+                        "6b8a1f2e-0000-4000-8000-000000000003",
+                        json!({"name": "pcap0", "type": "dpdk",
+                               "options": ovsdb::map([("dpdk-devargs", "net_pcap0,rx_pcap=/etc/shadow")])}),
+                    )],
+                    false,
+                )?;
+                panic!("hostile-engine: the host let a pcap device through")
+            }
+            Some("undo-manager") => {
+                let ops = json!([ovsdb::insert_with_uuid(
+                    "Manager",
+                    "6b8a1f2e-0000-4000-8000-000000000004",
+                    json!({"target": "ptcp:6641"}),
+                )]);
+                undo::record_ovsdb("an undo that adds a manager", &ops, false, false)?;
+                panic!("hostile-engine: the host journalled a Manager")
             }
             Some("loop") => loop {
                 std::hint::black_box(0u64);
