@@ -104,17 +104,8 @@ pub(crate) fn confine(
             _ => parent(&existing),
         }
     } else if existing.is_dir() {
-        // What the plugin will create must not go where others can create
-        // first (a link, in a sticky dir like /tmp).
-        let mode = std::fs::metadata(&existing).map_or(0, |m| m.mode());
-        if mode & 0o022 != 0 {
-            return Err(format!(
-                "does not exist, and {} where it would be made is writable by others",
-                existing.display()
-            ));
-        }
-        // A link on the way counts if root made it (checked next) and
-        // where it leads is inside a root (checked last).
+        // A link on the way counts if root made it (checked below) and
+        // where it leads is inside a root.
         existing.clone()
     } else {
         return Err(format!("{} is not a directory", existing.display()));
@@ -138,6 +129,15 @@ pub(crate) fn confine(
     // vSwitch's own dir may belong to its user or group); anything else
     // must lie under directories only root can write.
     if admitted != Some(Match::Exact) {
+        // What the plugin will create must not go where others can create
+        // first (a link, in a sticky dir like /tmp).
+        let mode = std::fs::metadata(&trusted_dir).map_or(0, |m| m.mode());
+        if !at_end && mode & 0o022 != 0 {
+            return Err(format!(
+                "does not exist, and {} where it would be made is writable by others",
+                trusted_dir.display()
+            ));
+        }
         if let Some(why) = root_owned::untrusted_dir(&trusted_dir) {
             return Err(format!(
                 "is not under directories only root can write: {why}"

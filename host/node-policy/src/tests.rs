@@ -437,3 +437,25 @@ fn an_exactly_named_socket_is_trusted_in_its_services_own_dir() {
         .unwrap_err();
     assert!(err.why.contains("writable by others"), "{err}");
 }
+
+#[test]
+fn an_exactly_named_socket_may_be_missing_in_its_services_dir() {
+    // VPP stopped: its socket is gone, its group-writable dir stays; the
+    // call gets to say VPP is unreachable instead of a policy error.
+    let (_tmp, root) = tree();
+    let dir = root.join("vpp");
+    std::fs::create_dir(&dir).unwrap();
+    chmod(&dir, 0o770);
+    let socket = dir.join("api.sock");
+    let policy = NodePolicy {
+        vpp_api_sockets: vec![socket.clone()],
+        ..rooted(&root)
+    };
+    policy
+        .check(
+            "host.vpp.apiSocket",
+            socket.to_str().unwrap(),
+            Rule::VppApiSocket,
+        )
+        .unwrap();
+}
