@@ -245,15 +245,15 @@ impl<J: Journal> Capabilities for Caps<J> {
                 attachment_store::Undo::RemoveFile { path }
             }
             WitUndo::Engine(step) => attachment_store::Undo::Engine { step },
-            WitUndo::Vpp(u) => attachment_store::Undo::Vpp {
-                api_socket: {
-                    crate::scope::vpp_message(&u.name_crc)?;
-                    self.vpp.socket().to_string()
-                },
-                name_crc: u.name_crc,
-                body: u.body,
-                ok_retvals: u.ok_retvals,
-            },
+            WitUndo::Vpp(u) => {
+                crate::scope::vpp_message(&u.name_crc)?;
+                attachment_store::Undo::Vpp {
+                    api_socket: self.vpp.socket().to_string(),
+                    name_crc: u.name_crc,
+                    body: u.body,
+                    ok_retvals: u.ok_retvals,
+                }
+            }
         };
         self.journal.append(description, undo)
     }
