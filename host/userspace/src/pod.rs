@@ -156,8 +156,7 @@ fn volume(
     else {
         return Ok((None, mapped_dir));
     };
-    let policy = crate::policy::node();
-    let dir = if let Some(path) = volume["hostPath"]["path"].as_str() {
+    let (dir, kind, rule) = if let Some(path) = volume["hostPath"]["path"].as_str() {
         if !netconf::is_abs_path(path) {
             return Err(format!(
                 "volume {wanted}: hostPath {path:?} is not an absolute path without '..'"
@@ -167,14 +166,7 @@ fn volume(
         // The pod's spec is the tenant's: its hostPath is confined like a
         // config's sharedDir.
         let dir = path.trim_end_matches('/').to_string();
-        policy
-            .check(
-                &format!("volume {wanted}: hostPath"),
-                &dir,
-                node_policy::Rule::PodVolume,
-            )
-            .map_err(VolumeError::Refused)?;
-        dir
+        (dir, "hostPath", node_policy::Rule::PodVolume)
     } else if volume.get("emptyDir").is_some() {
         if !netconf::is_safe_name(uid) {
             return Err(format!("uid {uid:?} cannot be part of a path").into());
@@ -183,17 +175,13 @@ fn volume(
             "{}/pods/{uid}/volumes/kubernetes.io~empty-dir/{wanted}",
             k8s.kubelet_dir
         );
-        policy
-            .check(
-                &format!("volume {wanted}: emptyDir"),
-                &dir,
-                node_policy::Rule::PodEmptyDir,
-            )
-            .map_err(VolumeError::Refused)?;
-        dir
+        (dir, "emptyDir", node_policy::Rule::PodEmptyDir)
     } else {
         return Err(format!("volume {wanted} is neither a hostPath nor an emptyDir").into());
     };
+    crate::policy::node()
+        .check(&format!("volume {wanted}: {kind}"), &dir, rule)
+        .map_err(VolumeError::Refused)?;
     Ok((Some(dir), mapped_dir))
 }
 
