@@ -29,6 +29,8 @@ fi
 
 .ci/setup
 cargo build --release --locked
+# The plugin with its crash points armed, for the crash-consistency tests.
+cargo build --release --locked -p userspace --features crash-points --bin userspace-crash-points
 # Counts the tests pin and the README quotes, printed in the summary.
 figures=$(mktemp)
 trap 'rm -f "$log" "$figures"' EXIT

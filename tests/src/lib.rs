@@ -37,6 +37,20 @@ pub fn plugin_binary() -> PathBuf {
     path
 }
 
+/// The plugin with its crash points armed: the `userspace-crash-points`
+/// binary, which only tests/run.sh builds (the shipped binary ignores
+/// `USERSPACE_CRASH_AT`).
+pub fn crash_points_binary() -> PathBuf {
+    let path = workspace().join("target/release/userspace-crash-points");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --release --locked -p userspace --features \
+         crash-points --bin userspace-crash-points` first (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
 /// The container app binary under test.
 pub fn app_binary() -> PathBuf {
     let path = workspace().join("target/release/userspace-app");
@@ -347,7 +361,11 @@ impl Run {
 /// Runs the plugin with `env` (CNI_* variables) and `stdin`, nothing else
 /// inherited but PATH.
 pub fn run_plugin(env: &[(&str, &str)], stdin: &[u8]) -> Run {
-    let mut child = Command::new(plugin_binary())
+    run_binary(&plugin_binary(), env, stdin)
+}
+
+fn run_binary(binary: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Run {
+    let mut child = Command::new(binary)
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env(POLICY_ENV, test_policy())
@@ -404,6 +422,34 @@ pub fn cni_call(
     stdin: &[u8],
     extra: &[(&str, &str)],
 ) -> Run {
+    let env = cni_env(command, id, ifname, netns, extra);
+    run_plugin(&env, stdin)
+}
+
+/// [`cni_call`] with the crash-points build, which kills itself at its
+/// `n`-th crash point (`USERSPACE_CRASH_AT=n`).
+pub fn cni_call_crashing_at(
+    n: usize,
+    command: &str,
+    id: &str,
+    ifname: &str,
+    netns: &str,
+    stdin: &[u8],
+    extra: &[(&str, &str)],
+) -> Run {
+    let n = n.to_string();
+    let mut env = cni_env(command, id, ifname, netns, extra);
+    env.push(("USERSPACE_CRASH_AT", &n));
+    run_binary(&crash_points_binary(), &env, stdin)
+}
+
+fn cni_env<'a>(
+    command: &'a str,
+    id: &'a str,
+    ifname: &'a str,
+    netns: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("CNI_COMMAND", command),
         ("CNI_CONTAINERID", id),
@@ -412,7 +458,7 @@ pub fn cni_call(
         ("CNI_PATH", CNI_PATH),
     ];
     env.extend_from_slice(extra);
-    run_plugin(&env, stdin)
+    env
 }
 
 /// A network of the plugin's with its own bridge, state, shared and IPAM
@@ -613,4 +659,18 @@ pub fn figure(name: &str, value: impl std::fmt::Display) {
         .open(path)
         .expect("open the figures file");
     writeln!(file, "{name}: {value}").expect("write a figure");
+}
+
+/// Polls `ready` every 10 ms until it holds; panics naming `what` after
+/// 30 s. A readiness check, for what a test must see happen before it
+/// goes on.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not seen within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

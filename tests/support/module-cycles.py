@@ -2,7 +2,7 @@
 """Module cycles inside one crate: `module-cycles.py SRC_DIR` prints each
 top-level module's dependencies on its siblings (`crate::x`, `super::`
 from a submodule) and exits 1 when any module is on a cycle. The crate
-root (main.rs / lib.rs) is left out: every module may use what it
+root (main.rs / lib.rs) and its binaries (bin/) are left out: every module may use what it
 defines. Tests (`#[cfg(test)] mod tests`) are left out too."""
 
 import os
@@ -18,7 +18,7 @@ def graph(src):
                 continue
             path = os.path.relpath(os.path.join(root, f), src)
             top = path.split("/")[0].removesuffix(".rs")
-            if top in ("main", "lib"):
+            if top in ("main", "lib", "bin"):
                 continue
             text = open(os.path.join(src, path)).read()
             text = re.sub(r"#\[cfg\(test\)\]\s*mod tests \{.*", "", text, flags=re.S)

@@ -3,28 +3,25 @@
 //! data and renaming it, before the commit), for memif and vhost-user on
 //! OVS-DPDK and for memif on the VPP test double. After each kill, a DEL —
 //! and separately a GC — leaves the vSwitch, the files and the IPAM store
-//! as they were before the ADD. The plugin kills itself at the N-th crash
-//! point when `USERSPACE_CRASH_AT=N` (see host/userspace/src/crash.rs).
+//! as they were before the ADD. The plugin built with its crash points
+//! (`userspace-crash-points`) kills itself at the N-th crash point when
+//! `USERSPACE_CRASH_AT=N` (see host/userspace/src/crash.rs); the shipped
+//! binary ignores the variable.
 
-use integration_tests::{cni_call, run_plugin, Netns, Network, Ovs, Run, CNI_PATH};
+use integration_tests::{
+    cni_call, cni_call_crashing_at, run_plugin, Netns, Network, Ovs, Run, CNI_PATH,
+};
 use serde_json::{json, Value};
 use vpp_test_double::{Options, VppDouble};
 
-/// Runs `command` for `id` with `conf`, and `USERSPACE_CRASH_AT` when given.
+/// Runs `command` for `id` with `conf`; with `crash_at`, the crash-points
+/// build killed at that point.
 fn call(command: &str, id: &str, ns: &Netns, conf: &Value, crash_at: Option<usize>) -> Run {
-    let crash = crash_at.map(|n| n.to_string());
-    let extra: Vec<(&str, &str)> = crash
-        .iter()
-        .map(|n| ("USERSPACE_CRASH_AT", n.as_str()))
-        .collect();
-    cni_call(
-        command,
-        id,
-        "net1",
-        &ns.path(),
-        conf.to_string().as_bytes(),
-        &extra,
-    )
+    let (netns, stdin) = (ns.path(), conf.to_string());
+    match crash_at {
+        Some(n) => cni_call_crashing_at(n, command, id, "net1", &netns, stdin.as_bytes(), &[]),
+        None => cni_call(command, id, "net1", &netns, stdin.as_bytes(), &[]),
+    }
 }
 
 /// How an attachment is cleaned up after the kill.
@@ -164,4 +161,27 @@ fn memif_on_the_vpp_double_killed_at_every_step_then_del_and_gc() {
             n,
         );
     }
+}
+
+/// The shipped binary has no crash points: with `USERSPACE_CRASH_AT=1` in
+/// its environment an ADD runs to the end.
+#[test]
+fn the_shipped_binary_ignores_the_crash_switch() {
+    let net = Network::memif(Ovs::shared());
+    let ns = Netns::new();
+    let id = "crashswitchoff01";
+    let run = cni_call(
+        "ADD",
+        id,
+        "net1",
+        &ns.path(),
+        &net.stdin(),
+        &[("USERSPACE_CRASH_AT", "1")],
+    );
+    assert!(
+        run.success && !run.stderr.contains("USERSPACE_CRASH_AT"),
+        "{run:?}"
+    );
+    net.del(id).ok();
+    net.assert_nothing_left(id);
 }

@@ -4,9 +4,12 @@
 //! one at a time.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use integration_tests::{component, run_plugin, Netns, Network, Ovs, CNI_PATH};
+use integration_tests::component::{self, Bloat};
+use integration_tests::{run_plugin, wait_for, Netns, Network, Ovs, CNI_PATH};
 use serde_json::json;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -134,16 +137,27 @@ fn status_with_ovsdb_server_stopped_is_50() {
 
 /// Runs the hostile engine in `mode`; returns the CNI error's message.
 fn hostile_add(mode: &str, id: &str) -> String {
-    let engine = component::build("hostile-engine");
+    let net = hostile_network(&component::build("hostile-engine"), mode);
+    hostile_add_on(&net, id)
+}
+
+/// A memif network whose engine is `engine` in `mode`, with tight limits.
+fn hostile_network(engine: &Path, mode: &str) -> Network {
     let mut net = Network::memif(Ovs::shared());
     net.config["host"]["engine"] = json!(engine.display().to_string());
     net.config["host"]["hostile"] = json!(mode);
     net.config["componentLimits"] = json!({"timeoutMs": 500, "memoryMiB": 32});
+    net
+}
+
+/// ADD on a hostile network: error 102, its bridge rolled back, nothing
+/// left. Returns the error's message.
+fn hostile_add_on(net: &Network, id: &str) -> String {
     let ns = Netns::new();
     let err = net.add(id, &ns).err(102);
     assert!(
         !net.ovs.bridge_exists(&net.bridge),
-        "{mode}: the bridge the engine made is rolled back"
+        "the bridge the engine made is rolled back"
     );
     net.assert_nothing_left(id);
     err["msg"].as_str().unwrap().to_string()
@@ -206,6 +220,91 @@ fn an_engine_that_loops_forever_is_stopped_by_the_deadline() {
     let _serial = serial();
     let msg = hostile_add("loop", "looping000001");
     assert!(msg.contains("time limit of 500ms"), "{msg}");
+}
+
+/// An engine asleep on a WASI timer is in host code (`poll`), out of the
+/// epoch deadline's reach; the call's wall-clock bound stops it all the
+/// same, and releases the node's lock: a second ADD on the same state dir,
+/// started while the engine sleeps, completes within the bound.
+#[test]
+fn an_engine_waiting_in_wasi_is_stopped_and_the_next_call_gets_the_node() {
+    let _serial = serial();
+    const BOUND: Duration = Duration::from_millis(1500);
+    let mut hostile = hostile_network(&component::build_wasip2("hostile-engine"), "wait");
+    hostile.config["componentLimits"]["timeoutMs"] = json!(BOUND.as_millis() as u64);
+    hostile.config["components"] =
+        json!({"engine": {"grants": ["ovsdb", "journal", "log", "wasi", "clocks"]}});
+    let mut next = Network::memif(Ovs::shared());
+    next.config["stateDir"] = hostile.config["stateDir"].clone();
+    let (hostile_ns, next_ns) = (Netns::new(), Netns::new());
+
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let stopped = s.spawn(|| {
+            let err = hostile.add("waiting00001", &hostile_ns).err(102);
+            (err, started.elapsed())
+        });
+        // The engine holds the node's lock from before it makes the bridge
+        // until it is stopped.
+        wait_for("the hostile engine's bridge", || {
+            hostile.ovs.bridge_exists(&hostile.bridge)
+        });
+        let queued = Instant::now();
+        next.add("waitnext0001", &next_ns).ok();
+        let next_took = queued.elapsed();
+        let (err, hostile_took) = stopped.join().unwrap();
+        let msg = err["msg"].as_str().unwrap();
+        assert!(msg.contains("time limit of 1.5s"), "{msg}");
+        // Stopped at the bound, plus start-up and the rollback's OVSDB work.
+        assert!(
+            hostile_took < BOUND + Duration::from_secs(3),
+            "{hostile_took:?}"
+        );
+        assert!(next_took < BOUND + Duration::from_secs(5), "{next_took:?}");
+    });
+    assert!(!hostile.ovs.bridge_exists(&hostile.bridge));
+    hostile.assert_nothing_left("waiting00001");
+    next.del("waitnext0001").ok();
+    next.assert_nothing_left("waitnext0001");
+}
+
+/// The monotonic clock's timers are what let a component wait: not in
+/// the default grants, and the refusal names the grant.
+#[test]
+fn an_engine_importing_timers_needs_the_clocks_grant() {
+    let _serial = serial();
+    let net = hostile_network(&component::build_wasip2("hostile-engine"), "wait");
+    let ns = Netns::new();
+    let err = net.add("noclocks0001", &ns).err(102);
+    let msg = err["msg"].as_str().unwrap();
+    assert!(msg.contains("capability `clocks`"), "{msg}");
+    assert!(!net.ovs.bridge_exists(&net.bridge));
+    net.assert_nothing_left("noclocks0001");
+}
+
+/// Nine hundred core instances, or a thousand tables or memories, in one
+/// component are refused when it is instantiated, before it runs:
+/// nothing reaches OVS.
+#[test]
+fn an_engine_bloated_with_instances_tables_or_memories_is_refused() {
+    let _serial = serial();
+    let engine = component::build("hostile-engine");
+    for (bloat, id, expect) in [
+        (Bloat::Instances, "bloatinst001", "instance count too high"),
+        (Bloat::Tables, "bloattabl001", "table count too high"),
+        (Bloat::Memories, "bloatmemo001", "memory count too high"),
+    ] {
+        let net = hostile_network(&component::bloated(&engine, bloat), "trap");
+        let ns = Netns::new();
+        let err = net.add(id, &ns).err(102);
+        let msg = err["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("exceeded a store limit") && msg.contains(expect),
+            "{bloat:?}: {msg}"
+        );
+        assert!(!net.ovs.bridge_exists(&net.bridge), "{bloat:?}: a bridge");
+        net.assert_nothing_left(id);
+    }
 }
 
 #[test]

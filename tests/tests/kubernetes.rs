@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use integration_tests::app::App;
-use integration_tests::{cni_call, first_address, list, Netns, Network, Ovs, Run};
+use integration_tests::{
+    cni_call, cni_call_crashing_at, first_address, list, Netns, Network, Ovs, Run,
+};
 use kube_api_double::KubeApiDouble;
 use serde_json::{json, Value};
 
@@ -434,14 +436,14 @@ fn killed_at_every_step_a_pod_add_is_undone_by_del() {
     let mut points = 0;
     for n in 1.. {
         let id = format!("k8scrash{n:03}xx");
-        let crash = n.to_string();
-        let run = cni_call(
+        let run = cni_call_crashing_at(
+            n,
             "ADD",
             &id,
             "net1",
             &ns.path(),
             &net.stdin(),
-            &[("CNI_ARGS", POD_ARGS), ("USERSPACE_CRASH_AT", &crash)],
+            &[("CNI_ARGS", POD_ARGS)],
         );
         let finished = run.success;
         if !finished {

@@ -122,7 +122,7 @@ impl Default for NodePolicy {
             ipam_types: ["host-local", "static", "dhcp", "whereabouts"]
                 .map(String::from)
                 .to_vec(),
-            grants: ["ovsdb", "vpp", "ipam", "journal", "log", "wasi"]
+            grants: ["ovsdb", "vpp", "ipam", "journal", "log", "wasi", "clocks"]
                 .map(String::from)
                 .to_vec(),
             source: "the built-in defaults".into(),
@@ -444,7 +444,7 @@ impl NodePolicy {
 }
 
 /// The capabilities a policy may list (the host's `Capability` names).
-pub const KNOWN_GRANTS: [&str; 6] = ["ovsdb", "vpp", "ipam", "journal", "log", "wasi"];
+pub const KNOWN_GRANTS: [&str; 7] = ["ovsdb", "vpp", "ipam", "journal", "log", "wasi", "clocks"];
 
 #[cfg(test)]
 mod tests;

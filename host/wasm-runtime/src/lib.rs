@@ -28,12 +28,17 @@ pub use manifest::{Capability, Manifest, Role, WIT_PACKAGE, WIT_VERSION};
 /// would otherwise clash with `wasmtime::Engine`.
 mod bindings {
     pub(crate) mod engine {
-        wasmtime::component::bindgen!({ path: "../../wit", world: "engine" });
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: "engine",
+            exports: { default: async },
+        });
     }
     pub(crate) mod naming {
         wasmtime::component::bindgen!({
             path: "../../wit",
             world: "naming",
+            exports: { default: async },
             with: {
                 "userspace:cni/types": super::engine::userspace::cni::types,
                 "userspace:cni/log": super::engine::userspace::cni::log,
@@ -44,6 +49,7 @@ mod bindings {
         wasmtime::component::bindgen!({
             path: "../../wit",
             world: "ipam-chain",
+            exports: { default: async },
             with: {
                 "userspace:cni/types": super::engine::userspace::cni::types,
                 "userspace:cni/log": super::engine::userspace::cni::log,
@@ -100,6 +106,8 @@ pub enum Error {
     Timeout { component: String, limit: Duration },
     #[error("component {component}: exceeded its memory limit of {limit} bytes")]
     MemoryLimit { component: String, limit: usize },
+    #[error("component {component}: exceeded a store limit: {what}")]
+    ResourceLimit { component: String, what: String },
     #[error("component {component}: trapped: {message}")]
     Trap { component: String, message: String },
     #[error("component cache {path}: {source}")]
@@ -199,6 +207,9 @@ pub fn is_built_in(role: Role, name: &str) -> bool {
 pub struct Runtime {
     engine: wasmtime::Engine,
     cache_dir: PathBuf,
+    /// Runs component calls as futures on this thread; its timer is the
+    /// calls' wall-clock bound.
+    executor: tokio::runtime::Runtime,
 }
 
 impl Runtime {
@@ -210,6 +221,13 @@ impl Runtime {
             component: "-".into(),
             message: format!("{e:?}"),
         })?;
+        let executor = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::Load {
+                component: "-".into(),
+                message: format!("cannot start the component executor: {e}"),
+            })?;
         let ticker = engine.clone();
         std::thread::spawn(move || loop {
             std::thread::sleep(EPOCH_TICK);
@@ -218,6 +236,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             cache_dir: cache_dir.into(),
+            executor,
         })
     }
 
@@ -373,49 +392,93 @@ struct Loaded<'r> {
     wasi: Option<Vec<FileGrant>>,
 }
 
-/// Refuses a linear memory past `limit` (at instantiation too) with a
-/// typed error, so running out of memory is told from other traps by its
-/// type, not by wasmtime's wording.
-struct MemoryCap {
+/// How many core instances, tables and linear memories one store may
+/// create: several times what a component built with the SDK needs (one
+/// memory, a few tables and instances), far below a hostile component's
+/// thousands.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 32;
+const MAX_MEMORIES: usize = 8;
+/// Elements across all of a store's tables.
+const MAX_TABLE_ELEMENTS: usize = 1 << 16;
+
+/// Bounds a store: its linear memories together may not pass `limit`
+/// bytes (at instantiation too), its tables together `MAX_TABLE_ELEMENTS`
+/// elements, and it may create only so many instances, tables and
+/// memories. Refusals are typed, so running out is told from other traps
+/// by its type, not by wasmtime's wording.
+struct StoreLimiter {
     limit: usize,
+    memory_bytes: usize,
+    table_elements: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("a linear memory of {desired} bytes exceeds the limit of {limit}")]
+#[error("its linear memories would grow to {desired} bytes, past the limit of {limit}")]
 struct MemoryLimitExceeded {
     desired: usize,
     limit: usize,
 }
 
-impl wasmtime::ResourceLimiter for MemoryCap {
+#[derive(Debug, thiserror::Error)]
+#[error("its tables would grow to {desired} elements, past the limit of {MAX_TABLE_ELEMENTS}")]
+struct TableLimitExceeded {
+    desired: usize,
+}
+
+impl wasmtime::ResourceLimiter for StoreLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = self.memory_bytes - current + desired;
+        if total > self.limit {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                desired,
+                desired: total,
                 limit: self.limit,
             }));
         }
+        self.memory_bytes = total;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        let total = self.table_elements - current + desired;
+        if total > MAX_TABLE_ELEMENTS {
+            return Err(wasmtime::Error::new(TableLimitExceeded { desired: total }));
+        }
+        self.table_elements = total;
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
+/// Where wasmtime's error says a store created more instances, tables or
+/// memories than its limiter allows (`resource limit exceeded: instance
+/// count too high at 65`); a unit test pins the wording.
+const COUNT_LIMIT_PREFIX: &str = "resource limit exceeded: ";
+
 struct StoreData<C> {
     caps: C,
-    limits: MemoryCap,
+    limits: StoreLimiter,
     component: String,
     wasi: wasmtime_wasi::WasiCtx,
     table: wasmtime::component::ResourceTable,
@@ -432,14 +495,21 @@ impl<C: Send> wasmtime_wasi::WasiView for StoreData<C> {
 
 impl Loaded<'_> {
     /// Instantiates the component in a fresh, bounded store (`link` adds
-    /// the world's imports) and runs `f`. Returns the capabilities (with
-    /// whatever they recorded) and the result.
+    /// the world's imports) and runs `f` within the wall-clock limit.
+    /// Returns the capabilities (with whatever they recorded) and the
+    /// result.
+    ///
+    /// The call runs as a future: Wasm code yields at every epoch tick and
+    /// WASI waits (`poll`, timers) are async, so the deadline stops a
+    /// component in a host-side wait as surely as one spinning in Wasm.
+    /// The capabilities are synchronous; each exchange they make has a
+    /// bound of its own (OVSDB, VPP, IPAM delegates).
     fn call<C: Send + 'static, R>(
         &self,
         caps: C,
         limits: Limits,
         link: impl FnOnce(&mut Linker<StoreData<C>>) -> wasmtime::Result<()>,
-        f: impl FnOnce(&mut Store<StoreData<C>>, &Linker<StoreData<C>>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&mut Store<StoreData<C>>, &Linker<StoreData<C>>) -> wasmtime::Result<R>,
     ) -> (C, Result<R, Error>) {
         let engine = &self.runtime.engine;
         // WASI as the sandbox allows it: no environment, arguments, stdin
@@ -464,8 +534,10 @@ impl Loaded<'_> {
             engine,
             StoreData {
                 caps,
-                limits: MemoryCap {
+                limits: StoreLimiter {
                     limit: limits.memory_bytes,
+                    memory_bytes: 0,
+                    table_elements: 0,
                 },
                 component: self.name.clone(),
                 wasi: wasi.build(),
@@ -473,39 +545,64 @@ impl Loaded<'_> {
             },
         );
         store.limiter(|data| &mut data.limits);
-        store.set_epoch_deadline((limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
+        // Yield to the executor at every tick, so the timeout below can fire.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         let mut linker: Linker<StoreData<C>> = Linker::new(engine);
-        let wasi_linked = match self.wasi {
-            Some(_) => wasmtime_wasi::p2::add_to_linker_sync(&mut linker),
+        let linked = match self.wasi {
+            Some(_) => wasmtime_wasi::p2::add_to_linker_async(&mut linker),
             None => Ok(()),
+        }
+        .and_then(|_| link(&mut linker));
+        let result = match linked {
+            Err(e) => Err(e),
+            Ok(()) => {
+                // The timer is made inside the executor, which drives it.
+                let bounded =
+                    async { tokio::time::timeout(limits.timeout, f(&mut store, &linker)).await };
+                match self.runtime.executor.block_on(bounded) {
+                    Ok(result) => result,
+                    Err(_elapsed) => {
+                        let (component, limit) = (self.name.clone(), limits.timeout);
+                        return (
+                            store.into_data().caps,
+                            Err(Error::Timeout { component, limit }),
+                        );
+                    }
+                }
+            }
         };
-        let result = wasi_linked
-            .and_then(|_| link(&mut linker))
-            .and_then(|_| f(&mut store, &linker));
-        let result = result.map_err(|e| self.classify(e, limits));
+        let result = result.map_err(|e| classify(self.name.clone(), e, limits));
         (store.into_data().caps, result)
     }
+}
 
-    fn classify(&self, error: wasmtime::Error, limits: Limits) -> Error {
-        let component = self.name.clone();
-        if matches!(
-            error.downcast_ref::<wasmtime::Trap>(),
-            Some(wasmtime::Trap::Interrupt)
-        ) {
-            return Error::Timeout {
-                component,
-                limit: limits.timeout,
-            };
-        }
-        if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
-            return Error::MemoryLimit {
-                component,
-                limit: limits.memory_bytes,
-            };
-        }
-        let message = format!("{error:?}");
-        Error::Trap { component, message }
+/// Tells a limit the store hit from any other trap.
+fn classify(component: String, error: wasmtime::Error, limits: Limits) -> Error {
+    if error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return Error::MemoryLimit {
+            component,
+            limit: limits.memory_bytes,
+        };
     }
+    if let Some(exceeded) = error.downcast_ref::<TableLimitExceeded>() {
+        return Error::ResourceLimit {
+            component,
+            what: exceeded.to_string(),
+        };
+    }
+    let message = format!("{error:?}");
+    if let Some((_, what)) = message.split_once(COUNT_LIMIT_PREFIX) {
+        let what = what.lines().next().unwrap_or(what);
+        return Error::ResourceLimit {
+            component,
+            what: format!(
+                "{what} (a store may have {MAX_INSTANCES} instances, {MAX_TABLES} tables, \
+                 {MAX_MEMORIES} memories)"
+            ),
+        };
+    }
+    Error::Trap { component, message }
 }
 
 /// What a CNI call gets back from a component: the capabilities, and the
@@ -524,7 +621,7 @@ impl EngineComponent<'_> {
         &self,
         caps: C,
         limits: Limits,
-        f: impl FnOnce(&bindings::engine::Engine, &mut Store<StoreData<C>>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&bindings::engine::Engine, &mut Store<StoreData<C>>) -> wasmtime::Result<R>,
     ) -> (C, Result<R, Error>) {
         self.0.call(
             caps,
@@ -538,10 +635,14 @@ impl EngineComponent<'_> {
                     |d| d,
                 )
             },
-            |store, linker| {
-                let instance =
-                    bindings::engine::Engine::instantiate(&mut *store, &self.0.component, linker)?;
-                f(&instance, store)
+            async |store, linker| {
+                let instance = bindings::engine::Engine::instantiate_async(
+                    &mut *store,
+                    &self.0.component,
+                    linker,
+                )
+                .await?;
+                f(&instance, store).await
             },
         )
     }
@@ -552,8 +653,8 @@ impl EngineComponent<'_> {
         limits: Limits,
         attachment: &Attachment,
     ) -> Outcome<C, AddResult> {
-        self.call(caps, limits, |engine, store| {
-            engine.call_add(store, attachment)
+        self.call(caps, limits, async |engine, store| {
+            engine.call_add(store, attachment).await
         })
     }
 
@@ -563,8 +664,8 @@ impl EngineComponent<'_> {
         limits: Limits,
         attachment: &Attachment,
     ) -> Outcome<C, ()> {
-        self.call(caps, limits, |engine, store| {
-            engine.call_check(store, attachment)
+        self.call(caps, limits, async |engine, store| {
+            engine.call_check(store, attachment).await
         })
     }
 
@@ -575,8 +676,8 @@ impl EngineComponent<'_> {
         attachment: &Attachment,
         step: &str,
     ) -> Outcome<C, ()> {
-        self.call(caps, limits, |engine, store| {
-            engine.call_undo(store, attachment, step)
+        self.call(caps, limits, async |engine, store| {
+            engine.call_undo(store, attachment, step).await
         })
     }
 
@@ -586,8 +687,8 @@ impl EngineComponent<'_> {
         limits: Limits,
         host_config: &str,
     ) -> Outcome<C, ()> {
-        self.call(caps, limits, |engine, store| {
-            engine.call_status(store, host_config)
+        self.call(caps, limits, async |engine, store| {
+            engine.call_status(store, host_config).await
         })
     }
 }
@@ -609,9 +710,11 @@ impl NamingComponent<'_> {
         let linked = |linker: &mut Linker<StoreData<()>>| {
             bindings::naming::Naming::add_to_linker::<_, HasSelf<_>>(linker, |d| d)
         };
-        let (_, result) = self.0.call((), limits, linked, |store, linker| {
-            bindings::naming::Naming::instantiate(&mut *store, &self.0.component, linker)?
+        let (_, result) = self.0.call((), limits, linked, async |store, linker| {
+            bindings::naming::Naming::instantiate_async(&mut *store, &self.0.component, linker)
+                .await?
                 .call_name(store, request)
+                .await
         });
         result
     }
@@ -635,9 +738,15 @@ impl IpamChainComponent<'_> {
         let linked = |linker: &mut Linker<StoreData<C>>| {
             bindings::ipam_chain::IpamChain::add_to_linker::<_, HasSelf<_>>(linker, |d| d)
         };
-        self.0.call(caps, limits, linked, |store, linker| {
-            bindings::ipam_chain::IpamChain::instantiate(&mut *store, &self.0.component, linker)?
-                .call_allocate(store, network_config)
+        self.0.call(caps, limits, linked, async |store, linker| {
+            bindings::ipam_chain::IpamChain::instantiate_async(
+                &mut *store,
+                &self.0.component,
+                linker,
+            )
+            .await?
+            .call_allocate(store, network_config)
+            .await
         })
     }
 }
@@ -691,5 +800,107 @@ impl<C: Send + 'static> wit::log::Host for StoreData<C> {
             Level::Debug => tracing::debug!(component, "{message}"),
             Level::Trace => tracing::trace!(component, "{message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 64 KiB.
+    const PAGE: u64 = 1 << 16;
+
+    /// A core module with `memories` memories of `pages` pages each and
+    /// `tables` tables of `elements` funcrefs each. (wasmparser takes at
+    /// most 100 of each in one module.)
+    fn module(memories: u32, pages: u64, tables: u32, elements: u64) -> Vec<u8> {
+        let mut module = wasm_encoder::Module::new();
+        let mut table_section = wasm_encoder::TableSection::new();
+        for _ in 0..tables {
+            table_section.table(wasm_encoder::TableType {
+                element_type: wasm_encoder::RefType::FUNCREF,
+                table64: false,
+                minimum: elements,
+                maximum: None,
+                shared: false,
+            });
+        }
+        let mut memory_section = wasm_encoder::MemorySection::new();
+        for _ in 0..memories {
+            memory_section.memory(wasm_encoder::MemoryType {
+                minimum: pages,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+        }
+        module.section(&table_section).section(&memory_section);
+        module.finish()
+    }
+
+    /// Instantiates `module` `times` times in one store with the limiter
+    /// a component call gets (a memory limit of 1 MiB).
+    fn instantiate(module: &[u8], times: usize) -> Result<(), Error> {
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, module).expect("a valid module");
+        let mut store = Store::new(
+            &engine,
+            StoreLimiter {
+                limit: 1 << 20,
+                memory_bytes: 0,
+                table_elements: 0,
+            },
+        );
+        store.limiter(|limiter| limiter);
+        let limits = Limits {
+            timeout: Duration::from_secs(1),
+            memory_bytes: 1 << 20,
+        };
+        for _ in 0..times {
+            wasmtime::Instance::new(&mut store, &module, &[])
+                .map_err(|e| classify("bloated".into(), e, limits))?;
+        }
+        Ok(())
+    }
+
+    fn store_limit(result: Result<(), Error>) -> String {
+        match result {
+            Err(Error::ResourceLimit { what, .. }) => what,
+            other => panic!("expected a store limit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn what_a_component_needs_fits() {
+        instantiate(&module(1, 1, 4, 1000), 1).unwrap();
+        instantiate(&module(0, 0, 0, 0), MAX_INSTANCES).unwrap();
+    }
+
+    /// A thousand of each, from ten instances of a module with a hundred,
+    /// are refused at the store's count; wasmtime's wording is what
+    /// `classify` recognises (this test fails when an upgrade changes it).
+    #[test]
+    fn a_thousand_instances_tables_or_memories_are_refused() {
+        let what = store_limit(instantiate(&module(0, 0, 0, 0), 1000));
+        assert!(what.contains("instance count too high"), "{what}");
+        let what = store_limit(instantiate(&module(0, 0, 100, 0), 10));
+        assert!(what.contains("table count too high"), "{what}");
+        let what = store_limit(instantiate(&module(100, 0, 0, 0), 10));
+        assert!(what.contains("memory count too high"), "{what}");
+    }
+
+    /// The memory limit holds across memories, and table elements across
+    /// tables.
+    #[test]
+    fn limits_hold_across_a_stores_memories_and_tables() {
+        let half = (1 << 20) / 2 / PAGE;
+        instantiate(&module(2, half, 0, 0), 1).unwrap();
+        match instantiate(&module(3, half, 0, 0), 1) {
+            Err(Error::MemoryLimit { limit, .. }) => assert_eq!(limit, 1 << 20),
+            other => panic!("expected the memory limit, got {other:?}"),
+        }
+        let what = store_limit(instantiate(&module(0, 0, 2, 40_000), 1));
+        assert!(what.contains("tables would grow to 80000"), "{what}");
     }
 }

@@ -77,16 +77,22 @@ pub enum Capability {
     /// WASI 0.2 without network: empty environment, no stdin, stdout and
     /// stderr discarded, files only in the directories granted read-only.
     Wasi,
+    /// WASI's monotonic clock, whose timers are what lets a component wait
+    /// (`wasi:clocks/monotonic-clock`). In no default grant: a component
+    /// that means to wait says so, and the call's wall-clock bound still
+    /// stops it.
+    Clocks,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Ovsdb,
         Capability::Vpp,
         Capability::Journal,
         Capability::Ipam,
         Capability::Log,
         Capability::Wasi,
+        Capability::Clocks,
     ];
 
     /// The interface's name in the WIT package (and in configs).
@@ -98,6 +104,7 @@ impl Capability {
             Capability::Ipam => "ipam",
             Capability::Log => "log",
             Capability::Wasi => "wasi",
+            Capability::Clocks => "clocks",
         }
     }
 
@@ -113,7 +120,8 @@ impl fmt::Display for Capability {
 }
 
 /// The WASI 0.2 packages the host provides (no `wasi:sockets`, no
-/// `wasi:http`: components get no network).
+/// `wasi:http`: components get no network). Of these, the monotonic clock
+/// needs the `clocks` grant as well.
 const WASI_PACKAGES: [&str; 5] = [
     "wasi:io",
     "wasi:cli",
@@ -121,6 +129,9 @@ const WASI_PACKAGES: [&str; 5] = [
     "wasi:filesystem",
     "wasi:random",
 ];
+
+/// The WASI interface whose timers let a component wait.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock";
 
 /// The custom section the SDK's export macros write: `name@version`.
 const METADATA_SECTION: &str = "userspace-cni-component";
@@ -185,6 +196,9 @@ impl Manifest {
         if let Some(package) = path.split('/').next().filter(|p| WASI_PACKAGES.contains(p)) {
             if version.starts_with("0.2.") {
                 self.capabilities.push(Capability::Wasi);
+                if path == MONOTONIC_CLOCK {
+                    self.capabilities.push(Capability::Clocks);
+                }
             } else {
                 self.foreign_imports
                     .push(format!("{name} (this host speaks {package}@0.2)"));
@@ -325,6 +339,18 @@ mod tests {
         let e = wasi.admit(Role::Naming, &[Capability::Log]).unwrap_err();
         assert!(e.contains("`wasi`"), "{e}");
         assert!(wasi.admit(Role::Naming, &[Capability::Wasi]).is_ok());
+
+        let timers = manifest(&["wasi:clocks/monotonic-clock@0.2.6"], &["name"]);
+        assert_eq!(
+            timers.capabilities,
+            vec![Capability::Wasi, Capability::Clocks]
+        );
+        let e = timers
+            .admit(Role::Naming, Role::Naming.default_grants())
+            .unwrap_err();
+        assert!(e.contains("`clocks`"), "{e}");
+        let wall = manifest(&["wasi:clocks/wall-clock@0.2.6"], &["name"]);
+        assert_eq!(wall.capabilities, vec![Capability::Wasi]);
 
         let network = manifest(&["wasi:sockets/tcp@0.2.6"], &["name"]);
         let e = network

@@ -1,7 +1,8 @@
 //! A hostile engine for the tests. It does real, journalled work on OVS
 //! (creates the configured bridge), then misbehaves as `host.hostile`
-//! says: `trap` (panics, which traps), `loop` (spins forever), `alloc`
-//! (allocates 1 GiB), `move` (asks the host to move a file of its choice,
+//! says: `trap` (panics, which traps), `loop` (spins forever), `wait`
+//! (sleeps forever in WASI poll, host code; built for wasm32-wasip2),
+//! `alloc` (allocates 1 GiB), `move` (asks the host to move a file of its choice,
 //! as root), `remove` (journals the removal of a file of its choice), or
 //! goes outside the `ovsdb` scope: `manager`, `pcap`, `undo-manager`.
 //! The host must refuse or stop it with a CNI error and roll the bridge
@@ -12,6 +13,20 @@ use userspace_cni_sdk::ovsdb::{self, uuid};
 use userspace_cni_sdk::{export_engine, undo, AddResult, Attachment, CniError, Engine};
 
 struct HostileEngine;
+
+/// Waits on a WASI timer (`monotonic-clock` subscribe + `poll`): the
+/// component is then in host code, where an epoch deadline cannot reach.
+#[cfg(target_os = "wasi")]
+fn wait_forever() -> ! {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn wait_forever() -> ! {
+    panic!("hostile-engine: `wait` needs the wasm32-wasip2 build")
+}
 
 impl Engine for HostileEngine {
     fn add(att: Attachment) -> Result<AddResult, CniError> {
@@ -104,6 +119,7 @@ impl Engine for HostileEngine {
             Some("loop") => loop {
                 std::hint::black_box(0u64);
             },
+            Some("wait") => wait_forever(),
             Some("alloc") => {
                 let big = vec![1u8; 1 << 30];
                 std::hint::black_box(&big);
