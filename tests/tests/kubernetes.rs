@@ -506,3 +506,91 @@ fn a_pod_volume_keeps_its_owner_and_mode() {
     net.assert_nothing_left(id);
     assert!(list(&volume).is_empty(), "{:?}", list(&volume));
 }
+
+/// Two pods on one node, each with its own emptyDir socket volume as the
+/// examples give them: each volume holds only that pod's socket and
+/// container data, nothing lands in the node-wide shared dir, each pod's
+/// annotations name only its own interface, and OVS-DPDK refuses the other
+/// pod's memif secret on a pod's socket.
+#[test]
+fn two_pods_on_one_node_cannot_reach_each_others_sockets_or_data() {
+    const UID_B: &str = "4f3c2b1a-0000-4000-8000-00000000b22c";
+    let (mut net, double) = setup(empty_dir_volume);
+    net.config["kubernetes"] = json!({
+        "kubeletDir": net.dir("kubelet"),
+        "socketMountDir": net.dir("vs"),
+    });
+    double.add_pod(
+        "default",
+        "app-b",
+        UID_B,
+        json!({
+            "containers": [{"name": "app", "volumeMounts": [{"name": "shared-dir", "mountPath": MOUNT_PATH}]}],
+            "volumes": [{"name": "shared-dir", "emptyDir": {}}],
+        }),
+    );
+    let volume_a = empty_dir(&net);
+    let volume_b = net.dir("kubelet").join(format!(
+        "pods/{UID_B}/volumes/kubernetes.io~empty-dir/shared-dir"
+    ));
+    std::fs::create_dir_all(&volume_b).unwrap();
+    let args_b = POD_ARGS
+        .replace("K8S_POD_NAME=app;", "K8S_POD_NAME=app-b;")
+        .replace(UID, UID_B);
+    let (ns_a, ns_b) = (Netns::new(), Netns::new());
+    let (id_a, id_b) = ("k8stwopodA001", "k8stwopodB001");
+    call(&net, "ADD", id_a, "net1", &ns_a.path()).ok();
+    let stdin = net.stdin();
+    let b_args = [("CNI_ARGS", args_b.as_str())];
+    cni_call("ADD", id_b, "net1", &ns_b.path(), &stdin, &b_args).ok();
+
+    let mut secrets = Vec::new();
+    for (volume, id, other_id, pod) in [
+        (&volume_a, id_a, id_b, "app"),
+        (&volume_b, id_b, id_a, "app-b"),
+    ] {
+        let (own, other) = (&id[..12], &other_id[..12]);
+        let files = list(volume);
+        assert!(
+            files.len() >= 2 && files.iter().all(|f| f.contains(own) && !f.contains(other)),
+            "{pod}'s volume holds only its own socket and data: {files:?}"
+        );
+        let entries = entries(&double.annotations("default", pod));
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(entries[0]["containerId"], id);
+        secrets.push(
+            entries[0]["config"]["memif"]["secret"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_ne!(secrets[0], secrets[1], "one secret per attachment");
+    assert!(
+        list(&net.dir("shared")).is_empty(),
+        "the node-wide shared dir: {:?}",
+        list(&net.dir("shared"))
+    );
+
+    // Pod A's socket, through the short path the vSwitch uses: B's secret
+    // is refused, A's taken.
+    let socket = net.dir(&format!(
+        "vs/{}-net1/memif-{}-net1.sock",
+        &id_a[..12],
+        &id_a[..12]
+    ));
+    let connect = |secret: &str| {
+        let mut cfg = memif::ClientConfig::new(&socket);
+        cfg.secret = secret.to_string();
+        memif::Client::connect(&cfg)
+    };
+    assert!(connect(&secrets[1]).is_err(), "OVS took pod B's secret");
+    drop(connect(&secrets[0]).expect("OVS takes pod A's secret"));
+
+    call(&net, "DEL", id_a, "net1", "").ok();
+    cni_call("DEL", id_b, "net1", "", &stdin, &b_args).ok();
+    for (id, volume) in [(id_a, &volume_a), (id_b, &volume_b)] {
+        net.assert_nothing_left(id);
+        assert!(list(volume).is_empty(), "{:?}", list(volume));
+    }
+}
