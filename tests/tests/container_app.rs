@@ -245,3 +245,49 @@ fn malformed_control_messages_from_a_peer_never_crash_the_app() {
     let (ok, text) = app.command(&["wait", "--timeout-secs", "10"]);
     assert!(ok, "{text}");
 }
+
+/// Control clients that connect and never send a newline (more of them
+/// than the app reads at once) do not stall forwarding: the app keeps
+/// answering pings through OVS while they hang, and its control socket
+/// answers again once they are cut off at their bound (1 s).
+#[test]
+fn control_clients_that_never_finish_a_request_do_not_stall_forwarding() {
+    use std::io::Write;
+    let _serial = serial();
+    let net = Network::memif(Ovs::shared());
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    let r1 = net.add("ctlhangA000001", &ns1).ok();
+    net.add("ctlhangB000001", &ns2).ok();
+    {
+        let a1 = App::start(&ns1, &net.dir("shared/ctlhangA0000"));
+        let a2 = App::start(&ns2, &net.dir("shared/ctlhangB0000"));
+        let hanging: Vec<_> = (0..40)
+            .map(|_| {
+                let mut client =
+                    std::os::unix::net::UnixStream::connect(a1.dir.join("userspace-app.ctl"))
+                        .unwrap();
+                client.write_all(b"{\"cmd\": ").unwrap();
+                client
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            a2.ping(&address(&r1), 10),
+            10,
+            "2 -> 1 while 40 clients hang"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        integration_tests::wait_for("a1's control socket answering again", || {
+            a1.command(&["show"]).0
+        });
+        drop(hanging);
+    }
+    for id in ["ctlhangA000001", "ctlhangB000001"] {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
+    }
+}

@@ -4,12 +4,13 @@
 //! Pod identity comes from CNI_ARGS as the kubelet (via Multus) sends it.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use integration_tests::app::App;
 use integration_tests::{
     cni_call, cni_call_crashing_at, first_address, list, Netns, Network, Ovs, Run,
 };
-use kube_api_double::KubeApiDouble;
+use kube_api_double::{KubeApiDouble, Misbehaviour};
 use serde_json::{json, Value};
 
 const UID: &str = "4f3c2b1a-0000-4000-8000-00000000a11c";
@@ -593,4 +594,39 @@ fn two_pods_on_one_node_cannot_reach_each_others_sockets_or_data() {
         net.assert_nothing_left(id);
         assert!(list(volume).is_empty(), "{:?}", list(volume));
     }
+}
+
+/// An API server that trickles its answer a byte a second, or answers
+/// 100 MiB: the ADD fails within the request's one deadline (10 s) with
+/// the API named, the flood cut at the 4 MiB cap, nothing left behind.
+#[test]
+fn a_trickling_or_flooding_api_server_is_cut_off() {
+    let (net, double) = setup(no_volume);
+    let ns = Netns::new();
+    for (misbehaviour, id, code, expect) in [
+        (
+            Misbehaviour::Trickle {
+                interval: Duration::from_secs(1),
+            },
+            "k8strickle001",
+            11,
+            "unreachable",
+        ),
+        (
+            Misbehaviour::Flood { bytes: 100 << 20 },
+            "k8sflood00001",
+            104,
+            "more than 4194304 bytes",
+        ),
+    ] {
+        double.misbehave(Some(misbehaviour));
+        let started = Instant::now();
+        let err = call(&net, "ADD", id, "net1", &ns.path()).err(code);
+        let took = started.elapsed();
+        let msg = err["msg"].as_str().unwrap();
+        assert!(msg.contains(expect), "{misbehaviour:?}: {msg}");
+        assert!(took < Duration::from_secs(15), "{misbehaviour:?}: {took:?}");
+        net.assert_nothing_left(id);
+    }
+    double.misbehave(None);
 }

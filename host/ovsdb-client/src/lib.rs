@@ -425,13 +425,14 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A reply without end is cut at MAX_MESSAGE bytes.
+    /// A reply of 100 MiB is cut at MAX_MESSAGE bytes.
     #[test]
     fn a_reply_past_the_size_cap_is_refused() {
         let dir = std::env::temp_dir().join(format!("ovsdb-test-huge-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut reply = br#"{"id": 1, "result": ""#.to_vec();
-        reply.resize(reply.len() + MAX_MESSAGE as usize + 4096, b'a');
+        reply.resize(100 << 20, b'a');
+        const { assert!(MAX_MESSAGE < 100 << 20) };
         let sock = slow_server(&dir, reply, 1 << 20, Duration::ZERO);
         let mut client = Client::connect(&sock, Duration::from_secs(20)).unwrap();
         let err = client.transact(&[]).unwrap_err();

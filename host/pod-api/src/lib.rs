@@ -18,7 +18,9 @@ use serde_json::Value;
 
 pub use credentials::Credentials;
 
-/// How long one request (connect, TLS, send, answer) may take.
+/// How long one request (connect, TLS, send, the whole answer) may take:
+/// ureq's global timeout is one deadline for the call, so a server
+/// trickling bytes cannot stretch it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest answer read (a pod object is a few KiB).
 const MAX_REPLY_BYTES: u64 = 4 * 1024 * 1024;
@@ -38,6 +40,8 @@ pub enum Error {
     },
     #[error("kubernetes API answered something that is not a {0}")]
     BadReply(&'static str),
+    #[error("kubernetes API answered more than {MAX_REPLY_BYTES} bytes")]
+    TooLarge,
     #[error("{what} {value:?} is not a valid Kubernetes name")]
     BadName { what: &'static str, value: String },
 }
@@ -132,12 +136,15 @@ impl Client {
         response
             .body_mut()
             .as_reader()
-            .take(MAX_REPLY_BYTES)
+            .take(MAX_REPLY_BYTES + 1)
             .read_to_string(&mut text)
             .map_err(|e| Error::Transport {
                 server: self.credentials.server().to_string(),
                 reason: format!("reading the answer: {e}"),
             })?;
+        if text.len() as u64 > MAX_REPLY_BYTES {
+            return Err(Error::TooLarge);
+        }
         let body: Option<Value> = serde_json::from_str(&text).ok();
         if status.is_success() {
             return body.ok_or(Error::BadReply("JSON object"));

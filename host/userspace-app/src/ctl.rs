@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -60,43 +60,82 @@ impl Request {
     }
 }
 
-/// Reads one request line from a client: at most MAX_REQUEST bytes, all
-/// of it within `within` (so a client sending a byte at a time, or no
-/// newline, holds the daemon's loop no longer than that).
-pub fn read_request(stream: &UnixStream, within: Duration) -> Result<Request> {
-    let deadline = std::time::Instant::now() + within;
-    let mut line = Vec::new();
-    let mut chunk = [0u8; 512];
-    loop {
-        if let Some(end) = line.iter().position(|&b| b == b'\n') {
-            let request: Request = serde_json::from_slice(&line[..end])
-                .map_err(|e| anyhow::anyhow!("bad request: {e}"))?;
-            return Ok(request.bounded());
-        }
-        if line.len() > MAX_REQUEST {
-            bail!("request longer than {MAX_REQUEST} bytes");
-        }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            bail!("no complete request within {within:?}");
-        }
-        stream.set_read_timeout(Some(left))?;
-        match (&*stream).read(&mut chunk) {
-            Ok(0) => bail!("the client closed before a complete request"),
-            Ok(n) => line.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                bail!("no complete request within {within:?}")
+/// A request being read from a client without blocking: bytes are taken
+/// as they arrive, between the daemon's other work, so a client sending a
+/// byte at a time, or no newline, never holds the forwarding loop. The
+/// line must be complete within the bound and MAX_REQUEST bytes.
+pub struct PendingRequest {
+    stream: UnixStream,
+    line: Vec<u8>,
+    deadline: std::time::Instant,
+    within: Duration,
+}
+
+impl PendingRequest {
+    pub fn new(stream: UnixStream, within: Duration) -> std::io::Result<PendingRequest> {
+        stream.set_nonblocking(true)?;
+        Ok(PendingRequest {
+            stream,
+            line: Vec::new(),
+            deadline: std::time::Instant::now() + within,
+            within,
+        })
+    }
+
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// Takes what has arrived: the request once its line is complete, an
+    /// error once it cannot be (too long, too late, closed), else `None`.
+    pub fn progress(&mut self) -> Option<Result<Request>> {
+        let mut chunk = [0u8; 512];
+        loop {
+            if let Some(end) = self.line.iter().position(|&b| b == b'\n') {
+                return Some(
+                    serde_json::from_slice::<Request>(&self.line[..end])
+                        .map(Request::bounded)
+                        .map_err(|e| anyhow::anyhow!("bad request: {e}")),
+                );
             }
-            Err(e) => return Err(e.into()),
+            if self.line.len() > MAX_REQUEST {
+                return Some(Err(anyhow::anyhow!(
+                    "request longer than {MAX_REQUEST} bytes"
+                )));
+            }
+            match (&self.stream).read(&mut chunk) {
+                Ok(0) => {
+                    return Some(Err(anyhow::anyhow!(
+                        "the client closed before a complete request"
+                    )))
+                }
+                Ok(n) => self.line.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() >= self.deadline {
+                        let within = self.within;
+                        return Some(Err(anyhow::anyhow!(
+                            "no complete request within {within:?}"
+                        )));
+                    }
+                    return None;
+                }
+                Err(e) => return Some(Err(e.into())),
+            }
         }
     }
+
+    /// The client's stream, blocking again for the answer, whose write is
+    /// bounded too (a client that never reads cannot hold the loop).
+    pub fn into_stream(self) -> std::io::Result<UnixStream> {
+        self.stream.set_nonblocking(false)?;
+        self.stream.set_write_timeout(Some(ANSWER_WRITE_TIMEOUT))?;
+        Ok(self.stream)
+    }
 }
+
+/// How long writing one answer may take.
+const ANSWER_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Sends `request` to the daemon at `socket` and returns its answer.
 /// With `start_grace`, a daemon that is still starting (no socket yet) is
@@ -147,18 +186,32 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    /// Polls `pending` as the daemon's loop does, every 10 ms.
+    fn read(pending: &mut PendingRequest) -> Result<Request> {
+        loop {
+            if let Some(result) = pending.progress() {
+                return result;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn a_request_line_is_read_and_its_durations_capped() {
         let (mut client, server) = UnixStream::pair().unwrap();
+        let mut pending = PendingRequest::new(server, Duration::from_secs(1)).unwrap();
+        assert!(pending.progress().is_none(), "nothing sent yet");
+        client.write_all(b"{\"cmd\": \"wait\", ").unwrap();
+        assert!(pending.progress().is_none(), "half a line");
         client
-            .write_all(b"{\"cmd\": \"wait\", \"timeout_ms\": 18446744073709551615}\n")
+            .write_all(b"\"timeout_ms\": 18446744073709551615}\n")
             .unwrap();
-        let request = read_request(&server, Duration::from_secs(1)).unwrap();
+        let request = read(&mut pending).unwrap();
         assert!(matches!(request, Request::Wait { timeout_ms } if timeout_ms == MAX_WAIT_MS));
     }
 
-    /// A client that sends a byte at a time and never a newline holds the
-    /// reader no longer than its bound.
+    /// A client that sends a byte at a time and never a newline never
+    /// blocks the reader, and is cut off at its bound.
     #[test]
     fn a_trickling_client_is_cut_off_at_the_bound() {
         let (mut client, server) = UnixStream::pair().unwrap();
@@ -170,12 +223,23 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
+        let mut pending = PendingRequest::new(server, Duration::from_millis(300)).unwrap();
         let started = Instant::now();
-        let err = read_request(&server, Duration::from_millis(300)).unwrap_err();
+        let mut longest_call = Duration::ZERO;
+        let err = loop {
+            let call = Instant::now();
+            let progress = pending.progress();
+            longest_call = longest_call.max(call.elapsed());
+            if let Some(result) = progress {
+                break result.unwrap_err();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         let took = started.elapsed();
         assert!(err.to_string().contains("no complete request"), "{err}");
         assert!(took < Duration::from_millis(600), "{took:?}");
-        drop(server);
+        assert!(longest_call < Duration::from_millis(20), "{longest_call:?}");
+        drop(pending);
         trickle.join().unwrap();
     }
 
@@ -185,9 +249,10 @@ mod tests {
         let writer = std::thread::spawn(move || {
             let _ = client.write_all(&[b'x'; 3 * MAX_REQUEST]);
         });
-        let err = read_request(&server, Duration::from_secs(5)).unwrap_err();
+        let mut pending = PendingRequest::new(server, Duration::from_secs(5)).unwrap();
+        let err = read(&mut pending).unwrap_err();
         assert!(err.to_string().contains("longer than"), "{err}");
-        drop(server);
+        drop(pending);
         writer.join().unwrap();
     }
 }

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use rustix::event::{PollFd, PollFlags};
 use serde_json::{json, Value};
 
-use crate::ctl::Request;
+use crate::ctl::{PendingRequest, Request};
 use crate::port::{Counters, Listener, Port};
 use crate::spec::{InterfaceSpec, Kind, Role};
 use crate::stack::{Event, Stack};
@@ -77,10 +77,18 @@ pub struct Daemon {
     wake_tx: UnixStream,
     ctl: UnixListener,
     ctl_path: PathBuf,
+    /// Control requests still arriving, read without blocking.
+    requests: Vec<PendingRequest>,
     pings: Vec<PingOp>,
     waiters: Vec<Waiter>,
     next_ident: u16,
 }
+
+/// How long a control client has to send its request line.
+const REQUEST_WITHIN: Duration = Duration::from_secs(1);
+/// Control requests read at once; more connections are refused until
+/// these finish, so clients cannot grow the daemon's poll set without end.
+const MAX_PENDING_REQUESTS: usize = 32;
 
 impl Daemon {
     pub fn new(specs: Vec<InterfaceSpec>, ctl_path: &Path) -> Result<Daemon> {
@@ -115,6 +123,7 @@ impl Daemon {
             wake_tx,
             ctl,
             ctl_path: ctl_path.to_path_buf(),
+            requests: Vec::new(),
             pings: Vec::new(),
             waiters: Vec::new(),
             next_ident: (std::process::id() & 0xffff) as u16,
@@ -125,7 +134,8 @@ impl Daemon {
     pub fn run(&mut self, stop: BorrowedFd<'_>) -> Result<()> {
         loop {
             self.connect_links();
-            let busy = !self.pings.is_empty() || !self.waiters.is_empty();
+            let busy =
+                !self.pings.is_empty() || !self.waiters.is_empty() || !self.requests.is_empty();
             let timeout = if busy {
                 Duration::from_millis(5)
             } else {
@@ -161,6 +171,11 @@ impl Daemon {
             PollFd::new(&self.ctl, PollFlags::IN),
         ];
         fds.push(PollFd::new(&self.wake_rx, PollFlags::IN));
+        fds.extend(
+            self.requests
+                .iter()
+                .map(|r| PollFd::new(r.stream(), PollFlags::IN)),
+        );
         for iface in &self.ifaces {
             if let Link::Up(port) = &iface.link {
                 let wake = port.wake_fds();
@@ -264,18 +279,39 @@ impl Daemon {
         }
     }
 
+    /// Takes new control connections and whatever their requests have
+    /// sent so far; answers each request once its line is complete.
     fn accept_requests(&mut self) {
         while let Ok((stream, _)) = self.ctl.accept() {
-            if let Err(e) = self.handle_request(stream) {
+            if self.requests.len() >= MAX_PENDING_REQUESTS {
+                tracing::warn!("control request refused: {MAX_PENDING_REQUESTS} already pending");
+                continue;
+            }
+            match PendingRequest::new(stream, REQUEST_WITHIN) {
+                Ok(pending) => self.requests.push(pending),
+                Err(e) => tracing::warn!("control request: {e}"),
+            }
+        }
+        let mut complete = Vec::new();
+        let mut index = 0;
+        while index < self.requests.len() {
+            match self.requests[index].progress() {
+                Some(request) => complete.push((self.requests.swap_remove(index), request)),
+                None => index += 1,
+            }
+        }
+        for (pending, request) in complete {
+            let handled = pending
+                .into_stream()
+                .map_err(anyhow::Error::from)
+                .and_then(|stream| self.handle_request(stream, request));
+            if let Err(e) = handled {
                 tracing::warn!("control request: {e:#}");
             }
         }
     }
 
-    fn handle_request(&mut self, stream: UnixStream) -> Result<()> {
-        stream.set_nonblocking(false)?;
-        let request = crate::ctl::read_request(&stream, Duration::from_secs(1));
-        let mut stream = stream;
+    fn handle_request(&mut self, mut stream: UnixStream, request: Result<Request>) -> Result<()> {
         let request = match request {
             Ok(r) => r,
             Err(e) => return answer(&mut stream, &json!({"error": format!("{e:#}")})),

@@ -10,9 +10,11 @@
 //! `Status` objects (401 without the token, 403 when forbidden, 404 for a
 //! missing pod, 415 for another patch type).
 //!
-//! Test hooks: [`KubeApiDouble::forbid`] (RBAC says no to a verb), and
+//! Test hooks: [`KubeApiDouble::forbid`] (RBAC says no to a verb),
 //! [`KubeApiDouble::write_before_next_patch`] (another writer changes the
-//! pod between the plugin's read and its patch).
+//! pod between the plugin's read and its patch), and
+//! [`KubeApiDouble::misbehave`] (a hostile or broken server: answers
+//! trickled a byte at a time, or of 100 MiB).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -42,6 +44,16 @@ struct State {
     /// Annotations another writer sets just before the next PATCH is applied.
     pending_foreign_write: Option<BTreeMap<String, Value>>,
     requests: Vec<Request>,
+    misbehaviour: Option<Misbehaviour>,
+}
+
+/// How a hostile server answers every request.
+#[derive(Debug, Clone, Copy)]
+pub enum Misbehaviour {
+    /// The right answer, one byte per `interval`.
+    Trickle { interval: Duration },
+    /// A 200 whose body is `bytes` long: a JSON object that never ends.
+    Flood { bytes: usize },
 }
 
 pub struct KubeApiDouble {
@@ -184,6 +196,11 @@ impl KubeApiDouble {
         self.state.lock().unwrap().forbidden = verbs.iter().map(|v| v.to_string()).collect();
     }
 
+    /// From now on every answer misbehaves so (`None`: behaves again).
+    pub fn misbehave(&self, misbehaviour: Option<Misbehaviour>) {
+        self.state.lock().unwrap().misbehaviour = misbehaviour;
+    }
+
     /// Another writer sets these annotations right before the next PATCH
     /// is applied, so a patch conditioned on the version read earlier
     /// gets 409 Conflict.
@@ -251,7 +268,12 @@ fn serve(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mutex<State>
     };
     let mut stream = rustls::StreamOwned::new(connection, stream);
     while let Some(incoming) = read_request(&mut stream) {
+        let misbehaviour = state.lock().unwrap().misbehaviour;
         let (status, body) = answer(state, token, &incoming);
+        if let Some(misbehaviour) = misbehaviour {
+            misbehave(&mut stream, misbehaviour, status, &body.to_string());
+            break;
+        }
         let text = body.to_string();
         let reply = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{text}",
@@ -268,6 +290,48 @@ fn serve(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mutex<State>
     }
     stream.conn.send_close_notify();
     let _ = stream.flush();
+}
+
+/// Sends the answer as `misbehaviour` says, until done or the client
+/// hangs up.
+fn misbehave(stream: &mut impl Write, misbehaviour: Misbehaviour, status: u16, body: &str) {
+    match misbehaviour {
+        Misbehaviour::Trickle { interval } => {
+            let reply = format!(
+                "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                reason(status),
+                body.len()
+            );
+            for byte in reply.as_bytes() {
+                if stream
+                    .write_all(&[*byte])
+                    .and_then(|_| stream.flush())
+                    .is_err()
+                {
+                    return;
+                }
+                std::thread::sleep(interval);
+            }
+        }
+        Misbehaviour::Flood { bytes } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {bytes}\r\n\r\n{{\"kind\": \"Pod\", \"padding\": \""
+            );
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let chunk = [b'a'; 64 * 1024];
+            let mut left = bytes.saturating_sub(head.len());
+            while left > 0 {
+                let n = left.min(chunk.len());
+                if stream.write_all(&chunk[..n]).is_err() {
+                    return;
+                }
+                left -= n;
+            }
+            let _ = stream.flush();
+        }
+    }
 }
 
 /// Reads one HTTP/1.1 request (head, then a Content-Length body); `None`
