@@ -511,3 +511,47 @@ fn a_network_config_cannot_move_a_host_key_into_a_pod() {
     assert!(!net.ovs.bridge_exists(&net.bridge));
     net.assert_nothing_left(id);
 }
+
+/// The node policy widens a scope for one engine, by sha256, and only
+/// when the config pins the engine with it: the same QoS insert is
+/// refused by default, refused for the engine unpinned, and reaches
+/// ovsdb-server for the pinned engine (which then traps, as it means to;
+/// the bridge it made is rolled back).
+#[test]
+fn a_node_policy_widens_the_ovsdb_scope_for_one_pinned_engine() {
+    use sha2::Digest;
+    let _serial = serial();
+    let engine = component::build("hostile-engine");
+    let sha256 = hex::encode(sha2::Sha256::digest(std::fs::read(&engine).unwrap()));
+    let widened = json!({"scopes": {&sha256: {"ovsdbColumns": {"QoS": ["type"]}}}});
+    for (policy, pin, id, expect) in [
+        (
+            None,
+            true,
+            "qosdefault001",
+            "table \"QoS\" is outside the scope",
+        ),
+        (
+            Some(&widened),
+            false,
+            "qosunpinned01",
+            "table \"QoS\" is outside the scope",
+        ),
+        (
+            Some(&widened),
+            true,
+            "qoswidened001",
+            "the host let a QoS row through",
+        ),
+    ] {
+        let mut net = hostile_network(&engine, "qos");
+        if let Some(policy) = policy {
+            net.own_policy(policy.clone());
+        }
+        if pin {
+            net.config["components"] = json!({"engine": {"sha256": sha256}});
+        }
+        let msg = hostile_add_on(&net, id);
+        assert!(msg.contains(expect), "{id}: {msg}");
+    }
+}

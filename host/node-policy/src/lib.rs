@@ -13,6 +13,7 @@
 mod confine;
 mod remove;
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -76,9 +77,30 @@ pub struct NodePolicy {
     pub ipam_types: Vec<String>,
     /// The capabilities a network config may grant a component.
     pub grants: Vec<String>,
+    /// Wider `ovsdb` and `vpp` scopes for single engines, by sha256: an
+    /// engine gets one only when the network config pins it with that
+    /// sha256, so the widening follows the code the operator reviewed.
+    pub scopes: BTreeMap<String, ScopeWidening>,
     /// Where this policy came from (not part of the file).
     #[serde(skip)]
     pub source: String,
+}
+
+/// What the operator adds to the default scopes for one engine. The
+/// checks on paths stay: an interface still names no socket but the
+/// attachment's, and a `dpdk-devargs` device is still a `net_memif`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct ScopeWidening {
+    /// OVSDB tables, each with the columns the engine may write there (an
+    /// empty list: read only). Columns add to a default table's.
+    pub ovsdb_columns: BTreeMap<String, Vec<String>>,
+    /// Interface types besides `dpdk`, `dpdkvhostuser`, `dpdkvhostuserclient`.
+    pub interface_types: Vec<String>,
+    /// Interface option keys besides `dpdk-devargs` and `vhost-server-path`.
+    pub interface_options: Vec<String>,
+    /// VPP messages (names without the CRC) besides the built-in engine's.
+    pub vpp_messages: Vec<String>,
 }
 
 fn paths(list: &[&str]) -> Vec<PathBuf> {
@@ -125,6 +147,7 @@ impl Default for NodePolicy {
             grants: ["ovsdb", "vpp", "ipam", "journal", "log", "wasi", "clocks"]
                 .map(String::from)
                 .to_vec(),
+            scopes: BTreeMap::new(),
             source: "the built-in defaults".into(),
         }
     }
@@ -319,7 +342,22 @@ impl NodePolicy {
                 KNOWN_GRANTS.join(", ")
             ));
         }
+        if let Some(key) = self.scopes.keys().find(|k| {
+            k.len() != 64
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }) {
+            return invalid(format!(
+                "scopes: {key:?} is not a sha256 (64 lowercase hex digits)"
+            ));
+        }
         Ok(())
+    }
+
+    /// The widening for the engine pinned with `sha256`, if any.
+    pub fn scope_widening(&self, sha256: Option<&str>) -> Option<&ScopeWidening> {
+        self.scopes.get(&sha256?.to_ascii_lowercase())
     }
 
     /// The roots `rule` allows.

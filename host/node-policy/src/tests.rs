@@ -49,11 +49,28 @@ fn a_typo_or_a_relative_root_or_an_unknown_grant_is_refused() {
         (r#"{"logDirs": ["var/log"]}"#, "logDirs"),
         (r#"{"sharedDirRoots": ["/a/../etc"]}"#, "sharedDirRoots"),
         (r#"{"grants": ["root"]}"#, "grants"),
+        (r#"{"scopes": {"my-engine": {}}}"#, "not a sha256"),
+        (
+            r#"{"scopes": {"0000000000000000000000000000000000000000000000000000000000000000": {"tables": {}}}}"#,
+            "unknown field",
+        ),
         ("42", "invalid type"),
     ] {
         let err = NodePolicy::parse(text, "p").unwrap_err().to_string();
         assert!(err.contains(expect), "{text}: {err}");
     }
+}
+
+#[test]
+fn a_scope_widening_is_found_by_the_pin_only() {
+    let sha = "ab".repeat(32);
+    let text =
+        format!(r#"{{"scopes": {{"{sha}": {{"vppMessages": ["sw_interface_set_rx_mode"]}}}}}}"#);
+    let p = NodePolicy::parse(&text, "p").unwrap();
+    let wider = p.scope_widening(Some(&sha.to_uppercase())).unwrap();
+    assert_eq!(wider.vpp_messages, ["sw_interface_set_rx_mode"]);
+    assert!(p.scope_widening(None).is_none());
+    assert!(p.scope_widening(Some(&"cd".repeat(32))).is_none());
 }
 
 #[test]

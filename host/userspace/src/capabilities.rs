@@ -12,6 +12,7 @@ use wasm_runtime::{
 
 use crate::ipam::IpamDelegate;
 use crate::journal::{Journal, NoJournal, RecordJournal};
+use crate::scope::Scope;
 use crate::wit_host::to_wit;
 
 /// How long one OVSDB exchange (including waiting for ovs-vswitchd) may take.
@@ -50,6 +51,7 @@ impl Ovsdb {
         &mut self,
         ops: &str,
         wait_applied: bool,
+        scope: &Scope,
     ) -> Result<String, OvsdbError> {
         static FIRST_CALL: std::sync::Once = std::sync::Once::new();
         FIRST_CALL.call_once(|| {
@@ -62,7 +64,8 @@ impl Ovsdb {
         });
         let ops: Vec<Value> = serde_json::from_str(ops)
             .map_err(|e| OvsdbError::Rejected(format!("operations are not a JSON array: {e}")))?;
-        crate::scope::ovsdb_ops(&ops, self.attachment_socket.as_deref())
+        scope
+            .ovsdb_ops(&ops, self.attachment_socket.as_deref())
             .map_err(OvsdbError::Rejected)?;
         crate::crash::point("before an OVSDB transaction");
         let result = self.transact(&ops, wait_applied);
@@ -129,10 +132,9 @@ impl Vpp {
         Ok(self.conn()?.knows(name_crc))
     }
 
-    /// On a broken connection the next call reconnects. Only messages in
-    /// the `vpp` scope are sent.
+    /// On a broken connection the next call reconnects. The caller has
+    /// checked the message against the `vpp` scope.
     pub(crate) fn request(&mut self, name_crc: &str, body: &[u8]) -> Result<Vec<u8>, VppError> {
-        crate::scope::vpp_message(name_crc).map_err(VppError::Failed)?;
         crate::crash::point("before a VPP request");
         let result = self.conn()?.request(name_crc, body).map_err(vpp_error);
         crate::crash::point("after a VPP request");
@@ -148,7 +150,6 @@ impl Vpp {
         body: &[u8],
         details: &str,
     ) -> Result<Vec<Vec<u8>>, VppError> {
-        crate::scope::vpp_message(name_crc).map_err(VppError::Failed)?;
         let result = self
             .conn()?
             .dump(name_crc, body, details)
@@ -169,22 +170,29 @@ fn vpp_error(e: vpp_api::Error) -> VppError {
     }
 }
 
-/// What a component may use: the vSwitch connections, a journal, and
-/// (for the IPAM chain only) IPAM delegation.
+/// What a component may use: the vSwitch connections within `scope`, a
+/// journal, and (for the IPAM chain only) IPAM delegation.
 pub(crate) struct Caps<J> {
     pub ovsdb: Ovsdb,
     pub vpp: Vpp,
+    pub scope: Scope,
     pub journal: J,
     pub ipam: Option<IpamDelegate>,
 }
 
 impl<J: Journal> Caps<J> {
-    /// The vSwitch sockets (connected on first use) and `journal`; IPAM
-    /// delegation only while the IPAM chain runs.
-    pub(crate) fn new(ovs_db_socket: &str, vpp_api_socket: &str, journal: J) -> Caps<J> {
+    /// The vSwitch sockets (connected on first use) within `scope`, and
+    /// `journal`; IPAM delegation only while the IPAM chain runs.
+    pub(crate) fn new(
+        ovs_db_socket: &str,
+        vpp_api_socket: &str,
+        scope: Scope,
+        journal: J,
+    ) -> Caps<J> {
         Caps {
             ovsdb: Ovsdb::new(ovs_db_socket),
             vpp: Vpp::new(vpp_api_socket),
+            scope,
             journal,
             ipam: None,
         }
@@ -193,8 +201,8 @@ impl<J: Journal> Caps<J> {
 
 impl ProbeCaps {
     /// Look-only capabilities on these vSwitch sockets.
-    pub(crate) fn probe(ovs_db_socket: &str, vpp_api_socket: &str) -> ProbeCaps {
-        Caps::new(ovs_db_socket, vpp_api_socket, NoJournal)
+    pub(crate) fn probe(ovs_db_socket: &str, vpp_api_socket: &str, scope: Scope) -> ProbeCaps {
+        Caps::new(ovs_db_socket, vpp_api_socket, scope, NoJournal)
     }
 }
 
@@ -205,7 +213,7 @@ pub(crate) type ProbeCaps = Caps<NoJournal>;
 
 impl<J: Journal> Capabilities for Caps<J> {
     fn ovsdb_transact(&mut self, ops: String, wait_applied: bool) -> Result<String, OvsdbError> {
-        self.ovsdb.transact_json(&ops, wait_applied)
+        self.ovsdb.transact_json(&ops, wait_applied, &self.scope)
     }
 
     fn vpp_knows(&mut self, name_crc: String) -> Result<bool, VppError> {
@@ -213,6 +221,9 @@ impl<J: Journal> Capabilities for Caps<J> {
     }
 
     fn vpp_request(&mut self, name_crc: String, body: Vec<u8>) -> Result<Vec<u8>, VppError> {
+        self.scope
+            .vpp_message(&name_crc)
+            .map_err(VppError::Failed)?;
         self.vpp.request(&name_crc, &body)
     }
 
@@ -222,6 +233,9 @@ impl<J: Journal> Capabilities for Caps<J> {
         body: Vec<u8>,
         details: String,
     ) -> Result<Vec<Vec<u8>>, VppError> {
+        self.scope
+            .vpp_message(&name_crc)
+            .map_err(VppError::Failed)?;
         self.vpp.dump(&name_crc, &body, &details)
     }
 
@@ -232,7 +246,7 @@ impl<J: Journal> Capabilities for Caps<J> {
                     .map_err(|e| format!("undo operations are not a JSON array: {e}"))?;
                 // Replayed by DEL without the attachment's socket: within
                 // the scope as undo steps are.
-                crate::scope::ovsdb_ops(&ops, None)?;
+                self.scope.ovsdb_ops(&ops, None)?;
                 attachment_store::Undo::Ovsdb {
                     db_socket: self.ovsdb.socket().to_string(),
                     ops: Value::Array(ops),
@@ -246,7 +260,7 @@ impl<J: Journal> Capabilities for Caps<J> {
             }
             WitUndo::Engine(step) => attachment_store::Undo::Engine { step },
             WitUndo::Vpp(u) => {
-                crate::scope::vpp_message(&u.name_crc)?;
+                self.scope.vpp_message(&u.name_crc)?;
                 attachment_store::Undo::Vpp {
                     api_socket: self.vpp.socket().to_string(),
                     name_crc: u.name_crc,

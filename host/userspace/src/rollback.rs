@@ -15,6 +15,7 @@ use node_policy::What;
 
 use crate::capabilities::{Ovsdb, ProbeCaps, Vpp};
 use crate::record::Details;
+use crate::scope::Scope;
 
 /// Undoes what `record` journals and removes the record when all went well.
 pub(crate) fn undo_attachment(
@@ -87,6 +88,14 @@ fn default_limits() -> wasm_runtime::Limits {
     }
 }
 
+/// The scope of the engine the record names (its pin picks the node
+/// policy's widening); a record whose engine cannot be read gets the
+/// defaults.
+fn engine_scope(details: &Details) -> Scope {
+    let spec = details.engine_spec().ok();
+    Scope::of_engine(spec.as_ref().and_then(|s| s.sha256.as_deref()))
+}
+
 fn undo_step(
     undo: &Undo,
     record: &Record,
@@ -113,7 +122,7 @@ fn undo_step(
             };
             let ops = ops.as_array().cloned().unwrap_or_default();
             // A record is input: its steps stay within the `ovsdb` scope.
-            crate::scope::ovsdb_ops(&ops, None)?;
+            engine_scope(details).ovsdb_ops(&ops, None)?;
             let results = client
                 .transact(&ops, *wait_applied)
                 .map_err(|e| e.to_string())?;
@@ -132,6 +141,7 @@ fn undo_step(
             body,
             ok_retvals,
         } => {
+            engine_scope(details).vpp_message(name_crc)?;
             let vpp = match vpp {
                 Some(v) if v.socket() == api_socket => v,
                 _ => vpp.insert(Vpp::new(api_socket)),
@@ -156,7 +166,8 @@ fn undo_step(
             let spec = details.engine_spec().map_err(|e| e.to_string())?;
             let engine =
                 crate::components::load_engine(runtime, &spec).map_err(|e| e.to_string())?;
-            let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket());
+            let scope = Scope::of_engine(spec.sha256.as_deref());
+            let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket(), scope);
             let attachment = details.attachment(&record.key);
             let (_, result) = engine.undo(caps, default_limits(), &attachment, step);
             match result {

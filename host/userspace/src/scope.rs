@@ -3,8 +3,71 @@
 //! what the built-in engines need. Beyond it, an OVSDB transaction can make
 //! ovs-vswitchd listen on TCP (`Manager`) or read and write host files
 //! (`net_pcap` devargs), and a VPP message can run any CLI (`cli_inband`).
+//! The node policy may widen the scopes for one engine, pinned by sha256;
+//! the checks on paths hold whatever it adds.
 
+use node_policy::ScopeWidening;
 use serde_json::Value;
+
+/// The scopes one engine works in: the defaults, and what the node policy
+/// adds for it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scope {
+    wider: ScopeWidening,
+}
+
+impl Scope {
+    /// The scope of the engine the config pins with `sha256` (unpinned or
+    /// built in: the defaults).
+    pub(crate) fn of_engine(sha256: Option<&str>) -> Scope {
+        Scope {
+            wider: crate::policy::node()
+                .scope_widening(sha256)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Checks an OVSDB transaction. `socket_path` is the attachment's
+    /// socket: the only one a new interface may name (`None`: no interface
+    /// may be made, as in CHECK and undo).
+    pub(crate) fn ovsdb_ops(&self, ops: &[Value], socket_path: Option<&str>) -> Result<(), String> {
+        for (index, op) in ops.iter().enumerate() {
+            self.ovsdb_op(op, socket_path)
+                .map_err(|why| format!("ovsdb scope: operation {index}: {why}"))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a VPP message (`name_crc`).
+    pub(crate) fn vpp_message(&self, name_crc: &str) -> Result<(), String> {
+        let name = name_crc
+            .rsplit_once('_')
+            .filter(|(_, crc)| crc.len() == 8 && crc.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map_or(name_crc, |(name, _)| name);
+        if VPP_MESSAGES.contains(&name)
+            || VPP_DUMPS.contains(&name)
+            || self.wider.vpp_messages.iter().any(|m| m == name)
+        {
+            Ok(())
+        } else {
+            Err(format!("vpp scope: message {name:?} is outside the scope"))
+        }
+    }
+
+    /// The columns of `table` an engine may write; `None` when it may not
+    /// even read the table.
+    fn writable(&self, table: &str) -> Option<Vec<&str>> {
+        let default = OVSDB_TABLES.iter().find(|(t, _)| *t == table);
+        let wider = self.wider.ovsdb_columns.get(table);
+        if default.is_none() && wider.is_none() {
+            return None;
+        }
+        let mut columns: Vec<&str> = default.map(|(_, c)| c.to_vec()).unwrap_or_default();
+        columns.extend(wider.into_iter().flatten().map(String::as_str));
+        Some(columns)
+    }
+}
 
 /// Tables a component may read, and which columns it may write in each.
 const OVSDB_TABLES: [(&str, &[&str]); 4] = [
@@ -34,100 +97,95 @@ const MEMIF_DEVARGS: [&str; 7] = [
     "secret",
 ];
 
-/// Checks an OVSDB transaction against the default scope. `socket_path` is
-/// the attachment's socket: the only one a new interface may name (`None`:
-/// no interface may be made, as in CHECK and undo).
-pub(crate) fn ovsdb_ops(ops: &[Value], socket_path: Option<&str>) -> Result<(), String> {
-    for (index, op) in ops.iter().enumerate() {
-        ovsdb_op(op, socket_path)
-            .map_err(|why| format!("ovsdb scope: operation {index}: {why}"))?;
-    }
-    Ok(())
-}
-
-fn ovsdb_op(op: &Value, socket_path: Option<&str>) -> Result<(), String> {
-    let kind = op["op"].as_str().unwrap_or_default();
-    if matches!(kind, "comment" | "commit") {
-        return Ok(());
-    }
-    let table = op["table"].as_str().unwrap_or_default();
-    let Some((_, writable)) = OVSDB_TABLES.iter().find(|(t, _)| *t == table) else {
-        return Err(format!("table {table:?} is outside the scope"));
-    };
-    match (kind, table) {
-        ("select" | "wait" | "mutate" | "update", _) => {}
-        // The root row is joined, never made or removed.
-        ("insert" | "delete", "Open_vSwitch") => {
-            return Err(format!("{kind} on Open_vSwitch is outside the scope"))
+impl Scope {
+    fn ovsdb_op(&self, op: &Value, socket_path: Option<&str>) -> Result<(), String> {
+        let kind = op["op"].as_str().unwrap_or_default();
+        if matches!(kind, "comment" | "commit") {
+            return Ok(());
         }
-        ("insert" | "delete", _) => {}
-        (other, _) => return Err(format!("operation {other:?} is outside the scope")),
-    }
-    check_columns(op, kind, table, writable, socket_path)
-}
-
-fn check_columns(
-    op: &Value,
-    kind: &str,
-    table: &str,
-    writable: &[&str],
-    socket_path: Option<&str>,
-) -> Result<(), String> {
-    let columns: Vec<String> = match kind {
-        "insert" | "update" => op["row"]
-            .as_object()
-            .map(|row| row.keys().cloned().collect())
-            .unwrap_or_default(),
-        "mutate" => op["mutations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m.get(0).and_then(Value::as_str).map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    if matches!(table, "Open_vSwitch" | "Bridge") && kind == "update" {
-        // Bridges are made by insert and joined by mutate.
-        if columns.iter().any(|c| c != "ports" && c != "external_ids") {
-            return Err(format!("an update of {table} is outside the scope"));
-        }
-    }
-    if let Some(column) = columns.iter().find(|c| !writable.contains(&c.as_str())) {
-        return Err(format!("column {table}.{column} is outside the scope"));
-    }
-    if table == "Interface" && matches!(kind, "insert" | "update") {
-        interface_row(&op["row"], socket_path)?;
-    }
-    Ok(())
-}
-
-/// A new or changed Interface: a type in scope, and options that name no
-/// path but the attachment's socket.
-fn interface_row(row: &Value, socket_path: Option<&str>) -> Result<(), String> {
-    if let Some(kind) = row.get("type") {
-        let kind = kind.as_str().unwrap_or_default();
-        if !INTERFACE_TYPES.contains(&kind) {
-            return Err(format!("interface type {kind:?} is outside the scope"));
-        }
-    }
-    let Some(options) = row.get("options") else {
-        return Ok(());
-    };
-    let pairs = ovsdb_map(options).ok_or("options is not an OVSDB map")?;
-    let socket_is_ours = |path: &str| socket_path.is_some_and(|ours| ours == path);
-    for (key, value) in pairs {
-        match key {
-            "vhost-server-path" if socket_is_ours(value) => {}
-            "vhost-server-path" => {
-                return Err(format!(
-                    "vhost-server-path {value:?} is not this attachment's socket"
-                ))
+        let table = op["table"].as_str().unwrap_or_default();
+        let Some(writable) = self.writable(table) else {
+            return Err(format!("table {table:?} is outside the scope"));
+        };
+        match (kind, table) {
+            ("select" | "wait" | "mutate" | "update", _) => {}
+            // The root row is joined, never made or removed.
+            ("insert" | "delete", "Open_vSwitch") => {
+                return Err(format!("{kind} on Open_vSwitch is outside the scope"))
             }
-            "dpdk-devargs" => memif_devargs(value, &socket_is_ours)?,
-            other => return Err(format!("interface option {other:?} is outside the scope")),
+            ("insert" | "delete", _) => {}
+            (other, _) => return Err(format!("operation {other:?} is outside the scope")),
         }
+        self.check_columns(op, kind, table, &writable, socket_path)
     }
-    Ok(())
+
+    fn check_columns(
+        &self,
+        op: &Value,
+        kind: &str,
+        table: &str,
+        writable: &[&str],
+        socket_path: Option<&str>,
+    ) -> Result<(), String> {
+        let columns: Vec<String> = match kind {
+            "insert" | "update" => op["row"]
+                .as_object()
+                .map(|row| row.keys().cloned().collect())
+                .unwrap_or_default(),
+            "mutate" => op["mutations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.get(0).and_then(Value::as_str).map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if matches!(table, "Open_vSwitch" | "Bridge") && kind == "update" {
+            // Bridges are made by insert and joined by mutate.
+            if columns.iter().any(|c| c != "ports" && c != "external_ids") {
+                return Err(format!("an update of {table} is outside the scope"));
+            }
+        }
+        if let Some(column) = columns.iter().find(|c| !writable.contains(&c.as_str())) {
+            return Err(format!("column {table}.{column} is outside the scope"));
+        }
+        if table == "Interface" && matches!(kind, "insert" | "update") {
+            self.interface_row(&op["row"], socket_path)?;
+        }
+        Ok(())
+    }
+
+    /// A new or changed Interface: a type in scope, and options that name no
+    /// path but the attachment's socket.
+    fn interface_row(&self, row: &Value, socket_path: Option<&str>) -> Result<(), String> {
+        if let Some(kind) = row.get("type") {
+            let kind = kind.as_str().unwrap_or_default();
+            if !INTERFACE_TYPES.contains(&kind)
+                && !self.wider.interface_types.iter().any(|t| t == kind)
+            {
+                return Err(format!("interface type {kind:?} is outside the scope"));
+            }
+        }
+        let Some(options) = row.get("options") else {
+            return Ok(());
+        };
+        let pairs = ovsdb_map(options).ok_or("options is not an OVSDB map")?;
+        let socket_is_ours = |path: &str| socket_path.is_some_and(|ours| ours == path);
+        for (key, value) in pairs {
+            match key {
+                "vhost-server-path" if socket_is_ours(value) => {}
+                "vhost-server-path" => {
+                    return Err(format!(
+                        "vhost-server-path {value:?} is not this attachment's socket"
+                    ))
+                }
+                "dpdk-devargs" => memif_devargs(value, &socket_is_ours)?,
+                other if self.wider.interface_options.iter().any(|o| o == other) => {}
+                other => return Err(format!("interface option {other:?} is outside the scope")),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `net_memif<name>,key=value,...` with known keys and our socket only.
@@ -202,19 +260,6 @@ const VPP_DUMPS: [&str; 4] = [
     "show_version",
 ];
 
-/// Checks a VPP message (`name_crc`) against the default scope.
-pub(crate) fn vpp_message(name_crc: &str) -> Result<(), String> {
-    let name = name_crc
-        .rsplit_once('_')
-        .filter(|(_, crc)| crc.len() == 8 && crc.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map_or(name_crc, |(name, _)| name);
-    if VPP_MESSAGES.contains(&name) || VPP_DUMPS.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!("vpp scope: message {name:?} is outside the scope"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,7 +268,7 @@ mod tests {
     const SOCKET: &str = "/run/c1/memif.sock";
 
     fn check(ops: Value) -> Result<(), String> {
-        ovsdb_ops(ops.as_array().unwrap(), Some(SOCKET))
+        Scope::default().ovsdb_ops(ops.as_array().unwrap(), Some(SOCKET))
     }
 
     #[test]
@@ -294,15 +339,74 @@ mod tests {
     fn no_interface_may_be_made_without_an_attachment_socket() {
         let ops = json!([{"op": "insert", "table": "Interface", "row": {"name": "v",
             "type": "dpdkvhostuserclient", "options": ["map", [["vhost-server-path", SOCKET]]]}}]);
-        assert!(ovsdb_ops(ops.as_array().unwrap(), None).is_err());
+        assert!(Scope::default()
+            .ovsdb_ops(ops.as_array().unwrap(), None)
+            .is_err());
     }
 
     #[test]
     fn vpp_messages_outside_the_engines_are_refused() {
-        vpp_message("memif_create_v2_8c7de5f7").unwrap();
-        vpp_message("sw_interface_dump").unwrap();
-        let err = vpp_message("cli_inband_f8377302").unwrap_err();
+        let scope = Scope::default();
+        scope.vpp_message("memif_create_v2_8c7de5f7").unwrap();
+        scope.vpp_message("sw_interface_dump").unwrap();
+        let err = scope.vpp_message("cli_inband_f8377302").unwrap_err();
         assert!(err.contains("\"cli_inband\""), "{err}");
-        assert!(vpp_message("exec_bbf0c23f").is_err());
+        assert!(scope.vpp_message("exec_bbf0c23f").is_err());
+    }
+
+    /// What the node policy adds for an engine is in its scope, nothing
+    /// else is, and the path checks hold whatever it adds.
+    #[test]
+    fn a_widening_adds_exactly_what_it_names() {
+        let scope = Scope {
+            wider: ScopeWidening {
+                ovsdb_columns: [
+                    ("QoS".to_string(), vec!["type".to_string()]),
+                    ("Port".to_string(), vec!["qos".to_string()]),
+                ]
+                .into(),
+                interface_types: vec!["internal".into()],
+                interface_options: vec!["n_rxq".into()],
+                vpp_messages: vec!["sw_interface_set_rx_mode".into()],
+            },
+        };
+        let check = |ops: Value| scope.ovsdb_ops(ops.as_array().unwrap(), Some(SOCKET));
+        check(json!([
+            {"op": "insert", "table": "QoS", "row": {"type": "linux-htb"}},
+            {"op": "update", "table": "Port", "where": [], "row": {"qos": ["set", []], "tag": 3}},
+            {"op": "insert", "table": "Interface", "row": {"name": "i", "type": "internal",
+             "options": ["map", [["n_rxq", "2"], ["vhost-server-path", SOCKET]]]}},
+        ]))
+        .unwrap();
+        for (ops, expect) in [
+            (
+                json!([{"op": "insert", "table": "QoS", "row": {"other_config": ["map", []]}}]),
+                "QoS.other_config",
+            ),
+            (
+                json!([{"op": "insert", "table": "Manager", "row": {"target": "ptcp:6640"}}]),
+                "table \"Manager\"",
+            ),
+            (
+                json!([{"op": "insert", "table": "Interface", "row": {"name": "x", "type": "internal",
+                "options": ["map", [["vhost-server-path", "/etc/x"]]]}}]),
+                "vhost-server-path",
+            ),
+            (
+                json!([{"op": "insert", "table": "Interface", "row": {"name": "x", "type": "dpdk",
+                "options": ["map", [["dpdk-devargs", "net_pcap0,rx_pcap=/etc/shadow"]]]}}]),
+                "net_memif",
+            ),
+        ] {
+            let err = check(ops.clone()).unwrap_err();
+            assert!(err.contains(expect), "{ops}: {err}");
+        }
+        scope
+            .vpp_message("sw_interface_set_rx_mode_b04d1cfe")
+            .unwrap();
+        assert!(scope.vpp_message("cli_inband_f8377302").is_err());
+        assert!(Scope::default()
+            .vpp_message("sw_interface_set_rx_mode_b04d1cfe")
+            .is_err());
     }
 }

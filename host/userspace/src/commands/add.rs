@@ -28,6 +28,7 @@ use crate::journal::RecordJournal;
 use crate::names::Names;
 use crate::naming;
 use crate::record::Details;
+use crate::scope::Scope;
 use crate::store::{key, load_record, open_store};
 use crate::wit_host::{attachment, component_error, from_wit, limits};
 use crate::{components, container_data, ipam, permissions, rollback, shared_dir, Output};
@@ -116,6 +117,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let mut caps = AttachmentCaps::new(
         &conf.host.ovs.db_socket,
         &conf.host.vpp.api_socket,
+        Scope::of_engine(engine_spec.sha256.as_deref()),
         RecordJournal { store, record },
     );
     caps.ovsdb = caps.ovsdb.for_attachment(&names.socket_path);

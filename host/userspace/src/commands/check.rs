@@ -10,13 +10,15 @@ use serde_json::Value;
 use crate::capabilities::ProbeCaps;
 use crate::components::{engine_spec, open_runtime};
 use crate::record::Details;
+use crate::scope::Scope;
 use crate::store::{key, load_record, open_store};
 use crate::wit_host::{component_error, from_wit, limits};
 use crate::{components, ipam, Output};
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let runtime = open_runtime()?;
-    let engine = components::load_engine(&runtime, &engine_spec(conf)?)?;
+    let spec = engine_spec(conf)?;
+    let engine = components::load_engine(&runtime, &spec)?;
     let store = open_store(conf)?;
     let key = key(conf, env);
     let record = match load_record(&store, &key)? {
@@ -41,7 +43,8 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         }
     }
     let attachment = details.attachment(&record.key);
-    let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket());
+    let scope = Scope::of_engine(spec.sha256.as_deref());
+    let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket(), scope);
     let (_, checked) = engine.check(caps, limits(conf), &attachment);
     checked.map_err(component_error)?.map_err(from_wit)?;
 

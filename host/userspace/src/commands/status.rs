@@ -5,13 +5,16 @@ use netconf::NetConf;
 
 use crate::capabilities::ProbeCaps;
 use crate::components::{engine_spec, open_runtime};
+use crate::scope::Scope;
 use crate::wit_host::{component_error, from_wit, limits};
 use crate::{components, Output};
 
 pub(crate) fn run(_env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let runtime = open_runtime()?;
-    let engine = components::load_engine(&runtime, &engine_spec(conf)?)?;
-    let caps = ProbeCaps::probe(&conf.host.ovs.db_socket, &conf.host.vpp.api_socket);
+    let spec = engine_spec(conf)?;
+    let engine = components::load_engine(&runtime, &spec)?;
+    let scope = Scope::of_engine(spec.sha256.as_deref());
+    let caps = ProbeCaps::probe(&conf.host.ovs.db_socket, &conf.host.vpp.api_socket, scope);
     let (_, status) = engine.status(caps, limits(conf), &conf.host.to_json().to_string());
     status.map_err(component_error)?.map_err(from_wit)?;
     Ok(Output::Nothing)

@@ -4,7 +4,8 @@
 //! (sleeps forever in WASI poll, host code; built for wasm32-wasip2),
 //! `alloc` (allocates 1 GiB), `move` (asks the host to move a file of its choice,
 //! as root), `remove` (journals the removal of a file of its choice), or
-//! goes outside the `ovsdb` scope: `manager`, `pcap`, `undo-manager`.
+//! goes outside the `ovsdb` scope: `manager`, `pcap`, `undo-manager`,
+//! `qos` (a table a node policy may add to one engine's scope).
 //! The host must refuse or stop it with a CNI error and roll the bridge
 //! back.
 
@@ -120,6 +121,25 @@ impl Engine for HostileEngine {
                 std::hint::black_box(0u64);
             },
             Some("wait") => wait_forever(),
+            // A QoS row, referenced by nothing (ovsdb-server drops it at
+            // commit): outside the default scope, inside a widened one.
+            Some("qos") => {
+                ovsdb::transact(
+                    "add a QoS row",
+                    &[ovsdb::insert_with_uuid(
+                        "QoS",
+                        "6b8a1f2e-0000-4000-8000-000000000005",
+                        json!({"type": "linux-htb"}),
+                    )],
+                    false,
+                )?;
+                // An error, not a trap: its message reaches the test.
+                Err(CniError::new(
+                    userspace_cni_sdk::codes::COMPONENT_FAILURE,
+                    "hostile-engine: the host let a QoS row through",
+                    "",
+                ))
+            }
             Some("alloc") => {
                 let big = vec![1u8; 1 << 30];
                 std::hint::black_box(&big);
