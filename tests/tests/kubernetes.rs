@@ -85,11 +85,12 @@ fn entries(annotations: &BTreeMap<String, String>) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn patches(double: &KubeApiDouble) -> usize {
+/// The writes the plugin made (updates; it never patches).
+fn writes(double: &KubeApiDouble) -> usize {
     double
         .requests()
         .iter()
-        .filter(|r| r.method == "PATCH")
+        .filter(|r| r.method == "PUT" || r.method == "PATCH")
         .count()
 }
 
@@ -138,10 +139,10 @@ fn annotations_follow_add_retried_add_two_interfaces_and_del() {
     double.set_annotation("default", "app", DATA, Some(&saved));
 
     // A retried ADD: the same answer, still one entry, no write.
-    let writes = patches(&double);
+    let written = writes(&double);
     assert_eq!(call(&net, "ADD", id, "net1", &ns.path()).ok(), first);
     assert_eq!(entries(&double.annotations("default", "app")).len(), 1);
-    assert_eq!(patches(&double), writes);
+    assert_eq!(writes(&double), written);
 
     // A second interface of the same pod.
     call(&net, "ADD", id, "net2", &ns.path()).ok();
@@ -175,7 +176,7 @@ fn annotations_follow_add_retried_add_two_interfaces_and_del() {
 fn a_concurrent_writer_keeps_its_keys_and_ours_lands_once() {
     let (net, double) = setup(host_path_volume);
 
-    double.write_before_next_patch(&[("example.com/other-writer", "kept")]);
+    double.write_before_next_write(&[("example.com/other-writer", "kept")]);
     let ns = Netns::new();
     let id = "k8sconflict01";
     call(&net, "ADD", id, "net1", &ns.path()).ok();
@@ -183,12 +184,12 @@ fn a_concurrent_writer_keeps_its_keys_and_ours_lands_once() {
     assert_eq!(annotations["example.com/other-writer"], "kept");
     assert_eq!(entries(&annotations).len(), 1);
     assert_eq!(
-        patches(&double),
+        writes(&double),
         2,
         "the first write conflicted, the second landed"
     );
 
-    double.write_before_next_patch(&[("example.com/other-writer", "changed")]);
+    double.write_before_next_write(&[("example.com/other-writer", "changed")]);
     call(&net, "DEL", id, "net1", "").ok();
     let annotations = double.annotations("default", "app");
     assert_eq!(annotations["example.com/other-writer"], "changed");
@@ -282,17 +283,17 @@ fn forbidden_or_missing_pods_fail_add_and_leave_nothing() {
         error["details"]
             .as_str()
             .unwrap()
-            .contains("get and patch on pods"),
+            .contains("get and update on pods"),
         "{error}"
     );
     call(&net, "DEL", "k8sforbid0001", "net1", "").ok();
     net.assert_nothing_left("k8sforbid0001");
 
     // Reading is allowed, writing is not: the port was made, then undone.
-    double.forbid(&["patch"]);
+    double.forbid(&["update"]);
     let error = call(&net, "ADD", "k8sforbid0002", "net1", &ns.path()).err(104);
     assert!(
-        error["msg"].as_str().unwrap().contains("cannot patch"),
+        error["msg"].as_str().unwrap().contains("cannot update"),
         "{error}"
     );
     net.assert_nothing_left("k8sforbid0002");
@@ -321,7 +322,7 @@ fn the_kubeconfig_token_never_reaches_logs_or_output() {
         call(&net, "ADD", "k8ssecret0001", "net1", &ns.path()),
         call(&net, "DEL", "k8ssecret0001", "net1", ""),
     ];
-    double.forbid(&["patch"]);
+    double.forbid(&["update"]);
     runs.push(call(&net, "ADD", "k8ssecret0002", "net1", &ns.path()));
     // A kubeconfig the YAML parser rejects right at the token.
     let broken = net.dir("api/broken");

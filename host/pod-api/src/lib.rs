@@ -1,6 +1,8 @@
-//! The Kubernetes API as the plugin needs it: read one pod, merge-patch
-//! its metadata. Two calls, made only when the runtime names a pod, over
-//! one blocking HTTPS connection (ureq + rustls).
+//! The Kubernetes API as the plugin needs it: read one pod, update it.
+//! Two calls, made only when the runtime names a pod, over one blocking
+//! HTTPS connection (ureq + rustls). Update (PUT), not patch: Multus's
+//! ClusterRole grants `get`, `list`, `update` and `watch` on pods and no
+//! `patch`, and the plugin runs with Multus's credentials.
 //!
 //! kube-rs is the field's client, but it brings an async runtime, hyper,
 //! tower and the generated API types for what is two requests here; its
@@ -95,16 +97,17 @@ impl Client {
         self.answer(request.header("Accept", "application/json").call())
     }
 
-    /// A JSON merge patch (RFC 7386) of the pod. A `metadata.resourceVersion`
-    /// in the patch makes it conditional: 409 when the pod changed since.
-    pub fn patch_pod(&self, namespace: &str, name: &str, patch: &Value) -> Result<Value, Error> {
+    /// `PUT` of the whole pod as read and edited. Its
+    /// `metadata.resourceVersion` makes it conditional: 409 when the pod
+    /// changed since it was read.
+    pub fn update_pod(&self, namespace: &str, name: &str, pod: &Value) -> Result<Value, Error> {
         let url = self.pod_url(namespace, name)?;
-        let request = self.credentials.authorize(self.agent.patch(&url));
+        let request = self.credentials.authorize(self.agent.put(&url));
         self.answer(
             request
                 .header("Accept", "application/json")
-                .content_type("application/merge-patch+json")
-                .send(patch.to_string()),
+                .content_type("application/json")
+                .send(pod.to_string()),
         )
     }
 

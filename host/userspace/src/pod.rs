@@ -4,10 +4,12 @@
 //!
 //! The API is used only when the runtime names a pod (`K8S_POD_*` in
 //! CNI_ARGS) and the config gives a `kubeconfig` (or the plugin runs with
-//! in-cluster credentials). Annotation writes are merge patches
-//! conditioned on the resourceVersion just read: another writer's change
+//! in-cluster credentials). Annotation writes are updates of the pod as
+//! just read, conditioned on its resourceVersion: another writer's change
 //! in between is a 409, and the write is redone from a fresh read, so no
-//! key of anyone else is lost and an entry is never there twice.
+//! key of anyone else is lost and an entry is never there twice. Update,
+//! not patch: the credentials are Multus's, and Multus's ClusterRole
+//! grants `update` on pods but not `patch`.
 
 use attachment_store::Undo;
 use cni_protocol::{codes, CniError, Environment};
@@ -259,8 +261,9 @@ pub(crate) fn remove_entry(undo: &Undo, container_id: &str, ifname: &str) {
     }
 }
 
-/// Reads the pod, edits its entry list and writes it back conditioned on
-/// the version read, again from a fresh read after a conflict. Without
+/// Reads the pod, edits its entry list and writes the pod back (an
+/// update, conditioned on the version read), again from a fresh read
+/// after a conflict. Without
 /// entries both annotations are removed. Ok(false): the pod is gone or
 /// is another pod of the same name.
 fn update(
@@ -272,7 +275,7 @@ fn update(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let pod = match client.get_pod(namespace, name) {
+        let mut pod = match client.get_pod(namespace, name) {
             Err(e) if e.is_not_found() => return Ok(false),
             other => other?,
         };
@@ -300,11 +303,22 @@ fn update(
         if annotations[CONFIGURATION_DATA] == data && annotations[MAPPED_DIR] == mapped {
             return Ok(true);
         }
-        let patch = json!({"metadata": {
-            "resourceVersion": metadata["resourceVersion"],
-            "annotations": {CONFIGURATION_DATA: data, MAPPED_DIR: mapped},
-        }});
-        match client.patch_pod(namespace, name, &patch) {
+        // The pod goes back whole, as read (with its resourceVersion), with
+        // only our two annotations changed.
+        let annotations = match &mut pod["metadata"]["annotations"] {
+            Value::Object(map) => map,
+            other => {
+                *other = json!({});
+                other.as_object_mut().expect("just made")
+            }
+        };
+        for (key, value) in [(CONFIGURATION_DATA, data), (MAPPED_DIR, mapped)] {
+            match value {
+                Value::Null => annotations.remove(key),
+                value => annotations.insert(key.to_string(), value),
+            };
+        }
+        match client.update_pod(namespace, name, &pod) {
             Ok(_) => return Ok(true),
             Err(e) if e.is_conflict() && attempt < WRITE_ATTEMPTS => {
                 tracing::debug!("pod {namespace}/{name} changed since read (attempt {attempt}); reading it again");
@@ -373,7 +387,7 @@ fn api_error(what: &str, e: pod_api::Error) -> CniError {
     };
     let hint = match &e {
         pod_api::Error::Status { code: 401 | 403, .. } => {
-            "the plugin's credentials need get and patch on pods (see examples/kubernetes/daemonset.yaml)"
+            "the plugin's credentials need get and update on pods, as Multus's ClusterRole grants (see examples/kubernetes/daemonset.yaml)"
         }
         _ => "",
     };

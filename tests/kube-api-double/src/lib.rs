@@ -2,13 +2,14 @@
 //! kind can run on the machines these tests run on. It is not Kubernetes.
 //!
 //! What it models, as the real server does it: HTTPS with a CA of its own
-//! (written into a kubeconfig with a bearer token), `GET` and `PATCH` of
-//! `/api/v1/namespaces/<ns>/pods/<name>`, JSON merge patches
-//! (`application/merge-patch+json`, RFC 7386: `null` deletes a key), a
-//! `metadata.resourceVersion` in a patch as a precondition (409 Conflict
-//! when stale), a new resourceVersion on every write, and errors as
-//! `Status` objects (401 without the token, 403 when forbidden, 404 for a
-//! missing pod, 415 for another patch type).
+//! (written into a kubeconfig with a bearer token), `GET`, `PUT` (update)
+//! and `PATCH` of `/api/v1/namespaces/<ns>/pods/<name>`: an update must
+//! carry `metadata.resourceVersion` (422 without) and may change only the
+//! metadata (422 for a changed spec); JSON merge patches
+//! (`application/merge-patch+json`, RFC 7386: `null` deletes a key) may
+//! carry one; a stale resourceVersion is 409 Conflict, every write makes a
+//! new one, and errors are `Status` objects (401 without the token, 403
+//! when forbidden, 404 for a missing pod, 415 for another body type).
 //!
 //! Test hooks: [`KubeApiDouble::forbid`] (RBAC says no to a verb),
 //! [`KubeApiDouble::write_before_next_patch`] (another writer changes the
@@ -41,7 +42,7 @@ struct State {
     resource_version: u64,
     /// Verbs (`get`, `patch`) answered 403.
     forbidden: Vec<String>,
-    /// Annotations another writer sets just before the next PATCH is applied.
+    /// Annotations another writer sets just before the next write is applied.
     pending_foreign_write: Option<BTreeMap<String, Value>>,
     requests: Vec<Request>,
     misbehaviour: Option<Misbehaviour>,
@@ -201,10 +202,10 @@ impl KubeApiDouble {
         self.state.lock().unwrap().misbehaviour = misbehaviour;
     }
 
-    /// Another writer sets these annotations right before the next PATCH
-    /// is applied, so a patch conditioned on the version read earlier
-    /// gets 409 Conflict.
-    pub fn write_before_next_patch(&self, annotations: &[(&str, &str)]) {
+    /// Another writer sets these annotations right before the next write
+    /// (update or patch) is applied, so a write conditioned on the version
+    /// read earlier gets 409 Conflict.
+    pub fn write_before_next_write(&self, annotations: &[(&str, &str)]) {
         self.state.lock().unwrap().pending_foreign_write = Some(
             annotations
                 .iter()
@@ -385,6 +386,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
         _ => "Bad Request",
     }
 }
@@ -415,6 +417,7 @@ fn answer(state: &Mutex<State>, token: &str, incoming: &Incoming) -> (u16, Value
     };
     let verb = match request.method.as_str() {
         "GET" => "get",
+        "PUT" => "update",
         "PATCH" => "patch",
         other => return status(405, "MethodNotAllowed", format!("{other} is not modelled")),
     };
@@ -432,7 +435,12 @@ fn answer(state: &Mutex<State>, token: &str, incoming: &Incoming) -> (u16, Value
     if verb == "get" {
         return (200, state.pods[&key].clone());
     }
-    if incoming.content_type.as_deref() != Some("application/merge-patch+json") {
+    let wanted = if verb == "update" {
+        "application/json"
+    } else {
+        "application/merge-patch+json"
+    };
+    if incoming.content_type.as_deref() != Some(wanted) {
         return status(
             415,
             "UnsupportedMediaType",
@@ -442,8 +450,8 @@ fn answer(state: &Mutex<State>, token: &str, incoming: &Incoming) -> (u16, Value
             ),
         );
     }
-    let Ok(patch) = serde_json::from_str::<Value>(&request.body) else {
-        return status(400, "BadRequest", "the patch is not JSON".into());
+    let Ok(body) = serde_json::from_str::<Value>(&request.body) else {
+        return status(400, "BadRequest", "the body is not JSON".into());
     };
     if let Some(foreign) = state.pending_foreign_write.take() {
         let foreign_patch = json!({"metadata": {"annotations": foreign}});
@@ -454,7 +462,13 @@ fn answer(state: &Mutex<State>, token: &str, incoming: &Incoming) -> (u16, Value
         pod["metadata"]["resourceVersion"] = version.into();
     }
     let current = state.pods[&key]["metadata"]["resourceVersion"].clone();
-    if let Some(expected) = patch["metadata"].get("resourceVersion") {
+    let expected = body["metadata"].get("resourceVersion");
+    if verb == "update" {
+        if let Some(refusal) = refuse_update(&state.pods[&key], &body, name) {
+            return refusal;
+        }
+    }
+    if let Some(expected) = expected {
         if *expected != current {
             return status(
                 409,
@@ -466,9 +480,57 @@ fn answer(state: &Mutex<State>, token: &str, incoming: &Incoming) -> (u16, Value
     state.resource_version += 1;
     let version = state.resource_version.to_string();
     let pod = state.pods.get_mut(&key).unwrap();
-    merge(pod, &patch);
+    if verb == "update" {
+        for field in ["annotations", "labels"] {
+            pod["metadata"][field] = body["metadata"][field].clone();
+        }
+    } else {
+        merge(pod, &body);
+    }
     pod["metadata"]["resourceVersion"] = version.into();
     (200, pod.clone())
+}
+
+/// Why the real server would refuse `update` as an update of `stored`, if
+/// it would: no resourceVersion (pods allow no unconditional update),
+/// another name or uid, or a changed spec.
+fn refuse_update(stored: &Value, update: &Value, name: &str) -> Option<(u16, Value)> {
+    let metadata = &update["metadata"];
+    if metadata.get("resourceVersion").is_none() {
+        return Some(status(
+            422,
+            "Invalid",
+            format!("Pod \"{name}\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"),
+        ));
+    }
+    if metadata["name"] != name {
+        return Some(status(
+            400,
+            "BadRequest",
+            "the name of the object does not match the name on the URL".into(),
+        ));
+    }
+    if metadata
+        .get("uid")
+        .is_some_and(|uid| *uid != stored["metadata"]["uid"])
+    {
+        return Some(status(
+            409,
+            "Conflict",
+            format!(
+                "Precondition failed: UID in precondition: {}, UID in object meta: {}",
+                metadata["uid"], stored["metadata"]["uid"]
+            ),
+        ));
+    }
+    if update["spec"] != stored["spec"] {
+        return Some(status(
+            422,
+            "Invalid",
+            format!("Pod \"{name}\" is invalid: spec: Forbidden: pod updates may not change fields other than the mutable ones"),
+        ));
+    }
+    None
 }
 
 /// RFC 7386 JSON merge patch.
