@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod component;
+pub mod kube_api;
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

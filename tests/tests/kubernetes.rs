@@ -1,7 +1,10 @@
 //! Kubernetes: the plugin against the API server TEST DOUBLE
-//! (`kube-api-double`: HTTPS, its own CA, a bearer token; no API server
-//! can run here) and the real private OVS-DPDK, host-local and netns.
-//! Pod identity comes from CNI_ARGS as the kubelet (via Multus) sends it.
+//! (`kube-api-double`: HTTPS, its own CA, a bearer token) and the real
+//! private OVS-DPDK, host-local and netns. Pod identity comes from
+//! CNI_ARGS as the kubelet (via Multus) sends it. The real API server's
+//! tests are in `kubernetes_api_server`; the double stays for what a real
+//! server cannot be made to do on cue (a write injected between read and
+//! write, trickled or flooding answers, counting requests).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -597,11 +600,13 @@ fn two_pods_on_one_node_cannot_reach_each_others_sockets_or_data() {
     }
 }
 
-/// An API server that trickles its answer a byte a second, or answers
-/// 100 MiB: the ADD fails within the request's one deadline (10 s) with
-/// the API named, the flood cut at the 4 MiB cap, nothing left behind.
+/// An API server that trickles its answer a byte a second, answers 100
+/// MiB, never answers, or answers every write with 409: the ADD fails
+/// within the request's one deadline (10 s; the storm after its 10
+/// attempts) with the API named, the flood cut at the 4 MiB cap, the port
+/// rolled back, nothing left behind.
 #[test]
-fn a_trickling_or_flooding_api_server_is_cut_off() {
+fn a_hostile_or_broken_api_server_fails_add_within_its_bound() {
     let (net, double) = setup(no_volume);
     let ns = Netns::new();
     for (misbehaviour, id, code, expect) in [
@@ -619,15 +624,46 @@ fn a_trickling_or_flooding_api_server_is_cut_off() {
             104,
             "more than 4194304 bytes",
         ),
+        (Misbehaviour::Silent, "k8ssilent0001", 11, "unreachable"),
+        (
+            Misbehaviour::ConflictStorm,
+            "k8sstorm00001",
+            104,
+            "409 Conflict",
+        ),
     ] {
         double.misbehave(Some(misbehaviour));
+        let before = double.requests().len();
         let started = Instant::now();
         let err = call(&net, "ADD", id, "net1", &ns.path()).err(code);
         let took = started.elapsed();
         let msg = err["msg"].as_str().unwrap();
         assert!(msg.contains(expect), "{misbehaviour:?}: {msg}");
         assert!(took < Duration::from_secs(15), "{misbehaviour:?}: {took:?}");
+        if let Misbehaviour::ConflictStorm = misbehaviour {
+            let writes = double.requests()[before..]
+                .iter()
+                .filter(|r| r.method == "PUT")
+                .count();
+            assert_eq!(writes, 10, "the storm outlasts the 10 attempts");
+        }
         net.assert_nothing_left(id);
     }
     double.misbehave(None);
+}
+
+/// Annotations another writer left that are not JSON are rewritten, not
+/// a reason to fail the pod; the entry lands.
+#[test]
+fn configuration_data_that_is_not_json_is_rewritten() {
+    let (net, double) = setup(no_volume);
+    double.set_annotation("default", "app", DATA, Some("{not json"));
+    let ns = Netns::new();
+    let id = "k8snotjson001";
+    call(&net, "ADD", id, "net1", &ns.path()).ok();
+    let list = entries(&double.annotations("default", "app"));
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["containerId"], id);
+    call(&net, "DEL", id, "net1", "").ok();
+    net.assert_nothing_left(id);
 }

@@ -1,5 +1,5 @@
 //! The client against the Kubernetes API TEST DOUBLE (HTTPS, own CA,
-//! bearer token): reads, conditional merge patches, and the errors.
+//! bearer token): reads, conditional updates, and the errors.
 
 use kube_api_double::KubeApiDouble;
 use pod_api::{Client, Credentials};
@@ -10,33 +10,23 @@ fn client(double: &KubeApiDouble) -> Client {
 }
 
 #[test]
-fn reads_and_patches_a_pod_with_its_resource_version_as_precondition() {
+fn reads_and_updates_a_pod_with_its_resource_version_as_precondition() {
     let dir = tempfile::tempdir().unwrap();
     let double = KubeApiDouble::start(dir.path());
     double.add_pod("default", "app", "uid-1", json!({"containers": []}));
     let client = client(&double);
 
-    let pod = client.get_pod("default", "app").unwrap();
+    let mut pod = client.get_pod("default", "app").unwrap();
     assert_eq!(pod["metadata"]["uid"], "uid-1");
     let version = pod["metadata"]["resourceVersion"].clone();
-    let patched = client
-        .patch_pod(
-            "default",
-            "app",
-            &json!({"metadata": {"resourceVersion": version, "annotations": {"a": "1"}}}),
-        )
-        .unwrap();
-    assert_ne!(patched["metadata"]["resourceVersion"], version);
+    pod["metadata"]["annotations"]["a"] = json!("1");
+    let updated = client.update_pod("default", "app", &pod).unwrap();
+    assert_ne!(updated["metadata"]["resourceVersion"], version);
     assert_eq!(double.annotations("default", "app")["a"], "1");
 
     // The same precondition again is stale now.
-    let stale = client
-        .patch_pod(
-            "default",
-            "app",
-            &json!({"metadata": {"resourceVersion": version, "annotations": {"a": "2"}}}),
-        )
-        .unwrap_err();
+    pod["metadata"]["annotations"]["a"] = json!("2");
+    let stale = client.update_pod("default", "app", &pod).unwrap_err();
     assert!(stale.is_conflict(), "{stale}");
     assert_eq!(double.annotations("default", "app")["a"], "1");
 }

@@ -15,7 +15,7 @@
 //! [`KubeApiDouble::write_before_next_patch`] (another writer changes the
 //! pod between the plugin's read and its patch), and
 //! [`KubeApiDouble::misbehave`] (a hostile or broken server: answers
-//! trickled a byte at a time, or of 100 MiB).
+//! trickled a byte at a time, of 100 MiB, never, or 409 on every write).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -55,6 +55,11 @@ pub enum Misbehaviour {
     Trickle { interval: Duration },
     /// A 200 whose body is `bytes` long: a JSON object that never ends.
     Flood { bytes: usize },
+    /// Takes the request and never answers (until the client hangs up).
+    Silent,
+    /// Reads as usual; every write is 409 Conflict, as if another writer
+    /// always got in first.
+    ConflictStorm,
 }
 
 pub struct KubeApiDouble {
@@ -162,15 +167,7 @@ impl KubeApiDouble {
     /// The pod's annotations as the server holds them.
     pub fn annotations(&self, namespace: &str, name: &str) -> BTreeMap<String, String> {
         let state = self.state.lock().unwrap();
-        let pod = &state.pods[&(namespace.to_string(), name.to_string())];
-        pod["metadata"]["annotations"]
-            .as_object()
-            .map(|map| {
-                map.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        annotations_of(&state.pods[&(namespace.to_string(), name.to_string())])
     }
 
     /// Sets (or with None removes) an annotation as another writer would.
@@ -226,6 +223,18 @@ impl Drop for KubeApiDouble {
     }
 }
 
+/// A pod object's annotations (a real server's or the double's).
+pub fn annotations_of(pod: &Value) -> BTreeMap<String, String> {
+    pod["metadata"]["annotations"]
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A CA (its PEM), and a certificate it signed for 127.0.0.1 and
 /// localhost with that certificate's key.
 fn certificates() -> (
@@ -270,8 +279,27 @@ fn serve(stream: TcpStream, tls: Arc<rustls::ServerConfig>, state: &Mutex<State>
     let mut stream = rustls::StreamOwned::new(connection, stream);
     while let Some(incoming) = read_request(&mut stream) {
         let misbehaviour = state.lock().unwrap().misbehaviour;
-        let (status, body) = answer(state, token, &incoming);
-        if let Some(misbehaviour) = misbehaviour {
+        if let Some(Misbehaviour::Silent) = misbehaviour {
+            state.lock().unwrap().requests.push(incoming.request);
+            // Holds the connection until the client gives up.
+            let mut sink = [0u8; 512];
+            while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+            return;
+        }
+        let (status, body) = match misbehaviour {
+            Some(Misbehaviour::ConflictStorm) if incoming.request.method != "GET" => {
+                state
+                    .lock()
+                    .unwrap()
+                    .requests
+                    .push(incoming.request.clone());
+                status(409, "Conflict", "the object has been modified".into())
+            }
+            _ => answer(state, token, &incoming),
+        };
+        if let Some(misbehaviour @ (Misbehaviour::Trickle { .. } | Misbehaviour::Flood { .. })) =
+            misbehaviour
+        {
             misbehave(&mut stream, misbehaviour, status, &body.to_string());
             break;
         }
@@ -313,6 +341,9 @@ fn misbehave(stream: &mut impl Write, misbehaviour: Misbehaviour, status: u16, b
                 }
                 std::thread::sleep(interval);
             }
+        }
+        Misbehaviour::Silent | Misbehaviour::ConflictStorm => {
+            unreachable!("answered in serve")
         }
         Misbehaviour::Flood { bytes } => {
             let head = format!(

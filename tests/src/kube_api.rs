@@ -1,0 +1,271 @@
+//! A real Kubernetes API server (kube-apiserver 1.20.2 from Debian's
+//! source package, built by `tests/support/kubernetes/build.sh`, and
+//! Debian's etcd) on loopback, one per test binary, stopped when the test
+//! process exits. RBAC is on; identities are static bearer tokens:
+//! `admin` (system:masters, for set-up and assertions) and the service
+//! accounts in [`Identity`], which hold only what RBAC objects the tests
+//! create grant them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+/// Where build.sh leaves the binaries.
+const K8S_DIR: &str = "/opt/userspace-cni-k8s";
+
+/// Who the plugin authenticates as: a service account of kube-system,
+/// as the static token file maps it (user
+/// `system:serviceaccount:kube-system:<name>`, groups
+/// `system:serviceaccounts` and `system:serviceaccounts:kube-system`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// Multus's service account, `kube-system/multus`.
+    Multus,
+    /// This plugin's own, `kube-system/userspace-cni` (examples/kubernetes).
+    UserspaceCni,
+    /// A service account the tests give a role with one verb less.
+    Restricted,
+}
+
+impl Identity {
+    const ALL: [Identity; 3] = [
+        Identity::Multus,
+        Identity::UserspaceCni,
+        Identity::Restricted,
+    ];
+
+    pub fn service_account(self) -> &'static str {
+        match self {
+            Identity::Multus => "multus",
+            Identity::UserspaceCni => "userspace-cni",
+            Identity::Restricted => "restricted",
+        }
+    }
+
+    fn token(self) -> String {
+        format!("token-{}-{}", self.service_account(), std::process::id())
+    }
+}
+
+pub struct KubeApi {
+    pub dir: PathBuf,
+    pub url: String,
+    admin_token: String,
+    _guard: Child,
+}
+
+impl KubeApi {
+    /// The API server shared by every test of this test binary.
+    pub fn shared() -> &'static KubeApi {
+        static API: OnceLock<KubeApi> = OnceLock::new();
+        API.get_or_init(KubeApi::start)
+    }
+
+    fn start() -> KubeApi {
+        let apiserver = Path::new(K8S_DIR).join("bin/kube-apiserver");
+        assert!(
+            apiserver.is_file() && Path::new("/usr/bin/etcd").is_file(),
+            "{} or etcd is missing: run tests/support/kubernetes/build.sh (.ci/setup does)",
+            apiserver.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("kube-api-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let admin_token = format!("token-admin-{}", std::process::id());
+        let mut tokens = format!("{admin_token},admin,admin,\"system:masters\"\n");
+        for identity in Identity::ALL {
+            let account = identity.service_account();
+            tokens.push_str(&format!(
+                "{},system:serviceaccount:kube-system:{account},{account},\"system:serviceaccounts,system:serviceaccounts:kube-system\"\n",
+                identity.token()
+            ));
+        }
+        std::fs::write(dir.join("tokens.csv"), tokens).unwrap();
+        let [etcd, peer, api] = free_ports();
+        let script = crate::workspace().join("tests/support/kubernetes/api-server.sh");
+        let status = Command::new(&script)
+            .arg("start")
+            .arg(&dir)
+            .args([etcd, peer, api].map(|p| p.to_string()))
+            .status()
+            .expect("run api-server.sh");
+        assert!(status.success(), "the API server did not start");
+        // Stops the server once this process is gone: the guard's stdin is
+        // our end of a pipe, and its `read` returns when we exit.
+        let guard = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "read _; {} stop {} >/dev/null 2>&1; rm -rf {}",
+                script.display(),
+                dir.display(),
+                dir.display()
+            ))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start the API server guard");
+        KubeApi {
+            dir,
+            url: format!("https://127.0.0.1:{api}"),
+            admin_token,
+            _guard: guard,
+        }
+    }
+
+    /// A kubeconfig (in `dir`) that authenticates as `identity`, as
+    /// Multus's own kubeconfig does: the server, its CA, a bearer token.
+    pub fn kubeconfig(&self, dir: &Path, identity: Identity) -> PathBuf {
+        let path = dir.join(format!("{}.kubeconfig", identity.service_account()));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: cni\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: cni\n  user:\n    token: {}\ncontexts:\n- name: cni\n  context:\n    cluster: local\n    user: cni\n",
+                self.url,
+                self.dir.join("ca.crt").display(),
+                identity.token()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// One request as admin: (HTTP status, JSON body).
+    pub fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.request(method, path, "application/json", body)
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut curl = Command::new("curl");
+        curl.args(["--silent", "--show-error", "--max-time", "20"])
+            .arg("--cacert")
+            .arg(self.dir.join("ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {}", self.admin_token)])
+            .args(["-H", &format!("Content-Type: {content_type}"), "-X", method])
+            .args(["--write-out", "\n%{http_code}"]);
+        if let Some(body) = body {
+            curl.args(["--data-binary", &body.to_string()]);
+        }
+        let out = curl
+            .arg(format!("{}{path}", self.url))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let code = code.trim().parse().unwrap_or_else(|_| {
+            panic!(
+                "curl {method} {path}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// As [`KubeApi::admin`], asserting one of `expected` statuses.
+    fn admin_expect(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        expected: &[u16],
+    ) -> Value {
+        let (code, answer) = self.admin(method, path, body);
+        assert!(expected.contains(&code), "{method} {path}: {code} {answer}");
+        answer
+    }
+
+    /// Creates (or replaces) the cluster-wide objects in `objects`:
+    /// ClusterRoles, ClusterRoleBindings, ServiceAccounts.
+    pub fn apply(&self, objects: &[Value]) {
+        for object in objects {
+            let name = object["metadata"]["name"].as_str().unwrap();
+            let collection = match object["kind"].as_str().unwrap() {
+                "ClusterRole" => "/apis/rbac.authorization.k8s.io/v1/clusterroles".to_string(),
+                "ClusterRoleBinding" => {
+                    "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".to_string()
+                }
+                "ServiceAccount" => format!(
+                    "/api/v1/namespaces/{}/serviceaccounts",
+                    object["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("default")
+                ),
+                other => panic!("apply: {other} is not modelled"),
+            };
+            self.admin("DELETE", &format!("{collection}/{name}"), None);
+            self.admin_expect("POST", &collection, Some(object), &[201]);
+        }
+    }
+
+    /// Creates pod `namespace/name` with `spec`; returns its uid.
+    pub fn create_pod(&self, namespace: &str, name: &str, spec: Value) -> String {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace,
+                         "annotations": {"k8s.v1.cni.cncf.io/networks": "userspace"}},
+            "spec": spec,
+        });
+        let created = self.admin_expect(
+            "POST",
+            &format!("/api/v1/namespaces/{namespace}/pods"),
+            Some(&pod),
+            &[201],
+        );
+        created["metadata"]["uid"].as_str().unwrap().to_string()
+    }
+
+    pub fn delete_pod(&self, namespace: &str, name: &str) {
+        // No kubelet: the pod goes at once with a zero grace period.
+        self.admin_expect(
+            "DELETE",
+            &format!("/api/v1/namespaces/{namespace}/pods/{name}?gracePeriodSeconds=0"),
+            None,
+            &[200, 404],
+        );
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Value {
+        self.admin_expect(
+            "GET",
+            &format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+            None,
+            &[200],
+        )
+    }
+
+    /// The pod's annotations as the server holds them.
+    pub fn annotations(&self, namespace: &str, name: &str) -> BTreeMap<String, String> {
+        kube_api_double::annotations_of(&self.pod(namespace, name))
+    }
+
+    /// Sets (or with `None` removes) an annotation as another writer
+    /// would, with a merge patch as admin.
+    pub fn set_annotation(&self, namespace: &str, name: &str, key: &str, value: Option<&str>) {
+        let patch = json!({"metadata": {"annotations": {key: value}}});
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
+        let (code, answer) =
+            self.request("PATCH", &path, "application/merge-patch+json", Some(&patch));
+        assert_eq!(code, 200, "{answer}");
+    }
+}
+
+/// Three loopback ports free a moment ago (etcd client, etcd peer, API).
+fn free_ports() -> [u16; 3] {
+    let listeners: Vec<_> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    [ports[0], ports[1], ports[2]]
+}
