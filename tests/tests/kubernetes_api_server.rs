@@ -174,3 +174,124 @@ fn manifests(path: &Path) -> Vec<Value> {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Two interfaces of one pod while another client keeps annotating it:
+/// both entries land and every one of the other writer's keys survives;
+/// DEL of one leaves the other; a pod deleted, or replaced by another of
+/// the same name, before DEL: DEL succeeds and touches nothing of the new
+/// pod; a pod that does not exist fails ADD with 104, nothing left.
+#[test]
+fn entries_follow_the_pods_life_with_another_writer_at_work() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let api = KubeApi::shared();
+    let rbac: Vec<Value> = serde_json::from_slice(
+        &std::fs::read(integration_tests::workspace().join("tests/fixtures/multus-rbac.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    api.apply(&rbac);
+    let net = network(api, Identity::Multus);
+    let pod = "busy-pod";
+    let uid = api.create_pod("default", pod, pod_spec());
+    let ns = Netns::new();
+    let id = "realbusy00001";
+    let args =
+        format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}");
+    let add = |ifname: &str| {
+        cni_call(
+            "ADD",
+            id,
+            ifname,
+            &ns.path(),
+            &net.stdin(),
+            &[("CNI_ARGS", &args)],
+        )
+        .ok()
+    };
+    let del =
+        |ifname: &str| cni_call("DEL", id, ifname, "", &net.stdin(), &[("CNI_ARGS", &args)]).ok();
+
+    let done = AtomicBool::new(false);
+    let written = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) {
+                api.set_annotation("default", pod, &format!("example.com/key-{n}"), Some("v"));
+                n += 1;
+            }
+            n
+        });
+        add("net1");
+        add("net2");
+        done.store(true, Ordering::SeqCst);
+        writer.join().unwrap()
+    });
+    let annotations = api.annotations("default", pod);
+    assert!(written > 0);
+    for n in 0..written {
+        assert!(
+            annotations.contains_key(&format!("example.com/key-{n}")),
+            "the other writer's key-{n} was lost"
+        );
+    }
+    let entries: Vec<Value> = serde_json::from_str(&annotations[DATA]).unwrap();
+    let ifnames: Vec<&str> = entries
+        .iter()
+        .map(|e| e["ifName"].as_str().unwrap())
+        .collect();
+    assert_eq!(ifnames, ["net1", "net2"], "{entries:?}");
+
+    del("net1");
+    let entries: Vec<Value> = serde_json::from_str(&api.annotations("default", pod)[DATA]).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["ifName"], "net2");
+
+    // Replaced by another pod of the same name: DEL leaves it alone.
+    api.delete_pod("default", pod);
+    let new_uid = api.create_pod("default", pod, pod_spec());
+    assert_ne!(new_uid, uid);
+    api.set_annotation("default", pod, DATA, Some("[]"));
+    del("net2");
+    assert_eq!(api.annotations("default", pod)[DATA], "[]");
+    net.assert_nothing_left(id);
+
+    // Deleted before DEL.
+    let args_new = format!(
+        "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={new_uid}"
+    );
+    let id2 = "realbusy00002";
+    cni_call(
+        "ADD",
+        id2,
+        "net1",
+        &ns.path(),
+        &net.stdin(),
+        &[("CNI_ARGS", &args_new)],
+    )
+    .ok();
+    api.delete_pod("default", pod);
+    cni_call(
+        "DEL",
+        id2,
+        "net1",
+        "",
+        &net.stdin(),
+        &[("CNI_ARGS", &args_new)],
+    )
+    .ok();
+    net.assert_nothing_left(id2);
+
+    // A pod that does not exist.
+    let id3 = "realbusy00003";
+    let err = cni_call(
+        "ADD",
+        id3,
+        "net1",
+        &ns.path(),
+        &net.stdin(),
+        &[("CNI_ARGS", &args_new)],
+    )
+    .err(104);
+    assert!(err["msg"].as_str().unwrap().contains("not found"), "{err}");
+    net.assert_nothing_left(id3);
+}

@@ -196,10 +196,18 @@ fn host_undo_plan(
 ) -> Vec<JournalEntry> {
     let mut plan = Vec::new();
     let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
-    for dir in new_dirs {
+    // The dirs this ADD makes; or, when another interface of the container
+    // made its per-container dir already, that dir too: whichever
+    // interface goes last removes it (only ever when empty).
+    let below_base = std::path::Path::new(&names.shared_dir)
+        .strip_prefix(&names.base_dir)
+        .is_ok_and(|rest| !rest.as_os_str().is_empty());
+    let made_by_a_sibling = (new_dirs.is_empty() && below_base && !names.in_pod_volume)
+        .then(|| names.shared_dir.clone());
+    for dir in new_dirs.iter().cloned().chain(made_by_a_sibling) {
         step(
             format!("remove shared dir {dir}"),
-            Undo::RemoveEmptyDir { path: dir.clone() },
+            Undo::RemoveEmptyDir { path: dir },
         );
     }
     if let Some(short) = &names.socket_mount {
@@ -373,6 +381,23 @@ mod tests {
         assert_eq!(plan.len(), 7);
     }
 
+    /// A second interface of a container finds the per-container dir the
+    /// first one made: it journals its removal too (when empty), so the
+    /// dir goes with whichever interface goes last; a pod's volume never.
+    #[test]
+    fn a_second_interface_also_removes_the_containers_dir_when_empty() {
+        let plan = host_undo_plan(&names(None), &[], None, None);
+        let steps = replayed(&plan);
+        let dir = position(&steps, "remove shared dir /run/base/c1");
+        assert!(position(&steps, "remove socket /run/base/c1/memif.sock") < dir);
+        let mut in_volume = names(None);
+        in_volume.in_pod_volume = true;
+        let plan = host_undo_plan(&in_volume, &[], None, None);
+        assert!(!replayed(&plan)
+            .iter()
+            .any(|s| s.starts_with("remove shared dir")));
+    }
+
     /// A bind-mounted short path: unmounted before its mount point is
     /// removed, and after the socket in it.
     #[test]
@@ -393,10 +418,13 @@ mod tests {
         assert!(socket < unmount && unmount < rmdir, "{steps:?}");
     }
 
-    /// The plan undoes only what this ADD may do: no dirs it did not create.
+    /// The plan never removes a dir that existed and is not the
+    /// container's own: not the base dir (a shared dir that is the base).
     #[test]
-    fn dirs_that_existed_are_not_in_the_plan() {
-        let plan = host_undo_plan(&names(None), &[], None, None);
+    fn the_base_dir_is_never_in_the_plan() {
+        let mut at_base = names(None);
+        at_base.shared_dir = at_base.base_dir.clone();
+        let plan = host_undo_plan(&at_base, &[], None, None);
         assert!(plan
             .iter()
             .all(|e| !matches!(e.undo, Undo::RemoveEmptyDir { .. })));
