@@ -13,8 +13,10 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-/// Where build.sh leaves the binaries.
-const K8S_DIR: &str = "/opt/userspace-cni-k8s";
+/// Where build.sh leaves the binaries (`K8S_DIR`, as the scripts take it).
+fn k8s_dir() -> PathBuf {
+    std::env::var_os("K8S_DIR").map_or_else(|| "/opt/userspace-cni-k8s".into(), PathBuf::from)
+}
 
 /// Who the plugin authenticates as: a service account of kube-system,
 /// as the static token file maps it (user
@@ -65,7 +67,7 @@ impl KubeApi {
     }
 
     fn start() -> KubeApi {
-        let apiserver = Path::new(K8S_DIR).join("bin/kube-apiserver");
+        let apiserver = k8s_dir().join("bin/kube-apiserver");
         assert!(
             apiserver.is_file() && Path::new("/usr/bin/etcd").is_file(),
             "{} or etcd is missing: run tests/support/kubernetes/build.sh (.ci/setup does)",

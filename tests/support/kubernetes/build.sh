@@ -53,7 +53,8 @@ rm -rf "$tree/vendor/github.com/modern-go/reflect2"
 cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$tree/vendor/github.com/modern-go/reflect2"
 rm -f "$tree/vendor/github.com/modern-go/reflect2/go.mod"
 
-(cd "$tree" && GOPATH=$tree/.go CGO_ENABLED=0 GOPROXY=off GOFLAGS=-mod=vendor \
+# Go's build cache inside the tree, so it goes with it.
+(cd "$tree" && GOPATH=$tree/.go GOCACHE=$tree/.gocache CGO_ENABLED=0 GOPROXY=off GOFLAGS=-mod=vendor \
   make WHAT="cmd/kube-apiserver cmd/kubelet" >"$src/build.log" 2>&1) || {
   tail -40 "$src/build.log" >&2
   exit 1
