@@ -433,7 +433,9 @@ impl wasmtime::ResourceLimiter for StoreLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.memory_bytes - current + desired;
+        // Saturating: a memory whose creation we were never told of cannot
+        // wrap the count around.
+        let total = self.memory_bytes.saturating_sub(current) + desired;
         if total > self.limit {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
                 desired: total,
@@ -450,7 +452,7 @@ impl wasmtime::ResourceLimiter for StoreLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.table_elements - current + desired;
+        let total = self.table_elements.saturating_sub(current) + desired;
         if total > MAX_TABLE_ELEMENTS {
             return Err(wasmtime::Error::new(TableLimitExceeded { desired: total }));
         }
