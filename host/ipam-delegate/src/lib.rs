@@ -56,7 +56,8 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
             e.to_string(),
         )
     };
-    let mut child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .env("CNI_COMMAND", call.command)
         .env("CNI_CONTAINERID", call.container_id)
         .env("CNI_NETNS", call.netns)
@@ -65,9 +66,20 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
         .env("CNI_PATH", call.cni_path.join(":"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| failed("cannot start", &e))?;
+        .stderr(Stdio::piped());
+    // A plugin binary just written (an install, an upgrade) is busy while a
+    // process forked meanwhile still holds the writer's descriptor; that
+    // lasts until its exec, so a few short retries see it through.
+    let mut tries = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10 * tries));
+            }
+            other => break other.map_err(|e| failed("cannot start", &e))?,
+        }
+    };
 
     let stdin = network_config.to_string();
     let mut pipe = child.stdin.take().expect("stdin is piped");

@@ -89,6 +89,12 @@ const REQUEST_WITHIN: Duration = Duration::from_secs(1);
 /// Control requests read at once; more connections are refused until
 /// these finish, so clients cannot grow the daemon's poll set without end.
 const MAX_PENDING_REQUESTS: usize = 32;
+/// `wait`s and `ping`s in progress at once (each holds its client's
+/// connection, a ping its send times); more are answered "busy".
+const MAX_OPERATIONS: usize = 32;
+/// Connections taken per pass of the loop; the rest wait in the kernel's
+/// backlog, so a connect flood cannot keep the loop from forwarding.
+const ACCEPTS_PER_PASS: usize = 8;
 
 impl Daemon {
     pub fn new(specs: Vec<InterfaceSpec>, ctl_path: &Path) -> Result<Daemon> {
@@ -282,7 +288,10 @@ impl Daemon {
     /// Takes new control connections and whatever their requests have
     /// sent so far; answers each request once its line is complete.
     fn accept_requests(&mut self) {
-        while let Ok((stream, _)) = self.ctl.accept() {
+        for _ in 0..ACCEPTS_PER_PASS {
+            let Ok((stream, _)) = self.ctl.accept() else {
+                break;
+            };
             if self.requests.len() >= MAX_PENDING_REQUESTS {
                 tracing::warn!("control request refused: {MAX_PENDING_REQUESTS} already pending");
                 continue;
@@ -316,6 +325,11 @@ impl Daemon {
             Ok(r) => r,
             Err(e) => return answer(&mut stream, &json!({"error": format!("{e:#}")})),
         };
+        let long = matches!(request, Request::Wait { .. } | Request::Ping { .. });
+        if long && self.waiters.len() + self.pings.len() >= MAX_OPERATIONS {
+            let busy = format!("busy: {MAX_OPERATIONS} waits and pings in progress");
+            return answer(&mut stream, &json!({ "error": busy }));
+        }
         match request {
             Request::Show => answer(&mut stream, &self.show()),
             Request::Wait { timeout_ms } => {

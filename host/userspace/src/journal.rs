@@ -23,8 +23,17 @@ pub(crate) struct RecordJournal {
     pub record: Record,
 }
 
+/// Steps one attachment may journal: far more than an ADD takes (about a
+/// dozen), few enough that replaying them stays bounded.
+const MAX_STEPS: usize = 256;
+
 impl Journal for RecordJournal {
     fn append(&mut self, description: String, undo: attachment_store::Undo) -> Result<(), String> {
+        if self.record.journal.len() >= MAX_STEPS {
+            return Err(format!(
+                "{description}: the attachment's journal holds {MAX_STEPS} steps, its limit"
+            ));
+        }
         tracing::debug!(%description, "journal");
         let appended = self
             .store
@@ -76,5 +85,35 @@ impl Journal for NoJournal {
         Err(format!(
             "remove {path}: CHECK, STATUS and undo steps journal nothing"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use attachment_store::{AttachmentKey, Record, Store, Undo};
+
+    /// A component cannot journal without end: the replay stays bounded.
+    #[test]
+    fn the_journal_stops_at_its_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let key = AttachmentKey {
+            network: "net".into(),
+            container_id: "c1".into(),
+            ifname: "net1".into(),
+        };
+        let record = Record::new(key, serde_json::json!({"version": 2}));
+        store.save(&record).unwrap();
+        let mut journal = RecordJournal { store, record };
+        let step = || Undo::Engine {
+            step: "noop".into(),
+        };
+        for n in 0..MAX_STEPS {
+            journal.append(format!("step {n}"), step()).unwrap();
+        }
+        let err = journal.append("one more".into(), step()).unwrap_err();
+        assert!(err.contains("256 steps"), "{err}");
+        assert_eq!(journal.record.journal.len(), MAX_STEPS);
     }
 }

@@ -30,6 +30,9 @@ pub(crate) fn undo_attachment(
     let mut vpp: Option<Vpp> = None;
     let mut runtime: Option<Runtime> = None;
     let cache_dir = crate::components::cache_dir();
+    // All engine steps of one replay share one component time limit, so a
+    // journal of many cannot hold the node's lock for each in turn.
+    let engine_deadline = std::time::Instant::now() + default_limits().timeout;
     for entry in record.journal.iter().rev() {
         tracing::debug!(step = %entry.description, "undo");
         let connections = Connections {
@@ -37,6 +40,7 @@ pub(crate) fn undo_attachment(
             vpp: &mut vpp,
             runtime: &mut runtime,
             cache_dir: &cache_dir,
+            engine_deadline,
         };
         if let Err(e) = undo_step(&entry.undo, &record, &details, connections, cni_path) {
             tracing::warn!(step = %entry.description, "undo failed: {e}");
@@ -76,6 +80,8 @@ struct Connections<'a> {
     vpp: &'a mut Option<Vpp>,
     runtime: &'a mut Option<Runtime>,
     cache_dir: &'a std::path::Path,
+    /// When the engine steps of this replay must be done by.
+    engine_deadline: std::time::Instant,
 }
 
 /// Engine undo steps run with the default component limits: the config
@@ -108,6 +114,7 @@ fn undo_step(
         vpp,
         runtime,
         cache_dir,
+        engine_deadline,
     } = connections;
     match undo {
         Undo::Ovsdb {
@@ -158,6 +165,14 @@ fn undo_step(
             }
         }
         Undo::Engine { step } => {
+            let left = engine_deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(
+                    "no time left for engine steps in this replay (one component time limit \
+                     for all of them); kept for the next DEL or GC"
+                        .into(),
+                );
+            }
             let runtime = match runtime {
                 Some(r) => r,
                 None => runtime
@@ -169,7 +184,11 @@ fn undo_step(
             let scope = Scope::of_engine(spec.sha256.as_deref());
             let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket(), scope);
             let attachment = details.attachment(&record.key);
-            let (_, result) = engine.undo(caps, default_limits(), &attachment, step);
+            let limits = wasm_runtime::Limits {
+                timeout: left,
+                ..default_limits()
+            };
+            let (_, result) = engine.undo(caps, limits, &attachment, step);
             match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(format!("{}: {}", e.msg, e.details)),

@@ -152,6 +152,12 @@ impl Scope {
         if table == "Interface" && matches!(kind, "insert" | "update") {
             self.interface_row(&op["row"], socket_path)?;
         }
+        // Options carry paths (devargs sockets, vhost-server-path): they
+        // are set whole, by insert or update, where the checks above read
+        // them; a mutation could slip a key in past those checks.
+        if table == "Interface" && kind == "mutate" && columns.iter().any(|c| c == "options") {
+            return Err("a mutate of Interface.options is outside the scope (set options by insert or update)".into());
+        }
         Ok(())
     }
 
@@ -325,6 +331,11 @@ mod tests {
             (
                 json!([{"op": "insert", "table": "Port", "row": {"name": "p", "trunks": ["set", [1]]}}]),
                 "Port.trunks",
+            ),
+            (
+                json!([{"op": "mutate", "table": "Interface", "where": [], "mutations": [
+                    ["options", "insert", ["map", [["dpdk-devargs", "net_pcap0,rx_pcap=/etc/shadow"]]]]]}]),
+                "mutate of Interface.options",
             ),
         ] {
             let err = check(ops.clone()).unwrap_err();

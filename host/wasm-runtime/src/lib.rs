@@ -208,8 +208,19 @@ pub struct Runtime {
     engine: wasmtime::Engine,
     cache_dir: PathBuf,
     /// Runs component calls as futures on this thread; its timer is the
-    /// calls' wall-clock bound.
-    executor: tokio::runtime::Runtime,
+    /// calls' wall-clock bound. (An `Option` only so that drop can shut it
+    /// down without waiting.)
+    executor: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Runtime {
+    /// A WASI file operation stuck in the blocking pool (a FIFO in a
+    /// granted dir) must not hold the plugin's exit.
+    fn drop(&mut self) {
+        if let Some(executor) = self.executor.take() {
+            executor.shutdown_background();
+        }
+    }
 }
 
 impl Runtime {
@@ -236,7 +247,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             cache_dir: cache_dir.into(),
-            executor,
+            executor: Some(executor),
         })
     }
 
@@ -515,9 +526,11 @@ impl Loaded<'_> {
     ) -> (C, Result<R, Error>) {
         let engine = &self.runtime.engine;
         // WASI as the sandbox allows it: no environment, arguments, stdin
-        // or network; output discarded; granted directories read-only.
+        // or network; output discarded; granted directories read-only. File
+        // operations run in the executor's blocking pool, not on its one
+        // thread, so one that blocks (a FIFO) cannot hold off the timer.
         let mut wasi = wasmtime_wasi::WasiCtx::builder();
-        wasi.allow_blocking_current_thread(true);
+        wasi.allow_blocking_current_thread(false);
         for grant in self.wasi.iter().flatten() {
             if let Err(e) =
                 wasi.preopened_dir(&grant.host, &grant.guest, wasmtime_wasi::FsPerms::ReadOnly)
@@ -562,7 +575,8 @@ impl Loaded<'_> {
                 // The timer is made inside the executor, which drives it.
                 let bounded =
                     async { tokio::time::timeout(limits.timeout, f(&mut store, &linker)).await };
-                match self.runtime.executor.block_on(bounded) {
+                let executor = self.runtime.executor.as_ref().expect("taken only by drop");
+                match executor.block_on(bounded) {
                     Ok(result) => result,
                     Err(_elapsed) => {
                         let (component, limit) = (self.name.clone(), limits.timeout);

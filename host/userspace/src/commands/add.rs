@@ -105,6 +105,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
     let details = Details::new(conf, env, &names, nonce, &engine_spec);
     let mut record = Record::new(key, details.to_value());
     record.journal = host_undo_plan(
+        &env.container_id,
         &names,
         &new_dirs,
         conf.device_info_file.as_ref(),
@@ -189,6 +190,7 @@ fn answer_of_a_retried_add(
 /// The undo of every host-side step ADD takes, in the order taken (IPAM
 /// allocations are journalled one by one as the IPAM chain makes them).
 fn host_undo_plan(
+    container_id: &str,
     names: &Names,
     new_dirs: &[String],
     device_info_file: Option<&String>,
@@ -197,12 +199,14 @@ fn host_undo_plan(
     let mut plan = Vec::new();
     let mut step = |description: String, undo: Undo| plan.push(JournalEntry { description, undo });
     // The dirs this ADD makes; or, when another interface of the container
-    // made its per-container dir already, that dir too: whichever
+    // made the container's own dir (`<base>/<cid12>`, nothing else a
+    // naming component may name) already, that dir too: whichever
     // interface goes last removes it (only ever when empty).
-    let below_base = std::path::Path::new(&names.shared_dir)
-        .strip_prefix(&names.base_dir)
-        .is_ok_and(|rest| !rest.as_os_str().is_empty());
-    let made_by_a_sibling = (new_dirs.is_empty() && below_base && !names.in_pod_volume)
+    let containers_own =
+        std::path::Path::new(&names.base_dir).join(crate::names::cid12(container_id));
+    let made_by_a_sibling = (new_dirs.is_empty()
+        && !names.in_pod_volume
+        && std::path::Path::new(&names.shared_dir) == containers_own)
         .then(|| names.shared_dir.clone());
     for dir in new_dirs.iter().cloned().chain(made_by_a_sibling) {
         step(
@@ -364,7 +368,7 @@ mod tests {
     fn the_undo_plan_removes_files_before_their_dirs() {
         let new_dirs = ["/run/base".to_string(), "/run/base/c1".to_string()];
         let device_info = "/run/devinfo/net1.json".to_string();
-        let plan = host_undo_plan(&names(None), &new_dirs, Some(&device_info), None);
+        let plan = host_undo_plan("c1", &names(None), &new_dirs, Some(&device_info), None);
         let steps = replayed(&plan);
         let dir = position(&steps, "remove shared dir /run/base/c1");
         let base = position(&steps, "remove shared dir /run/base");
@@ -386,13 +390,13 @@ mod tests {
     /// dir goes with whichever interface goes last; a pod's volume never.
     #[test]
     fn a_second_interface_also_removes_the_containers_dir_when_empty() {
-        let plan = host_undo_plan(&names(None), &[], None, None);
+        let plan = host_undo_plan("c1", &names(None), &[], None, None);
         let steps = replayed(&plan);
         let dir = position(&steps, "remove shared dir /run/base/c1");
         assert!(position(&steps, "remove socket /run/base/c1/memif.sock") < dir);
         let mut in_volume = names(None);
         in_volume.in_pod_volume = true;
-        let plan = host_undo_plan(&in_volume, &[], None, None);
+        let plan = host_undo_plan("c1", &in_volume, &[], None, None);
         assert!(!replayed(&plan)
             .iter()
             .any(|s| s.starts_with("remove shared dir")));
@@ -403,6 +407,7 @@ mod tests {
     #[test]
     fn a_socket_mount_is_unmounted_before_its_mount_point_goes() {
         let plan = host_undo_plan(
+            "c1",
             &names(Some("/var/lib/vhost_sockets/c1-net1")),
             &[],
             None,
@@ -424,7 +429,7 @@ mod tests {
     fn the_base_dir_is_never_in_the_plan() {
         let mut at_base = names(None);
         at_base.shared_dir = at_base.base_dir.clone();
-        let plan = host_undo_plan(&at_base, &[], None, None);
+        let plan = host_undo_plan("c1", &at_base, &[], None, None);
         assert!(plan
             .iter()
             .all(|e| !matches!(e.undo, Undo::RemoveEmptyDir { .. })));
