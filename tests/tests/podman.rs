@@ -191,7 +191,11 @@ fn container_data(shared: &Path, id: &str) -> Value {
 
 #[test]
 fn two_podman_containers_ping_over_memif_and_podman_rm_leaves_nothing() {
-    let net = Network::memif(Ovs::shared());
+    let mut net = Network::memif(Ovs::shared());
+    // The plugin's own account of each call, shown if something is left.
+    let log = net.dir("plugin.log");
+    net.config["logFile"] = json!(log);
+    net.config["logLevel"] = json!("debug");
     let shared = net.dir("shared");
     std::fs::create_dir_all(&shared).unwrap();
     let mut podman = Podman::new(&net);
@@ -227,6 +231,13 @@ fn two_podman_containers_ping_over_memif_and_podman_rm_leaves_nothing() {
 
     podman.run(&["rm", "-f", "-t", "0", "uscni-c1", "uscni-c2"]);
     podman.names.clear();
+    let records = net.dir("state/attachments").join(&net.name);
+    if !integration_tests::list(&records).is_empty() {
+        eprintln!(
+            "records left after podman rm; the plugin's log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
     for id in [&first, &second] {
         net.assert_nothing_left(id);
     }
