@@ -185,8 +185,8 @@ impl KubeApi {
         answer
     }
 
-    /// Creates (or replaces) the cluster-wide objects in `objects`:
-    /// ClusterRoles, ClusterRoleBindings, ServiceAccounts.
+    /// Creates (or replaces) the objects in `objects`: ClusterRoles,
+    /// ClusterRoleBindings, ServiceAccounts.
     pub fn apply(&self, objects: &[Value]) {
         for object in objects {
             let name = object["metadata"]["name"].as_str().unwrap();
@@ -203,9 +203,48 @@ impl KubeApi {
                 ),
                 other => panic!("apply: {other} is not modelled"),
             };
-            self.admin("DELETE", &format!("{collection}/{name}"), None);
-            self.admin_expect("POST", &collection, Some(object), &[201]);
+            // Created, or replaced in place: tests running at once apply the
+            // same objects, and none may see them missing for a moment.
+            if self.admin("POST", &collection, Some(object)).0 == 409 {
+                let path = format!("{collection}/{name}");
+                let current = self.admin_expect("GET", &path, None, &[200]);
+                let mut object = object.clone();
+                object["metadata"]["resourceVersion"] =
+                    current["metadata"]["resourceVersion"].clone();
+                self.admin_expect("PUT", &path, Some(&object), &[200]);
+            }
         }
+    }
+
+    /// Whether RBAC, as the server's authorizer sees it now, lets
+    /// `identity` do `verb` on pods in `default` (a SubjectAccessReview).
+    pub fn can(&self, identity: Identity, verb: &str) -> bool {
+        let account = identity.service_account();
+        let review = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {
+                "user": format!("system:serviceaccount:kube-system:{account}"),
+                "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system"],
+                "resourceAttributes": {"namespace": "default", "verb": verb, "resource": "pods"},
+            },
+        });
+        let answer = self.admin_expect(
+            "POST",
+            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+            Some(&review),
+            &[201],
+        );
+        answer["status"]["allowed"] == true
+    }
+
+    /// Waits until the authorizer has caught up with RBAC objects just
+    /// applied: `identity` may do the verbs in `allowed` and none in
+    /// `denied`.
+    pub fn wait_for_rbac(&self, identity: Identity, allowed: &[&str], denied: &[&str]) {
+        crate::wait_for(&format!("RBAC for {identity:?}"), || {
+            allowed.iter().all(|v| self.can(identity, v))
+                && !denied.iter().any(|v| self.can(identity, v))
+        });
     }
 
     /// Creates pod `namespace/name` with `spec`; returns its uid.

@@ -98,6 +98,7 @@ fn under_multus_clusterrole_as_shipped_add_publishes_and_del_removes() {
     )
     .unwrap();
     api.apply(&rbac);
+    api.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
     let net = network(api, Identity::Multus);
     add_check_del(api, &net, "multus-pod", "realmultus001");
 }
@@ -121,6 +122,7 @@ fn the_example_role_is_the_minimum_and_one_verb_less_fails_naming_it() {
         .collect();
     assert_eq!(rbac.len(), 3, "{rbac:?}");
     api.apply(&rbac);
+    api.wait_for_rbac(Identity::UserspaceCni, &["get", "update"], &[]);
     let net = network(api, Identity::UserspaceCni);
     add_check_del(api, &net, "example-pod", "realexample01");
 
@@ -139,6 +141,8 @@ fn the_example_role_is_the_minimum_and_one_verb_less_fails_naming_it() {
                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "restricted"},
                    "subjects": [{"kind": "ServiceAccount", "name": "restricted", "namespace": "kube-system"}]}),
         ]);
+        let other = if verb == "get" { "update" } else { "get" };
+        api.wait_for_rbac(Identity::Restricted, &[other], &[verb]);
         let pod = format!("restricted-{verb}");
         let uid = api.create_pod("default", &pod, pod_spec());
         let id = format!("realless{n:05}");
@@ -190,6 +194,7 @@ fn entries_follow_the_pods_life_with_another_writer_at_work() {
     )
     .unwrap();
     api.apply(&rbac);
+    api.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
     let net = network(api, Identity::Multus);
     let pod = "busy-pod";
     let uid = api.create_pod("default", pod, pod_spec());
