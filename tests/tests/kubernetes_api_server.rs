@@ -34,10 +34,29 @@ fn network(api: &KubeApi, identity: Identity) -> Network {
     net
 }
 
-fn call(net: &Network, command: &str, id: &str, netns: &str, pod: &str, uid: &str) -> Run {
-    let args = format!(
+/// A memif network whose config names Multus's kubeconfig, with Multus's
+/// ClusterRole as shipped in force.
+fn multus_network(api: &KubeApi) -> Network {
+    let rbac: Vec<Value> = serde_json::from_slice(
+        &std::fs::read(integration_tests::workspace().join("tests/fixtures/multus-rbac.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    api.apply(&rbac);
+    api.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
+    network(api, Identity::Multus)
+}
+
+/// CNI_ARGS as Multus passes them for container `id` of pod
+/// `default/<pod>`.
+fn pod_args(pod: &str, uid: &str, id: &str) -> String {
+    format!(
         "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_INFRA_CONTAINER_ID={id};K8S_POD_UID={uid}"
-    );
+    )
+}
+
+fn call(net: &Network, command: &str, id: &str, netns: &str, pod: &str, uid: &str) -> Run {
+    let args = pod_args(pod, uid, id);
     cni_call(
         command,
         id,
@@ -66,8 +85,7 @@ fn add_check_del(api: &KubeApi, net: &Network, pod: &str, id: &str) {
 
     let mut check = net.config.clone();
     check["prevResult"] = result;
-    let args =
-        format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}");
+    let args = pod_args(pod, &uid, id);
     cni_call(
         "CHECK",
         id,
@@ -92,14 +110,7 @@ fn add_check_del(api: &KubeApi, net: &Network, pod: &str, id: &str) {
 #[test]
 fn under_multus_clusterrole_as_shipped_add_publishes_and_del_removes() {
     let api = KubeApi::shared();
-    let rbac: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(integration_tests::workspace().join("tests/fixtures/multus-rbac.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    api.apply(&rbac);
-    api.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
-    let net = network(api, Identity::Multus);
+    let net = multus_network(api);
     add_check_del(api, &net, "multus-pod", "realmultus001");
 }
 
@@ -188,20 +199,12 @@ fn manifests(path: &Path) -> Vec<Value> {
 fn entries_follow_the_pods_life_with_another_writer_at_work() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let api = KubeApi::shared();
-    let rbac: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(integration_tests::workspace().join("tests/fixtures/multus-rbac.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    api.apply(&rbac);
-    api.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
-    let net = network(api, Identity::Multus);
+    let net = multus_network(api);
     let pod = "busy-pod";
     let uid = api.create_pod("default", pod, pod_spec());
     let ns = Netns::new();
     let id = "realbusy00001";
-    let args =
-        format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={uid}");
+    let args = pod_args(pod, &uid, id);
     let add = |ifname: &str| {
         cni_call(
             "ADD",
@@ -261,10 +264,8 @@ fn entries_follow_the_pods_life_with_another_writer_at_work() {
     net.assert_nothing_left(id);
 
     // Deleted before DEL.
-    let args_new = format!(
-        "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod};K8S_POD_UID={new_uid}"
-    );
     let id2 = "realbusy00002";
+    let args_new = pod_args(pod, &new_uid, id2);
     cni_call(
         "ADD",
         id2,

@@ -33,6 +33,7 @@ pub(crate) fn undo_attachment(
     // All engine steps of one replay share one component time limit, so a
     // journal of many cannot hold the node's lock for each in turn.
     let engine_deadline = std::time::Instant::now() + default_limits().timeout;
+    let scope = engine_scope(&details);
     for entry in record.journal.iter().rev() {
         tracing::debug!(step = %entry.description, "undo");
         let connections = Connections {
@@ -41,6 +42,7 @@ pub(crate) fn undo_attachment(
             runtime: &mut runtime,
             cache_dir: &cache_dir,
             engine_deadline,
+            scope: &scope,
         };
         if let Err(e) = undo_step(&entry.undo, &record, &details, connections, cni_path) {
             tracing::warn!(step = %entry.description, "undo failed: {e}");
@@ -82,6 +84,8 @@ struct Connections<'a> {
     cache_dir: &'a std::path::Path,
     /// When the engine steps of this replay must be done by.
     engine_deadline: std::time::Instant,
+    /// The scope of the record's engine, which its steps stay within.
+    scope: &'a Scope,
 }
 
 /// Engine undo steps run with the default component limits: the config
@@ -115,6 +119,7 @@ fn undo_step(
         runtime,
         cache_dir,
         engine_deadline,
+        scope,
     } = connections;
     match undo {
         Undo::Ovsdb {
@@ -129,7 +134,7 @@ fn undo_step(
             };
             let ops = ops.as_array().cloned().unwrap_or_default();
             // A record is input: its steps stay within the `ovsdb` scope.
-            engine_scope(details).ovsdb_ops(&ops, None)?;
+            scope.ovsdb_ops(&ops, None)?;
             let results = client
                 .transact(&ops, *wait_applied)
                 .map_err(|e| e.to_string())?;
@@ -148,7 +153,7 @@ fn undo_step(
             body,
             ok_retvals,
         } => {
-            engine_scope(details).vpp_message(name_crc)?;
+            scope.vpp_message(name_crc)?;
             let vpp = match vpp {
                 Some(v) if v.socket() == api_socket => v,
                 _ => vpp.insert(Vpp::new(api_socket)),
@@ -181,8 +186,11 @@ fn undo_step(
             let spec = details.engine_spec().map_err(|e| e.to_string())?;
             let engine =
                 crate::components::load_engine(runtime, &spec).map_err(|e| e.to_string())?;
-            let scope = Scope::of_engine(spec.sha256.as_deref());
-            let caps = ProbeCaps::probe(details.ovs_db_socket(), details.vpp_api_socket(), scope);
+            let caps = ProbeCaps::probe(
+                details.ovs_db_socket(),
+                details.vpp_api_socket(),
+                scope.clone(),
+            );
             let attachment = details.attachment(&record.key);
             let limits = wasm_runtime::Limits {
                 timeout: left,
