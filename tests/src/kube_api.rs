@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 /// Where build.sh leaves the binaries (`K8S_DIR`, as the scripts take it).
-fn k8s_dir() -> PathBuf {
+pub fn k8s_dir() -> PathBuf {
     std::env::var_os("K8S_DIR").map_or_else(|| "/opt/userspace-cni-k8s".into(), PathBuf::from)
 }
 
@@ -56,6 +56,8 @@ pub struct KubeApi {
     pub dir: PathBuf,
     pub url: String,
     admin_token: String,
+    /// The network namespace it listens in (its loopback), if not ours.
+    netns: Option<String>,
     _guard: Child,
 }
 
@@ -63,10 +65,44 @@ impl KubeApi {
     /// The API server shared by every test of this test binary.
     pub fn shared() -> &'static KubeApi {
         static API: OnceLock<KubeApi> = OnceLock::new();
-        API.get_or_init(KubeApi::start)
+        API.get_or_init(|| KubeApi::start(None))
     }
 
-    fn start() -> KubeApi {
+    /// An API server of its own on the loopback of network namespace
+    /// `netns` (a path), for a node whose daemons run there.
+    pub fn in_netns(netns: &str) -> KubeApi {
+        KubeApi::start(Some(netns.to_string()))
+    }
+
+    /// An API server of the caller's own, which it may [`KubeApi::stop`].
+    pub fn own() -> KubeApi {
+        KubeApi::start(None)
+    }
+
+    /// Stops the server and its etcd now: a control plane gone away.
+    pub fn stop(&self) {
+        let status =
+            Command::new(crate::workspace().join("tests/support/kubernetes/api-server.sh"))
+                .arg("stop")
+                .arg(&self.dir)
+                .status()
+                .expect("run api-server.sh");
+        assert!(status.success(), "api-server.sh stop");
+    }
+
+    /// `program`, run in this server's network namespace.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(netns) => {
+                let mut command = Command::new("nsenter");
+                command.arg(format!("--net={netns}")).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
+    }
+
+    fn start(netns: Option<String>) -> KubeApi {
         let apiserver = k8s_dir().join("bin/kube-apiserver");
         assert!(
             apiserver.is_file() && Path::new("/usr/bin/etcd").is_file(),
@@ -90,7 +126,15 @@ impl KubeApi {
         std::fs::write(dir.join("tokens.csv"), tokens).unwrap();
         let [etcd, peer, api] = free_ports();
         let script = crate::workspace().join("tests/support/kubernetes/api-server.sh");
-        let status = Command::new(&script)
+        let mut start = match &netns {
+            Some(netns) => {
+                let mut command = Command::new("nsenter");
+                command.arg(format!("--net={netns}")).arg(&script);
+                command
+            }
+            None => Command::new(&script),
+        };
+        let status = start
             .arg("start")
             .arg(&dir)
             .args([etcd, peer, api].map(|p| p.to_string()))
@@ -114,6 +158,7 @@ impl KubeApi {
             dir,
             url: format!("https://127.0.0.1:{api}"),
             admin_token,
+            netns,
             _guard: guard,
         }
     }
@@ -122,17 +167,28 @@ impl KubeApi {
     /// Multus's own kubeconfig does: the server, its CA, a bearer token.
     pub fn kubeconfig(&self, dir: &Path, identity: Identity) -> PathBuf {
         let path = dir.join(format!("{}.kubeconfig", identity.service_account()));
+        self.write_kubeconfig(&path, &identity.token());
+        path
+    }
+
+    /// A kubeconfig (in `dir`) that authenticates as admin (system:masters).
+    pub fn admin_kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("admin.kubeconfig");
+        self.write_kubeconfig(&path, &self.admin_token);
+        path
+    }
+
+    fn write_kubeconfig(&self, path: &Path, token: &str) {
         std::fs::write(
-            &path,
+            path,
             format!(
                 "apiVersion: v1\nkind: Config\ncurrent-context: cni\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: cni\n  user:\n    token: {}\ncontexts:\n- name: cni\n  context:\n    cluster: local\n    user: cni\n",
                 self.url,
                 self.dir.join("ca.crt").display(),
-                identity.token()
+                token
             ),
         )
         .unwrap();
-        path
     }
 
     /// One request as admin: (HTTP status, JSON body).
@@ -147,7 +203,7 @@ impl KubeApi {
         content_type: &str,
         body: Option<&Value>,
     ) -> (u16, Value) {
-        let mut curl = Command::new("curl");
+        let mut curl = self.command("curl");
         curl.args(["--silent", "--show-error", "--max-time", "20"])
             .arg("--cacert")
             .arg(self.dir.join("ca.crt"))
@@ -264,6 +320,32 @@ impl KubeApi {
         created["metadata"]["uid"].as_str().unwrap().to_string()
     }
 
+    /// Asks for the pod's deletion as `kubectl delete` does (its grace
+    /// period, the kubelet stopping it); see [`KubeApi::pod_is_gone`].
+    pub fn delete_pod_gracefully(&self, namespace: &str, name: &str) {
+        self.admin_expect(
+            "DELETE",
+            &format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+            None,
+            &[200, 404],
+        );
+    }
+
+    pub fn pod_is_gone(&self, namespace: &str, name: &str) -> bool {
+        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
+        self.admin("GET", &path, None).0 == 404
+    }
+
+    /// Multus's ClusterRole, binding and service account as multus-cni
+    /// ships them (`tests/fixtures/multus-rbac.json`), in force once this
+    /// returns.
+    pub fn apply_multus_rbac(&self) {
+        let fixture = crate::workspace().join("tests/fixtures/multus-rbac.json");
+        let rbac: Vec<Value> = serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+        self.apply(&rbac);
+        self.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
+    }
+
     pub fn delete_pod(&self, namespace: &str, name: &str) {
         // No kubelet: the pod goes at once with a zero grace period.
         self.admin_expect(
@@ -297,6 +379,25 @@ impl KubeApi {
             self.request("PATCH", &path, "application/merge-patch+json", Some(&patch));
         assert_eq!(code, 200, "{answer}");
     }
+}
+
+/// The objects of a YAML manifest, as JSON (through the deployment
+/// checks' Python, which has PyYAML).
+pub fn manifests(path: &Path) -> Vec<Value> {
+    let out = Command::new("/opt/userspace-cni-venv/bin/python")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+        ])
+        .arg(path)
+        .output()
+        .expect("run the venv's python (.ci/setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Three loopback ports free a moment ago (etcd client, etcd peer, API).

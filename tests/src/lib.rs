@@ -616,6 +616,33 @@ impl Network {
     }
 }
 
+/// A root filesystem (`dir/rootfs`) with busybox and userspace-app (and
+/// the libraries it links), nothing else; `/tmp` is world-writable, as a
+/// container user's control socket goes there.
+pub fn app_rootfs(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "hostname", "cat", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::copy(app_binary(), root.join("userspace-app")).unwrap();
+    let ldd = Command::new("ldd").arg(app_binary()).output().unwrap();
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let target = root.join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(lib, &target).unwrap();
+    }
+    for d in ["proc", "sys", "dev", "etc", "tmp", "shared"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    root
+}
+
 /// Asserts that host-local's store `dir` (one network's) holds no
 /// reservation of container `id`.
 pub fn assert_no_ipam_reservation(dir: &Path, id: &str) {
@@ -665,12 +692,17 @@ pub fn figure(name: &str, value: impl std::fmt::Display) {
 /// Polls `ready` every 10 ms until it holds; panics naming `what` after
 /// 30 s. A readiness check, for what a test must see happen before it
 /// goes on.
-pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+pub fn wait_for(what: &str, ready: impl FnMut() -> bool) {
+    wait_for_within(what, 30, ready);
+}
+
+/// [`wait_for`] with a bound of `seconds`.
+pub fn wait_for_within(what: &str, seconds: u64, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     while !ready() {
         assert!(
             std::time::Instant::now() < deadline,
-            "{what}: not seen within 30 s"
+            "{what}: not seen within {seconds} s"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }

@@ -5,12 +5,11 @@
 //! update, watch on pods, no patch; its rules are in
 //! `tests/fixtures/multus-rbac.json`), and under the example's own role
 //! (`examples/kubernetes/daemonset.yaml`), which is the minimum: with one
-//! verb less ADD fails naming it. The API-double tests (`kubernetes`)
-//! keep what a real server cannot be made to do on cue.
+//! verb less ADD fails naming it. Real pods on a real kubelet are in
+//! `kubernetes_node`. The API-double tests (`kubernetes`) keep what a real
+//! server cannot be made to do on cue.
 
-use std::path::Path;
-
-use integration_tests::kube_api::{Identity, KubeApi};
+use integration_tests::kube_api::{manifests, Identity, KubeApi};
 use integration_tests::{cni_call, Netns, Network, Ovs, Run};
 use serde_json::{json, Value};
 
@@ -37,13 +36,7 @@ fn network(api: &KubeApi, identity: Identity) -> Network {
 /// A memif network whose config names Multus's kubeconfig, with Multus's
 /// ClusterRole as shipped in force.
 fn multus_network(api: &KubeApi) -> Network {
-    let rbac: Vec<Value> = serde_json::from_slice(
-        &std::fs::read(integration_tests::workspace().join("tests/fixtures/multus-rbac.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    api.apply(&rbac);
-    api.wait_for_rbac(Identity::Multus, &["get", "update"], &[]);
+    api.apply_multus_rbac();
     network(api, Identity::Multus)
 }
 
@@ -171,25 +164,6 @@ fn the_example_role_is_the_minimum_and_one_verb_less_fails_naming_it() {
     }
 }
 
-/// The objects of a YAML manifest, as JSON (through the deployment
-/// checks' Python, which has PyYAML).
-fn manifests(path: &Path) -> Vec<Value> {
-    let out = std::process::Command::new("/opt/userspace-cni-venv/bin/python")
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
-        ])
-        .arg(path)
-        .output()
-        .expect("run the venv's python (.ci/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// Two interfaces of one pod while another client keeps annotating it:
 /// both entries land and every one of the other writer's keys survives;
 /// DEL of one leaves the other; a pod deleted, or replaced by another of
@@ -300,4 +274,51 @@ fn entries_follow_the_pods_life_with_another_writer_at_work() {
     .err(104);
     assert!(err["msg"].as_str().unwrap().contains("not found"), "{err}");
     net.assert_nothing_left(id3);
+}
+
+/// The API server stopped (etcd with it) after two ADDs: a retried ADD
+/// still gets the recorded answer, DEL succeeds for both and leaves no
+/// port, record, shared dir or reservation; the pod's annotations go with
+/// the pod, and a DEL that waited for an API that may never come back
+/// would hold the kubelet.
+#[test]
+fn with_the_api_server_stopped_del_succeeds_and_leaves_nothing() {
+    let api = KubeApi::own();
+    let net = multus_network(&api);
+    let pod = "gone-api-pod";
+    let uid = api.create_pod("default", pod, pod_spec());
+    let ns = Netns::new();
+    let (a, b) = ("realgoneapi01", "realgonepod02");
+    call(&net, "ADD", a, &ns.path(), pod, &uid).ok();
+    let second = call(&net, "ADD", b, &ns.path(), pod, &uid).ok();
+    let entries: Vec<Value> = serde_json::from_str(&api.annotations("default", pod)[DATA]).unwrap();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+
+    api.stop();
+    assert_eq!(call(&net, "ADD", b, &ns.path(), pod, &uid).ok(), second);
+    for id in [a, b] {
+        call(&net, "DEL", id, "", pod, &uid).ok();
+        net.assert_nothing_left(id);
+    }
+}
+
+/// Annotations another writer left that are not JSON are rewritten, not
+/// a reason to fail the pod: the entry lands, DEL removes it.
+#[test]
+fn configuration_data_that_is_not_json_is_rewritten() {
+    let api = KubeApi::shared();
+    let net = multus_network(api);
+    let pod = "not-json-pod";
+    let uid = api.create_pod("default", pod, pod_spec());
+    api.set_annotation("default", pod, DATA, Some("{not json"));
+    let ns = Netns::new();
+    let id = "realnotjson01";
+    call(&net, "ADD", id, &ns.path(), pod, &uid).ok();
+    let entries: Vec<Value> = serde_json::from_str(&api.annotations("default", pod)[DATA]).unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["containerId"], id);
+    call(&net, "DEL", id, "", pod, &uid).ok();
+    assert!(!api.annotations("default", pod).contains_key(DATA));
+    net.assert_nothing_left(id);
+    api.delete_pod("default", pod);
 }

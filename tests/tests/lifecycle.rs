@@ -454,6 +454,25 @@ fn vhost_group_owns_the_shared_dir_and_the_socket() {
     net.assert_nothing_left("vgroup00000001");
 }
 
+/// `vhost.group` is the memif socket's group too: without it an
+/// unprivileged pod user cannot connect (the Go plugin applied it to
+/// vhost-user only; a real kubelet's pod showed what that costs).
+#[test]
+fn vhost_group_owns_the_memif_socket_too() {
+    use std::os::unix::fs::MetadataExt;
+    let mut net = Network::memif(ovs());
+    net.config["host"]["vhost"] = json!({"group": "daemon"});
+    let ns = Netns::new();
+    net.add("mgroup00000001", &ns).ok();
+    let dir = net.dir("shared/mgroup000000");
+    let socket = dir.join("memif-mgroup000000-net1.sock");
+    let socket_meta = std::fs::symlink_metadata(&socket).unwrap();
+    assert_eq!(std::fs::metadata(&dir).unwrap().gid(), 1, "daemon's gid");
+    assert_eq!((socket_meta.gid(), socket_meta.mode() & 0o777), (1, 0o660));
+    net.del("mgroup00000001").ok();
+    net.assert_nothing_left("mgroup00000001");
+}
+
 #[test]
 fn memif_ring_buffer_and_secret_reach_dpdk() {
     let mut net = Network::memif(ovs());

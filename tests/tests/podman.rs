@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use integration_tests::{app_binary, plugin_binary, Netns, Network, Ovs, CNI_PATH};
+use integration_tests::{plugin_binary, Netns, Network, Ovs, CNI_PATH};
 use serde_json::{json, Value};
 
 /// podman with this test's private configuration, in the test's netns.
@@ -154,31 +154,6 @@ impl Drop for Podman {
     }
 }
 
-/// A root filesystem with busybox and userspace-app (and the libraries it
-/// links), nothing else.
-fn rootfs(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "hostname", "cat", "ls"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    std::fs::copy(app_binary(), root.join("userspace-app")).unwrap();
-    let ldd = Command::new("ldd").arg(app_binary()).output().unwrap();
-    for lib in String::from_utf8_lossy(&ldd.stdout)
-        .split_whitespace()
-        .filter(|w| w.starts_with('/'))
-    {
-        let target = root.join(lib.trim_start_matches('/'));
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(lib, &target).unwrap();
-    }
-    for d in ["proc", "sys", "dev", "etc", "tmp", "shared"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    root
-}
-
 /// The container data the plugin published for container `id`.
 fn container_data(shared: &Path, id: &str) -> Value {
     let dir = shared.join(&id[..12]);
@@ -199,7 +174,7 @@ fn two_podman_containers_ping_over_memif_and_podman_rm_leaves_nothing() {
     let shared = net.dir("shared");
     std::fs::create_dir_all(&shared).unwrap();
     let mut podman = Podman::new(&net);
-    let rootfs = rootfs(&podman.dir);
+    let rootfs = integration_tests::app_rootfs(&podman.dir);
 
     let first = podman.start("uscni-c1", &rootfs, &net.name, &shared);
     let second = podman.start("uscni-c2", &rootfs, &net.name, &shared);

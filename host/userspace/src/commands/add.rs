@@ -35,10 +35,15 @@ use crate::{components, container_data, ipam, permissions, rollback, shared_dir,
 
 pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError> {
     let conf = &with_memif_secret(conf);
-    let group = match (&conf.host.iftype, &conf.host.vhost.group) {
-        (IfType::VhostUser, Some(group)) => Some(permissions::resolve_group(group)?),
-        _ => None,
-    };
+    // The socket's group, memif or vhost-user alike: an unprivileged pod
+    // user connects to either only through it (the key is the Go plugin's).
+    let group = conf
+        .host
+        .vhost
+        .group
+        .as_deref()
+        .map(permissions::resolve_group)
+        .transpose()?;
     for plugin in conf.ipam_types() {
         ipam_delegate::find_plugin(plugin, &env.path)?;
     }
