@@ -233,7 +233,7 @@ peer_ip=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ips"][0]["
 through=OVS-DPDK
 [[ $vswitch == vpp ]] && through="the VPP TEST DOUBLE"
 step "Container ${ids[1]:0:12} pings container ${ids[0]:0:12} ($peer_ip) over $iftype through $through"
-out=$(ip netns exec "${netns[1]}" "$app" --dir "${dirs[1]}" ping "$peer_ip" --count 5 --interval-ms 200) \
+out=$(ip netns exec "${netns[1]}" "$app" --dir "${dirs[1]}" ping "$peer_ip" --count 5 -i 0.2) \
   || fail "ping: $out"
 echo "$out"
 grep -q "5 packets transmitted, 5 received" <<< "$out" || fail "not all 5 echoes were answered"

@@ -73,6 +73,12 @@ impl App {
 
     /// Runs a command against this app; (success, stdout + stderr).
     pub fn command(&self, args: &[&str]) -> (bool, String) {
+        let (code, text) = self.command_status(args);
+        (code == Some(0), text)
+    }
+
+    /// [`App::command`] with the exit code.
+    pub fn command_status(&self, args: &[&str]) -> (Option<i32>, String) {
         let out = Command::new(app_binary())
             .arg("--dir")
             .arg(&self.dir)
@@ -84,7 +90,7 @@ impl App {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        (out.status.success(), text)
+        (out.status.code(), text)
     }
 
     /// `show --json`, the first interface.
@@ -98,14 +104,7 @@ impl App {
 
     /// Pings `ip` `count` times; returns how many were answered.
     pub fn ping(&self, ip: &str, count: u16) -> u64 {
-        let (_, text) = self.command(&[
-            "ping",
-            ip,
-            "--count",
-            &count.to_string(),
-            "--interval-ms",
-            "50",
-        ]);
+        let (_, text) = self.command(&["ping", ip, "--count", &count.to_string(), "-i", "0.05"]);
         let line = text
             .lines()
             .find(|l| l.contains("packets transmitted"))

@@ -251,7 +251,7 @@ fn cases() -> Vec<Case> {
         cfg(
             "prevResult malformed",
             |c| c["prevResult"] = json!({"ips": "none"}),
-            7,
+            6,
         ),
         cfg(
             "socket path over 107 bytes",

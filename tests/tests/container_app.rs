@@ -48,9 +48,26 @@ fn two_apps_ping_each_other_through_ovs_over_memif() {
         assert!(i1["echo_replies"].as_u64().unwrap() >= 5, "{i1}");
         assert!(i1["rx_frames"].as_u64().unwrap() >= 10, "{i1}");
 
-        // A ping to nobody gets no ARP answer and says so.
-        let (ok, text) = a1.command(&["ping", "10.77.0.250", "--count", "1"]);
-        assert!(!ok && text.contains("no ARP reply"), "{text}");
+        // A ping to nobody gets no ARP answer and says so: a negative
+        // answer, exit 1 as ping(8); no app on a control socket is an
+        // error, exit 2; -i and -W take seconds with fractions.
+        let (code, text) = a1.command_status(&["ping", "10.77.0.250", "-c", "1", "-W", "0.2"]);
+        assert!(
+            code == Some(1) && text.contains("Destination Host Unreachable (no ARP reply"),
+            "{text}"
+        );
+        let (code, text) =
+            a1.command_status(&["--ctl", "/nonexistent/app.ctl", "ping", "10.77.0.250"]);
+        assert_eq!(code, Some(2), "{text}");
+        let (code, text) = a1.command_status(&["ping", "10.77.0.250", "-i", "soon"]);
+        assert_eq!(code, Some(2), "{text}");
+        let started = std::time::Instant::now();
+        let (ok, text) = a2.command(&["ping", &address(&r1), "-c", "3", "-i", "0.05"]);
+        assert!(ok && text.contains("3 received"), "{text}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "-i 0.05 is 50 ms"
+        );
     }
     for id in ["appone000000001", "apptwo000000001"] {
         net.del(id).ok();
@@ -290,4 +307,28 @@ fn control_clients_that_never_finish_a_request_do_not_stall_forwarding() {
         net.del(id).ok();
         net.assert_nothing_left(id);
     }
+}
+
+/// `wait` names the interfaces it is still waiting for when its time runs
+/// out (exit 1), here a memif whose OVS port was taken away.
+#[test]
+fn wait_names_the_interfaces_still_not_connected() {
+    let _serial = serial();
+    let net = Network::memif(Ovs::shared());
+    let ns = Netns::new();
+    let id = "appwait000000001";
+    net.add(id, &ns).ok();
+    {
+        let app = App::start(&ns, &net.dir(&format!("shared/{}", &id[..12])));
+        let port = format!("memif-{}-net1", &id[..12]);
+        net.ovs.vsctl(&["del-port", &net.bridge, &port]);
+        integration_tests::wait_for("the app to see its peer gone", || {
+            app.interface()["state"] != "up"
+        });
+        let (code, text) = app.command_status(&["wait", "--timeout-secs", "1"]);
+        assert_eq!(code, Some(1), "{text}");
+        assert!(text.contains("still waiting after 1 s for: net1"), "{text}");
+    }
+    net.del(id).ok();
+    net.assert_nothing_left(id);
 }

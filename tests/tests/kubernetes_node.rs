@@ -342,7 +342,7 @@ fn two_example_pods_on_a_real_kubelet_ping_over_memif_and_leave_nothing() {
         let (ok, out) = node.exec(pod, &format!("wait{n}"), &[&ctl[..], &["wait"]].concat());
         assert!(ok, "{} did not connect its memif: {out}", names[n]);
         let other = &addresses[1 - n];
-        let ping = [&ctl[..], &["ping", "-c", "3", "-i", "200", other]].concat();
+        let ping = [&ctl[..], &["ping", "-c", "3", "-i", "0.2", other]].concat();
         let (ok, out) = node.exec(pod, &format!("ping{n}"), &ping);
         assert!(
             ok && out.contains("3 received"),

@@ -592,7 +592,15 @@ fn multus_gets_the_npwg_device_info_and_del_removes_it() {
         for (key, value) in expected[kind].as_object().unwrap() {
             assert_eq!(&info[kind][key], value, "{info}");
         }
-        assert_eq!(info[kind]["path"], result["interfaces"][0]["socketPath"]);
+        // The path in the container: the socket file in the mapped dir
+        // (no pod here: the Go plugin's default, /var/lib/cni/usrspcni),
+        // not the host's path the result carries.
+        let host_path = result["interfaces"][0]["socketPath"].as_str().unwrap();
+        let socket_file = host_path.rsplit('/').next().unwrap();
+        assert_eq!(
+            info[kind]["path"],
+            format!("/var/lib/cni/usrspcni/{socket_file}")
+        );
         net.del(id).ok();
         assert!(!file.exists(), "DEL removes the device info file");
         net.assert_nothing_left(id);

@@ -2,7 +2,9 @@
 //!
 //! Internally a result is held in the 1.x shape; `to_json` prints it in the
 //! version the runtime asked for: 0.3.x / 0.4.0 carry `version` on each IP,
-//! 1.1.0 adds `socketPath` on interfaces.
+//! 1.1.0 adds `socketPath` and `pciID` on interfaces. Keys not modelled
+//! here (a previous plugin's, a newer spec's) are kept as given: a
+//! `prevResult` passes through a chain losslessly.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -19,6 +21,8 @@ pub struct CniResult {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub dns: Dns,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +40,8 @@ pub struct Interface {
         skip_serializing_if = "String::is_empty"
     )]
     pub socket_path: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,6 +51,8 @@ pub struct IpConfig {
     pub gateway: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<usize>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl IpConfig {
@@ -74,19 +82,28 @@ pub struct Dns {
     pub search: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl CniResult {
     /// Reads a result of any supported version (an IPAM plugin's output or
     /// a `prevResult`).
     pub fn from_value(value: &Value) -> Result<CniResult, CniError> {
-        serde_json::from_value(value.clone()).map_err(|e| {
+        let mut result: CniResult = serde_json::from_value(value.clone()).map_err(|e| {
             CniError::new(
                 codes::DECODING_FAILURE,
                 "cannot decode CNI result",
                 e.to_string(),
             )
-        })
+        })?;
+        // The version is the printer's to set, and 0.x's per-IP version
+        // is derived from the address.
+        result.extra.remove("cniVersion");
+        for ip in &mut result.ips {
+            ip.extra.remove("version");
+        }
+        Ok(result)
     }
 
     /// The result as `version` prints it.
@@ -113,6 +130,7 @@ impl CniResult {
                 for iface in ifaces {
                     if let Some(obj) = iface.as_object_mut() {
                         obj.remove("socketPath");
+                        obj.remove("pciID");
                         obj.remove("mtu");
                     }
                 }
@@ -147,6 +165,32 @@ mod tests {
         assert_eq!(v["ips"][1]["version"], "6");
         assert!(v["interfaces"][0].get("socketPath").is_none());
         assert!(v["routes"][0].get("priority").is_none());
+    }
+
+    #[test]
+    fn keys_not_modelled_survive_a_round_trip() {
+        let given = json!({
+            "cniVersion": "1.1.0",
+            "interfaces": [{"name": "net1", "pciID": "0000:00:05.0", "socketPath": "/s",
+                            "vendor": {"x": 1}}],
+            "ips": [{"address": "10.1.0.2/24", "interface": 0, "flags": ["a"]}],
+            "routes": [{"dst": "0.0.0.0/0", "table": 10}],
+            "dns": {"nameservers": ["10.0.0.1"], "ttl": 5},
+            "futureKey": [1, 2]
+        });
+        let result = CniResult::from_value(&given).unwrap();
+        assert_eq!(result.to_value(Version::V1_1_0), given);
+        let v1 = result.to_value(Version::V1_0_0);
+        assert!(v1["interfaces"][0].get("pciID").is_none());
+        assert_eq!(v1["interfaces"][0]["vendor"], json!({"x": 1}));
+        assert_eq!(v1["futureKey"], json!([1, 2]));
+        // A 0.x result's per-IP version is re-derived, not carried.
+        let old = CniResult::from_value(&json!({"cniVersion": "0.4.0",
+            "ips": [{"version": "4", "address": "10.1.0.2/24"}]}))
+        .unwrap();
+        assert!(old.to_value(Version::V1_0_0)["ips"][0]
+            .get("version")
+            .is_none());
     }
 
     #[test]

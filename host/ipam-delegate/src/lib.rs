@@ -46,6 +46,35 @@ pub fn exec(call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> 
     let plugin = network_config["ipam"]["type"]
         .as_str()
         .ok_or_else(|| CniError::invalid_config("ipam.type: required to delegate IPAM"))?;
+    exec_plugin(plugin, call, network_config)
+}
+
+/// The spec versions `plugin` supports: its answer to VERSION, asked as
+/// libcni asks (`{"cniVersion": "1.1.0"}` on stdin).
+pub fn supported_versions(plugin: &str, cni_path: &[String]) -> Result<Vec<String>, CniError> {
+    let call = Call {
+        command: "VERSION",
+        container_id: "",
+        netns: "",
+        ifname: "",
+        cni_args: "",
+        cni_path,
+    };
+    let answer = exec_plugin(plugin, &call, &serde_json::json!({"cniVersion": "1.1.0"}))?;
+    let versions = answer["supportedVersions"].as_array().ok_or_else(|| {
+        CniError::new(
+            codes::IPAM_FAILURE,
+            format!("IPAM plugin {plugin}: VERSION answered no supportedVersions"),
+            answer.to_string(),
+        )
+    })?;
+    Ok(versions
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect())
+}
+
+fn exec_plugin(plugin: &str, call: &Call<'_>, network_config: &Value) -> Result<Value, CniError> {
     let binary = find_plugin(plugin, call.cni_path)?;
     tracing::debug!(plugin, command = call.command, "exec IPAM plugin");
     let started = std::time::Instant::now();
@@ -143,7 +172,9 @@ fn delegate_error(plugin: &str, command: &str, stdout: &[u8], stderr: &str) -> C
     let code = reported
         .as_ref()
         .and_then(|v| v["code"].as_u64())
-        .filter(|c| (1..=11).contains(c))
+        // The spec's codes (1-11, and STATUS's 50 and 51) keep their
+        // meaning for our caller; a plugin's own (100+) are its business.
+        .filter(|c| (1..=11).contains(c) || *c == 50 || *c == 51)
         .map(|c| c as u32)
         .unwrap_or(codes::IPAM_FAILURE);
     let msg = reported

@@ -8,6 +8,7 @@
 
 mod components;
 mod fields;
+mod keys;
 mod side;
 
 use std::collections::BTreeMap;
@@ -126,13 +127,15 @@ impl NetConf {
                 "",
             ));
         }
-        let raw: Value = serde_json::from_slice(stdin).map_err(|e| {
+        let mut raw: Value = serde_json::from_slice(stdin).map_err(|e| {
             CniError::new(
                 codes::DECODING_FAILURE,
                 "network config is not valid JSON",
                 e.to_string(),
             )
         })?;
+        // Every reader, from here on, sees each key in one spelling.
+        keys::canonicalize(&mut raw)?;
         let top = Obj::root(&raw)?;
 
         // The runtime picks the version (libcni from `cniVersions`) and
@@ -183,6 +186,7 @@ impl NetConf {
         // with the same MAC would shadow it (VPP's `netType: interface`).
         let host = Side::parse(&top, "host", None, mtu, None)?;
         let container = Side::parse(&top, "container", Some((&host, ipam.is_some())), mtu, mac)?;
+        keys::refuse_unsupported(&raw)?;
 
         let log_level = match top
             .opt_str("logLevel")?
@@ -221,8 +225,13 @@ impl NetConf {
 
         let prev_result = match top.get("prevResult") {
             None | Some(Value::Null) => None,
+            // Content that does not decode is the spec's error 6.
             Some(v) => Some(CniResult::from_value(v).map_err(|e| {
-                CniError::invalid_config(format!("prevResult: not a CNI result: {}", e.details))
+                CniError::new(
+                    codes::DECODING_FAILURE,
+                    "prevResult: not a CNI result",
+                    e.details,
+                )
             })?),
         };
 
@@ -287,6 +296,44 @@ impl NetConf {
 }
 
 impl NetConf {
+    /// For a DEL whose config no longer validates (an edited NAD, a newer
+    /// plugin's keys, a tightened node policy): only what locates the
+    /// attachment record (`name`, `stateDir`) and where to log, each kept
+    /// only if valid. DEL then undoes what the record holds; nothing else
+    /// of the config is used.
+    pub fn locating_record(stdin: &[u8]) -> Result<NetConf, CniError> {
+        let mut raw: Value = serde_json::from_slice(stdin).map_err(|e| {
+            CniError::new(
+                codes::DECODING_FAILURE,
+                "network config is not valid JSON",
+                e.to_string(),
+            )
+        })?;
+        // Two spellings of one key leave both as given: the exact one wins.
+        let _ = keys::canonicalize(&mut raw);
+        let version = raw["cniVersion"]
+            .as_str()
+            .filter(|v| Version::parse(v).is_ok())
+            .unwrap_or("1.1.0");
+        let minimal = serde_json::json!({
+            "cniVersion": version,
+            "name": raw["name"],
+            "type": "userspace",
+            "host": {"engine": "ovs-dpdk", "iftype": "memif", "netType": "bridge"},
+        });
+        let with = |keys: &[&str]| {
+            let mut config = minimal.clone();
+            for key in keys {
+                if let Some(value) = raw.get(*key) {
+                    config[*key] = value.clone();
+                }
+            }
+            NetConf::parse(config.to_string().as_bytes())
+        };
+        // stateDir is needed to find the record; logging is a nicety.
+        with(&["stateDir", "logFile", "logLevel"]).or_else(|_| with(&["stateDir"]))
+    }
+
     /// The IPAM plugin names the config delegates to, in order.
     pub fn ipam_types(&self) -> Vec<&str> {
         match &self.ipam {

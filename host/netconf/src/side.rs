@@ -184,7 +184,18 @@ impl Side {
 
         let m = s.child("memif")?;
         let memif = Memif {
-            role: match (m.opt_enum("role", &["master", "slave"])?, host) {
+            role: match (m.opt_enum("role", &["master", "slave", "client", "server"])?, host) {
+                // The Go plugin passed the container's role through
+                // unchecked, and its VPP examples give `client`: memif's
+                // newer names for slave and master, taken as those.
+                (Some(role), Some(_)) if role == "client" => "slave".to_string(),
+                (Some(role), Some(_)) if role == "server" => "master".to_string(),
+                (Some(role), None) if role == "client" || role == "server" => {
+                    return Err(CniError::invalid_config(format!(
+                        "{key}.memif.role: {role:?} is not one of master, slave \
+                         (client and server are taken on the container side only, as the Go plugin did)"
+                    )))
+                }
                 (Some(role), _) => role,
                 (None, Some(h)) => flip(&h.memif.role, "slave", "master"),
                 (None, None) => "master".to_string(),

@@ -35,6 +35,14 @@ enum Link {
     Up(Port),
 }
 
+/// How a ping ended: its answer is a result (finished; unreachable, as
+/// ping(8)'s "Destination Host Unreachable") or an error.
+enum PingEnd {
+    Finished,
+    Unreachable(String),
+    Failed(String),
+}
+
 struct Interface {
     spec: InterfaceSpec,
     stack: Stack,
@@ -402,7 +410,10 @@ impl Daemon {
                 } else if now >= op.next_send {
                     done.push((
                         n,
-                        Some(format!("interface {} is not connected", iface.spec.if_name)),
+                        PingEnd::Failed(format!(
+                            "interface {} is not connected",
+                            iface.spec.if_name
+                        )),
                     ));
                 }
                 continue;
@@ -414,7 +425,7 @@ impl Daemon {
                 .unwrap_or(op.next_send)
                 + op.timeout;
             if all_sent && (op.replies.len() >= op.count as usize || now >= last_due) {
-                done.push((n, None));
+                done.push((n, PingEnd::Finished));
                 continue;
             }
             if all_sent || now < op.next_send {
@@ -422,7 +433,10 @@ impl Daemon {
             }
             let Some(mac) = iface.stack.neighbours.get(&op.next_hop).copied() else {
                 if op.arp_tries >= 3 {
-                    done.push((n, Some(format!("no ARP reply from {}", op.next_hop))));
+                    done.push((
+                        n,
+                        PingEnd::Unreachable(format!("no ARP reply from {}", op.next_hop)),
+                    ));
                 } else {
                     op.arp_tries += 1;
                     let request = iface.stack.arp_request(op.next_hop);
@@ -440,12 +454,12 @@ impl Daemon {
             port.tx(&[&frame]);
             op.next_send = now + op.interval;
         }
-        for (n, error) in done.into_iter().rev() {
+        for (n, end) in done.into_iter().rev() {
             let mut op = self.pings.remove(n);
             op.replies.sort();
-            let answer_value = match error {
-                Some(e) if op.sent == 0 => json!({"error": e}),
-                _ => json!({
+            let answer_value = match end {
+                PingEnd::Failed(e) if op.sent == 0 => json!({"error": e}),
+                end => json!({
                     "dst": op.dst.to_string(),
                     "src": self.ifaces[op.iface].spec.address.to_string(),
                     "interface": self.ifaces[op.iface].spec.if_name,
@@ -453,6 +467,10 @@ impl Daemon {
                     "transmitted": op.sent,
                     "received": op.replies.len(),
                     "replies": op.replies.iter().map(|(seq, rtt)| json!({"seq": seq, "rtt_us": rtt.as_micros() as u64})).collect::<Vec<_>>(),
+                    "unreachable": match end {
+                        PingEnd::Unreachable(why) => Some(why),
+                        _ => None,
+                    },
                 }),
             };
             let _ = answer(&mut op.reply_to, &answer_value);

@@ -59,12 +59,13 @@ enum Command {
         /// Echo requests to send.
         #[arg(long, short = 'c', default_value_t = 5)]
         count: u16,
-        /// Milliseconds between requests.
-        #[arg(long, short = 'i', default_value_t = 1000)]
-        interval_ms: u64,
-        /// Milliseconds to wait for the last reply.
-        #[arg(long, short = 'W', default_value_t = 1000)]
-        timeout_ms: u64,
+        /// Seconds between requests, fractions allowed (as ping(8)'s -i).
+        #[arg(long, short = 'i', default_value = "1", value_parser = seconds)]
+        interval: Duration,
+        /// Seconds to wait for the last reply, fractions allowed (as
+        /// ping(8)'s -W).
+        #[arg(long, short = 'W', default_value = "1", value_parser = seconds)]
+        timeout: Duration,
         /// ICMP payload bytes.
         #[arg(long, short = 's', default_value_t = 56)]
         size: u16,
@@ -91,13 +92,26 @@ fn main() -> ExitCode {
         )
         .with_target(false)
         .init();
+    // As ping(8): 1 is a negative answer (no reply; not connected in
+    // time), 2 an error.
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("userspace-app: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
+}
+
+/// Seconds as ping(8) takes them: fractions allowed, from 1 ms to an hour.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.001..=3600.0).contains(&value) {
+        return Err(format!("{text} s is not between 0.001 and 3600"));
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -123,10 +137,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ping {
             address,
             count,
-            interval_ms,
-            timeout_ms,
+            interval,
+            timeout,
             size,
         } => {
+            let (interval_ms, timeout_ms) =
+                (interval.as_millis() as u64, timeout.as_millis() as u64);
             let request = Request::Ping {
                 dst: address,
                 count,
@@ -160,11 +176,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let grace = Duration::from_secs(timeout_secs);
             let answer = ctl::call(&ctl, &request, Duration::from_secs(timeout_secs + 5), grace)?;
             print_show(&answer);
-            Ok(if answer["connected"] == true {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            if answer["connected"] == true {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let waiting: Vec<&str> = answer["interfaces"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["state"] != "up")
+                .filter_map(|i| i["name"].as_str())
+                .collect();
+            println!(
+                "still waiting after {timeout_secs} s for: {}",
+                waiting.join(", ")
+            );
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -179,6 +205,12 @@ fn print_ping(a: &Value) {
         a["src"].as_str().unwrap_or("?"),
         a["interface"].as_str().unwrap_or("")
     );
+    if let Some(why) = a["unreachable"].as_str() {
+        println!(
+            "From {}: Destination Host Unreachable ({why})",
+            a["src"].as_str().unwrap_or("?")
+        );
+    }
     for r in a["replies"].as_array().into_iter().flatten() {
         let rtt = r["rtt_us"].as_u64().unwrap_or(0) as f64 / 1000.0;
         println!(

@@ -131,7 +131,9 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
                     memif["mode"]
                 );
             }
-            let role = if memif["role"] == "master" {
+            // The Go plugin published a container role as the NAD gave
+            // it: `server` is master's newer name.
+            let role = if memif["role"] == "master" || memif["role"] == "server" {
                 Role::Server
             } else {
                 Role::Client

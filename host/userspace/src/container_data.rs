@@ -37,7 +37,8 @@ pub(crate) fn document(
 }
 
 /// The NPWG device information of the interface, as the container sees
-/// it: memif `role` and vhost-user `mode` are the container side's.
+/// it: memif `role` and vhost-user `mode` are the container side's, and
+/// `socket_path` is the path in the container.
 pub(crate) fn device_info(conf: &NetConf, socket_path: &str) -> Value {
     let side = &conf.container;
     match side.iftype {
@@ -106,6 +107,7 @@ pub(crate) fn publish(
     env: &Environment,
     conf: &NetConf,
     names: &Names,
+    mapped_dir: Option<&str>,
     socket_moves: &[(String, String)],
     ipam_result: Option<CniResult>,
 ) -> Result<(CniResult, Value), CniError> {
@@ -122,6 +124,7 @@ pub(crate) fn publish(
         mtu: conf.container.mtu,
         sandbox: env.netns.clone(),
         socket_path: names.socket_path.clone(),
+        ..Default::default()
     });
     if let Some(ipam) = ipam_result.filter(|_| conf.ipam.is_some()) {
         result.ips.extend(ipam.ips.into_iter().map(|mut ip| {
@@ -153,7 +156,11 @@ pub(crate) fn publish(
                 )
             })?;
         }
-        write(path, &device_info(conf, &names.socket_path))?;
+        // The path the pod's application opens: the socket in the dir
+        // where its container mounts the socket volume.
+        let mapped_dir = mapped_dir.unwrap_or(crate::pod::DEFAULT_MAPPED_DIR);
+        let in_container = format!("{}/{}", mapped_dir.trim_end_matches('/'), names.socket_file);
+        write(path, &device_info(conf, &in_container))?;
     }
     Ok((result, doc))
 }

@@ -102,15 +102,33 @@ fn run(stdin: &[u8]) -> Result<Output, CniError> {
         let version = netconf::peek_version(stdin).unwrap_or_else(|| Version::V1_1_0.to_string());
         return Ok(Output::Json(cni_protocol::version_reply(&version)));
     }
-    let mut conf = NetConf::parse(stdin)?;
     // Nothing the config names is used, not even its logFile, before the
     // node policy allows it.
-    let confined = policy::load().and_then(|node| confinement::confine(&mut conf, node, &env));
-    if confined.is_err() {
-        conf.log_file = None;
-    }
+    let confined = |mut conf: NetConf| {
+        policy::load().and_then(|node| confinement::confine(&mut conf, node, &env))?;
+        Ok::<_, CniError>(conf)
+    };
+    let (conf, unusable) = match NetConf::parse(stdin).and_then(confined) {
+        Ok(conf) => (conf, None),
+        // DEL undoes what the attachment record holds: a config that no
+        // longer validates (an edited NAD, a newer plugin's keys, a
+        // tightened policy) must not leave the attachment behind for
+        // ever. What finds the record is all it takes from the config.
+        Err(e) if env.command == Command::Del => {
+            match NetConf::locating_record(stdin).and_then(confined) {
+                Ok(conf) => (conf, Some(e)),
+                Err(_) => return Err(failed_before_logging(stdin, e)),
+            }
+        }
+        Err(e) => return Err(failed_before_logging(stdin, e)),
+    };
     logging::init(&conf);
-    confined?;
+    if let Some(e) = unusable {
+        tracing::warn!(
+            code = e.code,
+            "DEL goes by the attachment record alone: {e}"
+        );
+    }
     tracing::debug!(source = %policy::node().source, "node policy");
     require_version_for(env.command, conf.cni_version)?;
     tracing::debug!(command = ?env.command, container = %env.container_id, ifname = %env.ifname, "start");
@@ -126,6 +144,16 @@ fn run(stdin: &[u8]) -> Result<Output, CniError> {
         log_own_cost();
     }
     outcome
+}
+
+/// `err`, after logging starts at the config's level (never to its
+/// logFile, which the policy may not allow) when the config parses.
+fn failed_before_logging(stdin: &[u8], err: CniError) -> CniError {
+    if let Ok(mut conf) = NetConf::parse(stdin) {
+        conf.log_file = None;
+        logging::init(&conf);
+    }
+    err
 }
 
 /// The process's own CPU time and peak RSS (the wall time of a call is

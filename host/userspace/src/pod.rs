@@ -23,7 +23,7 @@ pub(crate) const CONFIGURATION_DATA: &str = "userspace/configuration-data";
 pub(crate) const MAPPED_DIR: &str = "userspace/mapped-dir";
 /// The container's socket dir when the pod does not mount the volume (the
 /// Go plugin's default).
-const DEFAULT_MAPPED_DIR: &str = "/var/lib/cni/usrspcni";
+pub(crate) const DEFAULT_MAPPED_DIR: &str = "/var/lib/cni/usrspcni";
 /// Conditional writes tried before giving up on a busy pod.
 const WRITE_ATTEMPTS: usize = 10;
 

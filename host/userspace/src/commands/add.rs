@@ -323,11 +323,19 @@ impl Steps<'_, '_> {
             Ok(Err(e)) => return (caps, Err(from_wit(e))),
             Err(e) => return (caps, Err(component_error(e))),
         };
-        let published = container_data::publish(env, conf, names, &added.socket_moves, ipam_result)
-            .and_then(|(result, doc)| match self.pod {
-                Some(pod) => pod.publish(&doc).map(|_| result),
-                None => Ok(result),
-            });
+        let mapped_dir = self.pod.map(|pod| pod.mapped_dir.as_str());
+        let published = container_data::publish(
+            env,
+            conf,
+            names,
+            mapped_dir,
+            &added.socket_moves,
+            ipam_result,
+        )
+        .and_then(|(result, doc)| match self.pod {
+            Some(pod) => pod.publish(&doc).map(|_| result),
+            None => Ok(result),
+        });
         let published = published.and_then(|result| {
             let own_dir = (!names.in_pod_volume).then_some(names.shared_dir.as_str());
             permissions::apply(own_dir, &names.socket_path, group).map(|_| result)

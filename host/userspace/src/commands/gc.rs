@@ -1,6 +1,7 @@
 //! GC: remove every recorded attachment of this network that the runtime
 //! no longer knows (`cni.dev/valid-attachments`, or the legacy
-//! `cni.dev/attachments`).
+//! `cni.dev/attachments`), then forward GC to the IPAM plugins that speak
+//! 1.1.0.
 
 use cni_protocol::{codes, CniError, Environment};
 use netconf::NetConf;
@@ -29,12 +30,13 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             failures.push(e.to_string());
         }
     }
+    failures.extend(crate::ipam::gc(env, conf, valid));
     if failures.is_empty() {
         Ok(Output::Nothing)
     } else {
         Err(CniError::new(
             codes::TRY_AGAIN_LATER,
-            format!("GC could not remove {} attachment(s)", failures.len()),
+            format!("GC could not finish: {} failure(s)", failures.len()),
             failures.join("; "),
         ))
     }
