@@ -31,6 +31,8 @@ fi
 # A real kube-apiserver 1.20.2 and etcd: built once per machine from
 # Debian's source package (5-10 minutes), then reused.
 tests/support/kubernetes/build.sh
+# cnitool (libcni's own runtime), from Debian's source package: seconds.
+tests/support/cnitool/build.sh
 cargo build --release --locked
 # The plugin with its crash points armed, for the crash-consistency tests.
 cargo build --release --locked -p userspace --features crash-points --bin userspace-crash-points

@@ -3,7 +3,9 @@
 //! `prevResult` passes through losslessly (or is error 6 when it does not
 //! decode). Against the real private OVS-DPDK and host-local.
 
-use integration_tests::{Netns, Network, Ovs};
+use std::process::Command;
+
+use integration_tests::{Netns, Network, Ovs, CNI_PATH};
 use serde_json::{json, Value};
 use vpp_test_double::{Options, VppDouble};
 
@@ -446,4 +448,193 @@ fn status_and_gc_reach_the_ipam_plugins_that_speak_1_1() {
     )
     .ok();
     net.assert_nothing_left(kept);
+}
+
+/// In-place upgrade from the Go plugin: an attachment made with exactly
+/// what its OVS engine (`cniovs`) does for a host-side vhost-user client
+/// (the bridge found or added with the netdev datapath and a NORMAL flow,
+/// `add-port <cid12>-<ifname>` of type `dpdkvhostuserclient` with
+/// `vhost-server-path` in `<sharedDir>/<cid12>/`, the port's mac looked up,
+/// its local data file, the container's configData file, host-local ADD
+/// with the whole config) is removed by our DEL of the same config: port,
+/// socket, configData, the container's dir, the data file and the IPAM
+/// allocation; the bridge stays (ours never removes a bridge it did not
+/// make; the Go plugin removed one when empty).
+#[test]
+fn del_removes_an_attachment_the_go_plugin_made() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut net = Network::vhostuser(Ovs::shared(), Some("client"));
+    let data_dir = net.dir("go-data");
+    net.own_policy(json!({"goPluginDataDir": data_dir}));
+    // The Go plugin joined sharedDir and the socket with no separator:
+    // its examples end sharedDir with a slash.
+    net.config["sharedDir"] = json!(format!("{}/", net.dir("shared").display()));
+    let id = "6f2c1d0e9b8a7f6e5d4c3b2a1908";
+    let cid12 = &id[..12];
+    let port = format!("{cid12}-net1");
+    let shared = net.dir("shared").join(cid12);
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o750)).unwrap();
+
+    let ovs = net.ovs;
+    let bridge = net.bridge.clone();
+    let found = ovs.vsctl(&[
+        "--bare",
+        "--columns=name",
+        "find",
+        "bridge",
+        &format!("name={bridge}"),
+    ]);
+    assert_eq!(found, "");
+    ovs.vsctl(&[
+        "add-br",
+        &bridge,
+        "--",
+        "set",
+        "bridge",
+        &bridge,
+        "datapath_type=netdev",
+    ]);
+    let mgmt = format!("unix:{}/{bridge}.mgmt", ovs.dir.display());
+    let flow = Command::new("ovs-ofctl")
+        .args(["add-flow", &mgmt, "actions=NORMAL"])
+        .status()
+        .unwrap();
+    assert!(flow.success(), "ovs-ofctl add-flow");
+    let socket = shared.join(&port);
+    ovs.vsctl(&[
+        "add-port",
+        &bridge,
+        &port,
+        "--",
+        "set",
+        "Interface",
+        &port,
+        "type=dpdkvhostuserclient",
+        &format!("options:vhost-server-path={}", socket.display()),
+    ]);
+    let mac = ovs.vsctl(&[
+        "--bare",
+        "--columns=mac",
+        "find",
+        "port",
+        &format!("name={port}"),
+    ]);
+    // The container's app is the vhost-user server: its socket.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let data_file = data_dir.join(format!("local-{cid12}-net1.json"));
+    std::fs::write(
+        &data_file,
+        json!({"vhostname": port, "vhostmac": mac, "ifmac": "0a:58:c0:a8:d2:05"}).to_string(),
+    )
+    .unwrap();
+    let ns = Netns::new();
+    let ipam = Command::new(std::path::Path::new(CNI_PATH).join("host-local"))
+        .envs([
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", id),
+            ("CNI_NETNS", ns.path().as_str()),
+            ("CNI_IFNAME", "net1"),
+            ("CNI_PATH", CNI_PATH),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&net.stdin())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        ipam.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ipam.stdout)
+    );
+    let ip_result: Value = serde_json::from_slice(&ipam.stdout).unwrap();
+    std::fs::write(
+        shared.join(format!("configData-{cid12}-net1.json")),
+        json!({"containerId": id, "ifName": "net1", "name": net.name,
+               "config": net.config["container"], "ipResult": ip_result})
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(ovs.ports(&bridge), std::slice::from_ref(&port));
+
+    net.del(id).ok();
+    assert_eq!(
+        ovs.ports(&bridge),
+        Vec::<String>::new(),
+        "the Go plugin's port"
+    );
+    assert!(!shared.exists(), "{:?}", integration_tests::list(&shared));
+    assert!(!data_file.exists(), "the Go plugin's data file");
+    integration_tests::assert_no_ipam_reservation(&net.dir("ipam").join(&net.name), id);
+    assert!(ovs.bridge_exists(&bridge), "a bridge we did not make stays");
+    ovs.vsctl(&["del-br", &bridge]);
+}
+
+/// The Go plugin's data file is used only if nobody but root could have
+/// written it, and only for a vhost-user port: one naming another port
+/// (here an internal port of the bridge) touches nothing, and one that
+/// others could have written is not read.
+#[test]
+fn a_go_plugin_data_file_is_trusted_with_nothing_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut net = Network::vhostuser(Ovs::shared(), Some("client"));
+    let data_dir = net.dir("go-data");
+    net.own_policy(json!({"goPluginDataDir": data_dir}));
+    let id = "7a6b5c4d3e2f1a0b9c8d7e6f";
+    let cid12 = &id[..12];
+    let bridge = net.bridge.clone();
+    net.ovs.add_netdev_bridge(&bridge);
+    net.ovs.vsctl(&[
+        "add-port",
+        &bridge,
+        "uplink0",
+        "--",
+        "set",
+        "Interface",
+        "uplink0",
+        "type=internal",
+    ]);
+    let port = format!("{cid12}-net1");
+    net.ovs.vsctl(&[
+        "add-port",
+        &bridge,
+        &port,
+        "--",
+        "set",
+        "Interface",
+        &port,
+        "type=dpdkvhostuserclient",
+        &format!(
+            "options:vhost-server-path={}",
+            net.dir("gone.sock").display()
+        ),
+    ]);
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let data_file = data_dir.join(format!("local-{cid12}-net1.json"));
+
+    std::fs::write(&data_file, json!({"vhostname": "uplink0"}).to_string()).unwrap();
+    net.del(id).ok();
+    assert_eq!(net.ovs.ports(&bridge).len(), 2, "nothing removed");
+    assert!(data_file.exists());
+
+    std::fs::write(&data_file, json!({"vhostname": port}).to_string()).unwrap();
+    std::fs::set_permissions(&data_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    net.del(id).ok();
+    assert_eq!(
+        net.ovs.ports(&bridge).len(),
+        2,
+        "a file others could write is not read"
+    );
+
+    std::fs::set_permissions(&data_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    net.del(id).ok();
+    assert_eq!(net.ovs.ports(&bridge), ["uplink0"]);
+    assert!(!data_file.exists());
+    net.ovs.vsctl(&["del-br", &bridge]);
 }

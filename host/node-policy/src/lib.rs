@@ -77,6 +77,9 @@ pub struct NodePolicy {
     pub ipam_types: Vec<String>,
     /// The capabilities a network config may grant a component.
     pub grants: Vec<String>,
+    /// Where the Go plugin kept its per-attachment data: DEL of an
+    /// attachment it made (an in-place upgrade) reads and removes its file.
+    pub go_plugin_data_dir: PathBuf,
     /// Wider `ovsdb` and `vpp` scopes for single engines, by sha256: an
     /// engine gets one only when the network config pins it with that
     /// sha256, so the widening follows the code the operator reviewed.
@@ -138,6 +141,7 @@ impl Default for NodePolicy {
             // Multus's; not /etc/kubernetes, where admin.conf lives.
             kubeconfig_roots: paths(&["/etc/cni/net.d"]),
             device_info_dirs: paths(&["/var/run/k8s.cni.cncf.io/devinfo/cni"]),
+            go_plugin_data_dir: "/var/lib/cni/usrspcni/data".into(),
             component_dirs: paths(&["/etc/cni/userspace/components"]),
             component_file_roots: paths(&["/etc/cni/userspace"]),
             unpinned_components: false,
@@ -325,7 +329,15 @@ impl NodePolicy {
             ("componentFileRoots", &self.component_file_roots),
         ];
         let state = ("stateDir", std::slice::from_ref(&self.state_dir));
-        for (key, list) in lists.iter().map(|(k, l)| (*k, l.as_slice())).chain([state]) {
+        let go_data = (
+            "goPluginDataDir",
+            std::slice::from_ref(&self.go_plugin_data_dir),
+        );
+        for (key, list) in lists
+            .iter()
+            .map(|(k, l)| (*k, l.as_slice()))
+            .chain([state, go_data])
+        {
             for path in list {
                 if let Err(why) = confine::lexical(&path.to_string_lossy()) {
                     return invalid(format!("{key}: {:?} {why}", path.display()));
@@ -410,6 +422,7 @@ impl NodePolicy {
             &self.kubelet_dirs,
             &self.socket_mount_roots,
             &self.device_info_dirs,
+            std::slice::from_ref(&self.go_plugin_data_dir),
         ]
         .into_iter()
         .flatten()
@@ -423,7 +436,7 @@ impl NodePolicy {
         remove::beneath(self.removal_roots(), path, what).map_err(|why| {
             format!(
                 "{path}: {why} (the node policy {} lets attachments live in sharedDirRoots, \
-                 kubeletDirs, socketMountRoots, deviceInfoDirs)",
+                 kubeletDirs, socketMountRoots, deviceInfoDirs, goPluginDataDir)",
                 self.source
             )
         })

@@ -13,6 +13,7 @@ mod components;
 mod confinement;
 mod container_data;
 mod crash;
+mod go_plugin;
 mod ipam;
 mod journal;
 mod logging;

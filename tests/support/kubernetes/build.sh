@@ -6,7 +6,7 @@
 # source version are in $K8S_DIR (default /opt/userspace-cni-k8s).
 #
 # Facts this relies on (FIELD-NOTES): the source comes through a private
-# deb-src list derived from the machine's apt sources; the vendored
+# deb-src list derived from the machine's apt sources (apt-source.sh); the vendored
 # modern-go/reflect2 1.0.1 makes the server panic on every JSON map under
 # Go 1.19, so Debian's 1.0.2 replaces it.
 set -euo pipefail
@@ -18,7 +18,7 @@ if [[ -x $dir/bin/kube-apiserver && -x $dir/bin/kubelet && $(cat "$dir/stamp" 2>
 fi
 started=$SECONDS
 export DEBIAN_FRONTEND=noninteractive
-packages=(golang-go etcd-server rsync dpkg-dev golang-github-modern-go-reflect2-dev)
+packages=(golang-go etcd-server rsync golang-github-modern-go-reflect2-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,25 +28,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The source package, through a deb-src list of our own (the machine's
-# apt sources turned into source entries; its own lists stay untouched).
+# The source package (versioned 1.20.5+really1.20.2 in Debian 12).
 src=$dir/src
-rm -rf "$src"
-mkdir -p "$src/apt/parts" "$src/apt/lists/partial" "$src/apt/cache"
-for f in /etc/apt/sources.list.d/*.sources; do
-  [[ -f $f ]] && sed 's/^Types: deb$/Types: deb-src/' "$f" >"$src/apt/parts/$(basename "$f")"
-done
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-  [[ -f $f ]] && sed -n 's/^deb /deb-src /p' "$f" >"$src/apt/parts/$(basename "$f").list"
-done
-apt_opts=(-o "APT::Sandbox::User=root"
-          -o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$src/apt/parts"
-          -o "Dir::State::Lists=$src/apt/lists" -o "Dir::Cache=$src/apt/cache")
-apt-get "${apt_opts[@]}" update -qq
-# Debian versions it 1.20.5+really1.20.2 (bookworm: ...-1.1+deb12u1).
-(cd "$src" && apt-get "${apt_opts[@]}" source --download-only -qq kubernetes)
-ls "$src"/kubernetes_*really"$version"*.dsc >/dev/null
-(cd "$src" && dpkg-source --no-check -x kubernetes_*.dsc tree >/dev/null)
+"$(dirname "$0")/../apt-source.sh" kubernetes "$src" "*really$version*"
 
 tree=$src/tree
 rm -rf "$tree/vendor/github.com/modern-go/reflect2"
