@@ -69,19 +69,9 @@ fn vswitch_baseline(ovs: &Ovs, bridge: &str) -> Vec<Duration> {
     (0..20)
         .map(|n| {
             let port = format!("scale-base{n}");
-            let path = format!("{}/{port}.sock", ovs.dir.display());
+            let path = ovs.dir.join(format!("{port}.sock"));
             let t = Instant::now();
-            ovs.vsctl(&[
-                "add-port",
-                bridge,
-                &port,
-                "--",
-                "set",
-                "Interface",
-                &port,
-                "type=dpdkvhostuserclient",
-                &format!("options:vhost-server-path={path}"),
-            ]);
+            ovs.add_vhost_user_client_port(bridge, &port, &path);
             let took = t.elapsed();
             ovs.vsctl(&["del-port", bridge, &port]);
             took

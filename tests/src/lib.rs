@@ -210,6 +210,23 @@ impl Ovs {
         ]);
     }
 
+    /// Adds vhost-user port `port` to `bridge` as an operator (or the Go
+    /// plugin) does with ovs-vsctl: OVS the client of the server socket at
+    /// `server_path`.
+    pub fn add_vhost_user_client_port(&self, bridge: &str, port: &str, server_path: &Path) {
+        self.vsctl(&[
+            "add-port",
+            bridge,
+            port,
+            "--",
+            "set",
+            "Interface",
+            port,
+            "type=dpdkvhostuserclient",
+            &format!("options:vhost-server-path={}", server_path.display()),
+        ]);
+    }
+
     /// The whole database, for byte-for-byte comparisons.
     pub fn dump(&self) -> String {
         let out = Command::new("ovsdb-client")
@@ -641,6 +658,17 @@ pub fn app_rootfs(dir: &Path) -> PathBuf {
     }
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     root
+}
+
+/// The container data the plugin published for container `id` in shared
+/// dir `shared` (`<shared>/<cid12>/configData-*.json`).
+pub fn container_data(shared: &Path, id: &str) -> Value {
+    let dir = shared.join(&id[..12]);
+    let file = list(&dir)
+        .into_iter()
+        .find(|f| f.starts_with("configData-"))
+        .unwrap_or_else(|| panic!("no container data in {}", dir.display()));
+    serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap()
 }
 
 /// Asserts that host-local's store `dir` (one network's) holds no

@@ -10,13 +10,15 @@ use serde_json::{json, Value};
 use vpp_test_double::{Options, VppDouble};
 
 /// ADD with a good config; the NAD is then edited so that it no longer
-/// validates (an unknown iftype, a cniVersion from the future): DEL still
-/// undoes everything the record holds, and a second DEL (no record) still
-/// succeeds. A config whose stateDir is unusable cannot locate a record:
-/// error 7, naming the field.
+/// validates (an unknown iftype, a cniVersion from the future, and a log
+/// file the node policy does not allow): DEL still undoes everything the
+/// record holds (and writes no log there), and a second DEL (no record)
+/// still succeeds. A config whose stateDir is unusable cannot locate a
+/// record: error 7, naming the field.
 #[test]
 fn del_goes_by_the_record_when_the_config_no_longer_validates() {
-    let net = Network::memif(Ovs::shared());
+    let mut net = Network::memif(Ovs::shared());
+    net.own_policy(json!({"logDirs": [net.dir("logs")]}));
     let ns = Netns::new();
     let id = "delrecord0001";
     net.add(id, &ns).ok();
@@ -24,11 +26,18 @@ fn del_goes_by_the_record_when_the_config_no_longer_validates() {
     let mut edited = net.config.clone();
     edited["host"]["iftype"] = json!("bogus");
     edited["cniVersion"] = json!("9.9.9");
+    // A log file the policy does not allow is dropped, not written.
+    let outside = net.dir("elsewhere.log");
+    edited["logFile"] = json!(outside);
     let stdin = edited.to_string().into_bytes();
     net.call("ADD", "delrecord0002", "net1", &ns.path(), &stdin)
         .err(1);
     net.call("DEL", id, "net1", "", &stdin).ok();
     net.assert_nothing_left(id);
+    assert!(
+        !outside.exists(),
+        "a log where the policy does not allow one"
+    );
     net.call("DEL", id, "net1", "", &stdin).ok();
 
     edited["stateDir"] = json!("relative/state");
@@ -200,7 +209,7 @@ fn the_go_plugins_example_configs_add_and_del() {
             "{}",
             example.source
         );
-        let data = container_data(&net, &id);
+        let data = integration_tests::container_data(&net.dir("shared"), &id);
         if vpp {
             let expected = if container_role == "client" {
                 "slave"
@@ -247,17 +256,6 @@ fn the_go_plugins_example_configs_add_and_del() {
 
 fn config_logs(net: &Network) -> bool {
     net.config.get("logFile").is_some() || net.config.get("LogFile").is_some()
-}
-
-/// The container data the plugin published for container `id` in the
-/// network's shared dir.
-fn container_data(net: &Network, id: &str) -> Value {
-    let dir = net.dir("shared").join(&id[..12]);
-    let file = integration_tests::list(&dir)
-        .into_iter()
-        .find(|f| f.starts_with("configData-"))
-        .unwrap_or_else(|| panic!("no container data in {}", dir.display()));
-    serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap()
 }
 
 /// The newer Go fork's keys this plugin does not implement are error 2
@@ -502,17 +500,7 @@ fn del_removes_an_attachment_the_go_plugin_made() {
         .unwrap();
     assert!(flow.success(), "ovs-ofctl add-flow");
     let socket = shared.join(&port);
-    ovs.vsctl(&[
-        "add-port",
-        &bridge,
-        &port,
-        "--",
-        "set",
-        "Interface",
-        &port,
-        "type=dpdkvhostuserclient",
-        &format!("options:vhost-server-path={}", socket.display()),
-    ]);
+    ovs.add_vhost_user_client_port(&bridge, &port, &socket);
     let mac = ovs.vsctl(&[
         "--bare",
         "--columns=mac",
@@ -601,20 +589,8 @@ fn a_go_plugin_data_file_is_trusted_with_nothing_else() {
         "type=internal",
     ]);
     let port = format!("{cid12}-net1");
-    net.ovs.vsctl(&[
-        "add-port",
-        &bridge,
-        &port,
-        "--",
-        "set",
-        "Interface",
-        &port,
-        "type=dpdkvhostuserclient",
-        &format!(
-            "options:vhost-server-path={}",
-            net.dir("gone.sock").display()
-        ),
-    ]);
+    net.ovs
+        .add_vhost_user_client_port(&bridge, &port, &net.dir("gone.sock"));
     std::fs::create_dir_all(&data_dir).unwrap();
     let data_file = data_dir.join(format!("local-{cid12}-net1.json"));
 

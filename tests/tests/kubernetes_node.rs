@@ -40,7 +40,10 @@ const POD_GROUP: u32 = 2000;
 struct Node {
     dir: PathBuf,
     plugin_log: PathBuf,
-    _scratch: tempfile::TempDir,
+    /// The pods that ran here, (name, uid): the kubelet's logs of them in
+    /// /var/log go with the node.
+    pods: Vec<(String, String)>,
+    scratch: tempfile::TempDir,
 }
 
 impl Node {
@@ -82,7 +85,8 @@ impl Node {
         let node = Node {
             plugin_log: PathBuf::from(plugin_config["logFile"].as_str().unwrap()),
             dir,
-            _scratch: scratch,
+            pods: Vec::new(),
+            scratch,
         };
         let out = Command::new(node_script())
             .arg("start")
@@ -161,6 +165,29 @@ impl Drop for Node {
             .arg("stop")
             .arg(&self.dir)
             .status();
+        // What a failed test leaves mounted beside the node (the plugin's
+        // socket mounts), deepest first.
+        let mounts = Command::new("findmnt")
+            .args(["-rn", "-o", "TARGET"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let root = format!("{}/", self.scratch.path().display());
+        let mut below: Vec<&str> = mounts.lines().filter(|m| m.starts_with(&root)).collect();
+        below.sort_unstable_by(|a, b| b.cmp(a));
+        for mount in below {
+            let _ = rustix::mount::unmount(mount, rustix::mount::UnmountFlags::DETACH);
+        }
+        // The kubelet keeps pods' logs in /var/log until its next garbage
+        // collection; it is stopped, so they go here.
+        for (name, uid) in &self.pods {
+            let _ = std::fs::remove_dir_all(format!("/var/log/pods/default_{name}_{uid}"));
+            for link in integration_tests::list(Path::new("/var/log/containers")) {
+                if link.starts_with(&format!("{name}_default_")) {
+                    let _ = std::fs::remove_file(Path::new("/var/log/containers").join(link));
+                }
+            }
+        }
     }
 }
 
@@ -225,7 +252,8 @@ fn annotations(pod: &Value) -> BTreeMap<String, String> {
 /// it into the pod; the pod's unprivileged user reaches its socket through
 /// the NAD's group; `userspace-app` in each pod pings the other through
 /// OVS. Deleting the pods through the API leaves no port, bridge, socket,
-/// mount, IPAM reservation or record.
+/// mount, IPAM reservation or record; stopping the node puts back the
+/// host sysctls the kubelet changed.
 #[test]
 fn two_example_pods_on_a_real_kubelet_ping_over_memif_and_leave_nothing() {
     require_environment();
@@ -251,7 +279,8 @@ fn two_example_pods_on_a_real_kubelet_ping_over_memif_and_leave_nothing() {
         .as_str()
         .unwrap()
         .to_string();
-    let node = Node::start(&api, &netns, scratch, &config);
+    let tunables = host_sysctls();
+    let mut node = Node::start(&api, &netns, scratch, &config);
     wait_for_within("node Ready", 60, || {
         let (code, node) = api.admin("GET", &format!("/api/v1/nodes/{NODE}"), None);
         code == 200
@@ -270,7 +299,9 @@ fn two_example_pods_on_a_real_kubelet_ping_over_memif_and_leave_nothing() {
         pod["spec"]["nodeName"] = json!(NODE);
         let (code, created) = api.admin("POST", "/api/v1/namespaces/default/pods", Some(&pod));
         assert_eq!(code, 201, "{created}");
-        uids.push(created["metadata"]["uid"].as_str().unwrap().to_string());
+        let uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+        node.pods.push((name.to_string(), uid.clone()));
+        uids.push(uid);
     }
     // Running, its container started, and the plugin's entry published.
     let pods: Vec<Value> = names
@@ -395,9 +426,31 @@ fn two_example_pods_on_a_real_kubelet_ping_over_memif_and_leave_nothing() {
     assert!(left.is_empty(), "mounts left: {left:?}");
 
     drop(node);
-    // The kubelet keeps pods' logs under /var/log/pods until its next
-    // garbage collection; it is stopped, so they go here.
-    for (name, uid) in names.iter().zip(&uids) {
-        let _ = std::fs::remove_dir_all(format!("/var/log/pods/default_{name}_{uid}"));
-    }
+    assert_eq!(
+        host_sysctls(),
+        tunables,
+        "the kubelet's sysctls are put back"
+    );
+}
+
+/// The host-wide sysctls the kubelet sets at start.
+fn host_sysctls() -> Vec<String> {
+    [
+        "vm/overcommit_memory",
+        "vm/panic_on_oom",
+        "kernel/panic",
+        "kernel/panic_on_oops",
+        "kernel/keys/root_maxkeys",
+        "kernel/keys/root_maxbytes",
+    ]
+    .iter()
+    .map(|key| {
+        format!(
+            "{key}={}",
+            std::fs::read_to_string(format!("/proc/sys/{key}"))
+                .unwrap()
+                .trim()
+        )
+    })
+    .collect()
 }

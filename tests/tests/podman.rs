@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use integration_tests::{plugin_binary, Netns, Network, Ovs, CNI_PATH};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// podman with this test's private configuration, in the test's netns.
 struct Podman {
@@ -154,16 +154,6 @@ impl Drop for Podman {
     }
 }
 
-/// The container data the plugin published for container `id`.
-fn container_data(shared: &Path, id: &str) -> Value {
-    let dir = shared.join(&id[..12]);
-    let file = integration_tests::list(&dir)
-        .into_iter()
-        .find(|f| f.starts_with("configData-"))
-        .unwrap_or_else(|| panic!("no container data in {}", dir.display()));
-    serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap()
-}
-
 #[test]
 fn two_podman_containers_ping_over_memif_and_podman_rm_leaves_nothing() {
     let mut net = Network::memif(Ovs::shared());
@@ -178,7 +168,9 @@ fn two_podman_containers_ping_over_memif_and_podman_rm_leaves_nothing() {
 
     let first = podman.start("uscni-c1", &rootfs, &net.name, &shared);
     let second = podman.start("uscni-c2", &rootfs, &net.name, &shared);
-    let address = integration_tests::first_address(&container_data(&shared, &first)["ipResult"]);
+    let address = integration_tests::first_address(
+        &integration_tests::container_data(&shared, &first)["ipResult"],
+    );
     assert_eq!(
         net.ovs.ports(&net.bridge).len(),
         2,

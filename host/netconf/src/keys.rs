@@ -92,20 +92,30 @@ fn known_keys(path: &[String]) -> Option<&'static [&'static str]> {
 /// Puts every key of this plugin's schema in `config` in its canonical
 /// case; error 7 when two keys of one object mean the same field.
 pub(crate) fn canonicalize(config: &mut Value) -> Result<(), CniError> {
-    canonicalize_at(config, &mut Vec::new())
+    canonicalize_at(config, &mut Vec::new(), true)
 }
 
-fn canonicalize_at(value: &mut Value, path: &mut Vec<String>) -> Result<(), CniError> {
+/// As [`canonicalize`], leaving a field given in two spellings as it is
+/// and going on (a DEL locating its record takes what it can).
+pub(crate) fn canonicalize_leniently(config: &mut Value) {
+    let _ = canonicalize_at(config, &mut Vec::new(), false);
+}
+
+fn canonicalize_at(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    strict: bool,
+) -> Result<(), CniError> {
     let Some(known) = known_keys(path) else {
         return Ok(());
     };
     let Value::Object(map) = value else {
         return Ok(());
     };
-    rename_keys(map, known, path)?;
+    rename_keys(map, known, path, strict)?;
     for (key, child) in map.iter_mut() {
         path.push(key.clone());
-        canonicalize_at(child, path)?;
+        canonicalize_at(child, path, strict)?;
         path.pop();
     }
     Ok(())
@@ -115,6 +125,7 @@ fn rename_keys(
     map: &mut Map<String, Value>,
     known: &[&str],
     path: &[String],
+    strict: bool,
 ) -> Result<(), CniError> {
     for canonical in known {
         let spellings: Vec<String> = map
@@ -129,6 +140,7 @@ fn rename_keys(
                 let value = map.remove(one).expect("the key was just listed");
                 map.insert(canonical.to_string(), value);
             }
+            _ if !strict => {}
             several => {
                 let mut field = path.to_vec();
                 field.push(canonical.to_string());

@@ -108,6 +108,17 @@ pub struct NetConf {
     pub raw: Value,
 }
 
+/// The config as JSON; error 6 when it is not.
+fn decode(stdin: &[u8]) -> Result<Value, CniError> {
+    serde_json::from_slice(stdin).map_err(|e| {
+        CniError::new(
+            codes::DECODING_FAILURE,
+            "network config is not valid JSON",
+            e.to_string(),
+        )
+    })
+}
+
 /// Reads just enough of a config to answer VERSION or report an error in
 /// the version the runtime asked for.
 pub fn peek_version(stdin: &[u8]) -> Option<String> {
@@ -127,13 +138,7 @@ impl NetConf {
                 "",
             ));
         }
-        let mut raw: Value = serde_json::from_slice(stdin).map_err(|e| {
-            CniError::new(
-                codes::DECODING_FAILURE,
-                "network config is not valid JSON",
-                e.to_string(),
-            )
-        })?;
+        let mut raw = decode(stdin)?;
         // Every reader, from here on, sees each key in one spelling.
         keys::canonicalize(&mut raw)?;
         let top = Obj::root(&raw)?;
@@ -296,21 +301,15 @@ impl NetConf {
 }
 
 impl NetConf {
-    /// For a DEL whose config no longer validates (an edited NAD, a newer
-    /// plugin's keys, a tightened node policy): only what locates the
-    /// attachment record (`name`, `stateDir`) and where to log, each kept
-    /// only if valid. DEL then undoes what the record holds; nothing else
-    /// of the config is used.
+    /// For a DEL whose config no longer parses (an edited NAD, a newer
+    /// plugin's keys): only what locates the attachment record (`name`,
+    /// `stateDir`), the IPAM section (to release an allocation that has no
+    /// record) and where to log, each kept only if valid. DEL then undoes
+    /// what the record holds; nothing else of the config is used.
     pub fn locating_record(stdin: &[u8]) -> Result<NetConf, CniError> {
-        let mut raw: Value = serde_json::from_slice(stdin).map_err(|e| {
-            CniError::new(
-                codes::DECODING_FAILURE,
-                "network config is not valid JSON",
-                e.to_string(),
-            )
-        })?;
-        // Two spellings of one key leave both as given: the exact one wins.
-        let _ = keys::canonicalize(&mut raw);
+        let mut raw = decode(stdin)?;
+        // A field given in two spellings is left as given: the exact one wins.
+        keys::canonicalize_leniently(&mut raw);
         let version = raw["cniVersion"]
             .as_str()
             .filter(|v| Version::parse(v).is_ok())
@@ -330,8 +329,11 @@ impl NetConf {
             }
             NetConf::parse(config.to_string().as_bytes())
         };
-        // stateDir is needed to find the record; logging is a nicety.
-        with(&["stateDir", "logFile", "logLevel"]).or_else(|_| with(&["stateDir"]))
+        // stateDir is needed to find the record; the IPAM section releases
+        // an allocation that has no record; logging is a nicety.
+        with(&["stateDir", "ipam", "logFile", "logLevel"])
+            .or_else(|_| with(&["stateDir", "ipam"]))
+            .or_else(|_| with(&["stateDir"]))
     }
 
     /// The IPAM plugin names the config delegates to, in order.

@@ -223,6 +223,7 @@ fn a_del_config_that_no_longer_validates_still_locates_its_record() {
     let mut config = tutorial();
     set(&mut config, "/stateDir", json!("/var/lib/state"));
     set(&mut config, "/logFile", json!("/var/log/u.log"));
+    set(&mut config, "/sharedDir", json!("/var/lib/shared"));
     set(&mut config, "/host/iftype", json!("bogus"));
     set(&mut config, "/cniVersion", json!("9.9.9"));
     assert!(parse(config.clone()).is_err());
@@ -230,7 +231,11 @@ fn a_del_config_that_no_longer_validates_still_locates_its_record() {
     assert_eq!(conf.name, config["name"].as_str().unwrap());
     assert_eq!(conf.state_dir, "/var/lib/state");
     assert_eq!(conf.log_file.as_deref(), Some("/var/log/u.log"));
-    assert!(conf.ipam.is_none(), "nothing else of the config is used");
+    assert!(
+        conf.ipam.is_some(),
+        "the IPAM section, for a release without a record"
+    );
+    assert_eq!(conf.shared_dir, None, "nothing else of the config is used");
     // A bad logFile is dropped, a bad stateDir or name is not guessed.
     set(&mut config, "/logFile", json!("relative.log"));
     let conf = NetConf::locating_record(config.to_string().as_bytes()).unwrap();

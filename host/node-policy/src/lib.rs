@@ -422,7 +422,6 @@ impl NodePolicy {
             &self.kubelet_dirs,
             &self.socket_mount_roots,
             &self.device_info_dirs,
-            std::slice::from_ref(&self.go_plugin_data_dir),
         ]
         .into_iter()
         .flatten()
@@ -436,7 +435,24 @@ impl NodePolicy {
         remove::beneath(self.removal_roots(), path, what).map_err(|why| {
             format!(
                 "{path}: {why} (the node policy {} lets attachments live in sharedDirRoots, \
-                 kubeletDirs, socketMountRoots, deviceInfoDirs, goPluginDataDir)",
+                 kubeletDirs, socketMountRoots, deviceInfoDirs)",
+                self.source
+            )
+        })
+    }
+
+    /// Removes the Go plugin's data file `path`: only directly in
+    /// `goPluginDataDir`, and without following a link (a record's replay
+    /// never reaches that dir).
+    pub fn remove_go_plugin_data(&self, path: &str) -> Result<(), String> {
+        remove::beneath(
+            std::iter::once(&self.go_plugin_data_dir),
+            path,
+            remove::What::File,
+        )
+        .map_err(|why| {
+            format!(
+                "{path}: {why} (goPluginDataDir of the node policy {})",
                 self.source
             )
         })

@@ -12,6 +12,33 @@ fn refused(refusal: Box<Refusal>) -> CniError {
     CniError::invalid_config(refusal.to_string())
 }
 
+/// For a DEL that goes by the attachment record alone (its config no
+/// longer parses; `NetConf::locating_record`): the state dir must be one
+/// the policy allows, as it locates the record; a log file or an IPAM
+/// plugin the policy does not allow is dropped (no log there; no release
+/// without a record), not a reason to leave the attachment behind.
+pub(crate) fn confine_record_locator(
+    conf: &mut NetConf,
+    policy: &NodePolicy,
+) -> Result<(), CniError> {
+    if conf.raw.get("stateDir").is_some_and(|v| !v.is_null()) {
+        policy
+            .check("stateDir", &conf.state_dir, Rule::StateDir)
+            .map_err(refused)?;
+    } else {
+        conf.state_dir = policy.state_dir.display().to_string();
+    }
+    if let Some(log) = &conf.log_file {
+        if policy.check("logFile", log, Rule::LogFile).is_err() {
+            conf.log_file = None;
+        }
+    }
+    if conf.ipam_types().iter().any(|t| !policy.allows_ipam(t)) {
+        conf.ipam = None;
+    }
+    Ok(())
+}
+
 /// Checks `conf` against `policy`, and puts the config's state dir in the
 /// policy's when the config names none.
 pub(crate) fn confine(

@@ -13,7 +13,10 @@
 //!
 //! The file is used only if nobody but root could have written it, and the
 //! port is removed only if it is a vhost-user port of that name: a name
-//! taken from a file is not trusted with anything else.
+//! taken from a file is not trusted with anything else. Not handled: a
+//! pod's socket volume the Go plugin bind-mounted on
+//! `/var/lib/vhost_sockets/<pod uid>` (its name is the pod's, not the
+//! attachment's).
 
 use std::io::Read;
 use std::path::Path;
@@ -51,6 +54,9 @@ pub(crate) fn undo_attachment(env: &Environment, conf: &NetConf) -> Result<bool,
         Some(dir) => format!("{}/{cid12}", dir.trim_end_matches('/')),
         None => format!("{DEFAULT_OVS_DIR}/{cid12}"),
     };
+    // What is left may lie where the node policy no longer lets
+    // attachments live: the log says so, and DEL goes on (the port, the
+    // vSwitch's part, is gone).
     let removals = [
         (format!("{dir}/{port}"), What::File),
         (
@@ -58,16 +64,14 @@ pub(crate) fn undo_attachment(env: &Environment, conf: &NetConf) -> Result<bool,
             What::File,
         ),
         (dir, What::EmptyDir),
-        (file.display().to_string(), What::File),
     ];
     for (path, what) in removals {
-        policy.remove_beneath(&path, what).map_err(|why| {
-            CniError::new(
-                codes::IO_FAILURE,
-                "cannot remove what the Go plugin left",
-                why,
-            )
-        })?;
+        if let Err(why) = policy.remove_beneath(&path, what) {
+            tracing::warn!("the Go plugin's {path} is left: {why}");
+        }
+    }
+    if let Err(why) = policy.remove_go_plugin_data(&file.display().to_string()) {
+        tracing::warn!("the Go plugin's data file is left: {why}");
     }
     Ok(true)
 }

@@ -109,14 +109,24 @@ fn run(stdin: &[u8]) -> Result<Output, CniError> {
         policy::load().and_then(|node| confinement::confine(&mut conf, node, &env))?;
         Ok::<_, CniError>(conf)
     };
-    let (conf, unusable) = match NetConf::parse(stdin).and_then(confined) {
-        Ok(conf) => (conf, None),
+    let (conf, unusable) = match NetConf::parse(stdin) {
+        Ok(conf) => match confined(conf) {
+            Ok(conf) => (conf, None),
+            // A config the node policy refuses stays refused, DEL too: a
+            // record replays the paths, sockets and plugins it names.
+            Err(e) => return Err(failed_before_logging(stdin, e)),
+        },
         // DEL undoes what the attachment record holds: a config that no
-        // longer validates (an edited NAD, a newer plugin's keys, a
-        // tightened policy) must not leave the attachment behind for
-        // ever. What finds the record is all it takes from the config.
+        // longer parses (an edited NAD, a newer plugin's keys) must not
+        // leave the attachment behind for ever. What finds the record is
+        // all it takes from the config.
         Err(e) if env.command == Command::Del => {
-            match NetConf::locating_record(stdin).and_then(confined) {
+            let located = NetConf::locating_record(stdin).and_then(|mut conf| {
+                let node = policy::load()?;
+                confinement::confine_record_locator(&mut conf, node)?;
+                Ok(conf)
+            });
+            match located {
                 Ok(conf) => (conf, Some(e)),
                 Err(_) => return Err(failed_before_logging(stdin, e)),
             }

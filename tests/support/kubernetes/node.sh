@@ -18,22 +18,16 @@
 #
 # start returns once the kubelet is running; the caller waits for the node
 # to be Ready through the API. Delete the pods through the API before stop.
+# stop also stops containers a failed test left, unmounts what is mounted
+# below DIR, and puts back the host sysctls the kubelet changed.
 set -euo pipefail
 
 bin=${K8S_DIR:-/opt/userspace-cni-k8s}/bin
 cmd=$1 dir=$2
 buildah_opts=(--root "$dir/buildah/storage" --runroot "$dir/buildah/run" --storage-driver vfs)
 
-# Polls `$@` every 100 ms for up to $1 seconds.
-until_ok() {
-  local seconds=$1
-  shift
-  for _ in $(seq $((seconds * 10))); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 stop_pid() {
   local pid=$1
@@ -42,13 +36,33 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# The host-wide sysctls the kubelet sets to its liking at start (it has no
+# flag to leave them alone but one that fails on them): saved before it
+# starts, put back when it stops.
+sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
+         kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+
 stop() {
-  for name in kubelet containerd; do
-    if [[ -f $dir/$name.pid ]]; then
-      stop_pid "$(cat "$dir/$name.pid")"
-      rm -f "$dir/$name.pid"
-    fi
+  if [[ -f $dir/kubelet.pid ]]; then
+    stop_pid "$(cat "$dir/kubelet.pid")"
+    rm -f "$dir/kubelet.pid"
+  fi
+  if [[ -f $dir/sysctls.saved ]]; then
+    while read -r line; do sysctl -qw "$line" || true; done <"$dir/sysctls.saved"
+    rm -f "$dir/sysctls.saved"
+  fi
+  # Containers a failed test left running outlive their shims: runc, with
+  # this node's own root, stops them.
+  for root in "$dir"/runc/*/; do
+    [[ -d $root ]] || continue
+    for id in $(runc --root "$root" list -q 2>/dev/null); do
+      runc --root "$root" delete --force "$id" >/dev/null 2>&1 || true
+    done
   done
+  if [[ -f $dir/containerd.pid ]]; then
+    stop_pid "$(cat "$dir/containerd.pid")"
+    rm -f "$dir/containerd.pid"
+  fi
   # The shims this containerd started outlive it: they are the processes
   # whose command line names its socket.
   for cmdline in /proc/[0-9]*/cmdline; do
@@ -125,6 +139,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/pause:test"
   enable_selinux = false
+  # Pods' network namespaces in the state dir, not /var/run/netns.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$dir/cni-bin"
     conf_dir = "$dir/net.d"
@@ -157,6 +173,9 @@ EOF
     --entrypoint '["/bin/sh", "-c", "trap \"exit 0\" TERM INT; while :; do /bin/busybox sleep 3600 & wait; done"]'
   image "$dir/rootfs" localhost/userspace-app:latest --entrypoint '[]' --cmd '[]'
 
+  [[ -f $dir/sysctls.saved ]] || for key in "${sysctls[@]}"; do
+    echo "$key=$(sysctl -n "$key")"
+  done >"$dir/sysctls.saved"
   nsenter --net="$netns" "$bin/kubelet" \
     --kubeconfig "$dir/kubelet.kubeconfig" \
     --root-dir "$dir/kubelet" --cert-dir "$dir/kubelet-pki" \
