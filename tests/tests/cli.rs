@@ -1,5 +1,5 @@
 //! The commands a person runs on the `userspace` binary (no CNI_COMMAND):
-//! components, validate, precompile, attachments.
+//! components, validate, precompile, attachments, del, gc, install.
 
 use std::process::Command;
 
@@ -19,6 +19,35 @@ fn userspace(args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap(), stdout)
+}
+
+/// `components --json`: the same components as data.
+#[test]
+fn components_lists_as_json() {
+    let state = tempfile::tempdir().unwrap();
+    let (code, out) = userspace(&[
+        "components",
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let engine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["world"] == "engine" && c["origin"] == "built in")
+        .unwrap_or_else(|| panic!("no built-in engine in {list}"));
+    assert_eq!(engine["sha256"].as_str().unwrap().len(), 64, "{engine}");
+    assert!(
+        engine["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "ovsdb"),
+        "{engine}"
+    );
 }
 
 #[test]
@@ -131,6 +160,9 @@ fn validate_accepts_a_good_component_and_refuses_bad_ones_with_the_reason() {
         path,
     ]);
     assert_eq!(code, 0, "{out}");
+    // Refused is 1; an error (no such file) is 2.
+    let (code, out) = userspace(&["validate", "--state-dir", state, "/nonexistent.wasm"]);
+    assert_eq!(code, 2, "{out}");
 }
 
 #[test]
@@ -184,6 +216,7 @@ fn install_copies_the_binary_and_precompiles_the_built_ins() {
     let bin = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let policy = state.path().join("etc/cni/userspace/policy.json");
+    let share = state.path().join("share");
     let install = || {
         userspace(&[
             "install",
@@ -193,11 +226,29 @@ fn install_copies_the_binary_and_precompiles_the_built_ins() {
             state.path().to_str().unwrap(),
             "--policy",
             policy.to_str().unwrap(),
+            "--share-dir",
+            share.to_str().unwrap(),
         ])
     };
     let (code, out) = install();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("wrote the default node policy"), "{out}");
+    // Completions and the man page, generated from the commands.
+    let bash =
+        std::fs::read_to_string(share.join("bash-completion/completions/userspace")).unwrap();
+    assert!(
+        bash.contains("attachments") && bash.contains("--dry-run"),
+        "{bash}"
+    );
+    assert!(share.join("zsh/site-functions/_userspace").is_file());
+    assert!(share
+        .join("fish/vendor_completions.d/userspace.fish")
+        .is_file());
+    let man = std::fs::read_to_string(share.join("man/man1/userspace.1")).unwrap();
+    assert!(
+        man.contains(".TH userspace") && man.contains("attachments"),
+        "{man}"
+    );
     // The policy written is the defaults `userspace policy` shows without one.
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
@@ -290,4 +341,133 @@ fn the_bare_binary_says_what_it_is_without_waiting_on_stdin() {
             "{stderr}"
         );
     }
+}
+
+/// `userspace` as an operator runs it on a node: with the node policy the
+/// plugin runs under (here the tests'), (exit code, stdout).
+fn userspace_on_node(args: &[&str]) -> (i32, String) {
+    let out = Command::new(plugin_binary())
+        .env_clear()
+        .env(
+            integration_tests::POLICY_ENV,
+            integration_tests::test_policy(),
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().expect("not killed"), text)
+}
+
+/// An empty state dir lists nothing, exit 0 (`[]` with --json); the
+/// table is as wide as a runtime's 64-character container IDs; --json
+/// lists each attachment.
+#[test]
+fn attachments_lists_long_ids_in_columns_and_as_json() {
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().to_str().unwrap();
+    let (code, out) = userspace(&["attachments", "--state-dir", empty]);
+    assert_eq!((code, out.lines().count()), (0, 1), "{out}");
+    let (code, out) = userspace(&["attachments", "--state-dir", empty, "--json"]);
+    assert_eq!((code, out.trim()), (0, "[]"), "{out}");
+
+    let net = Network::memif(Ovs::shared());
+    let id = format!("{}{}", "5eb6", "c".repeat(60));
+    net.add(&id, &Netns::new()).ok();
+    let state = net.dir("state");
+    let state = state.to_str().unwrap();
+    let (code, out) = userspace(&["attachments", "--state-dir", state]);
+    assert_eq!(code, 0, "{out}");
+    let header = out.lines().next().unwrap();
+    let row = out
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(row.find("net1"), header.find("IFNAME"), "columns:\n{out}");
+    let (code, out) = userspace(&["attachments", "--state-dir", state, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["containerId"], id.as_str());
+    assert_eq!(list[0]["ifName"], "net1");
+    assert!(
+        list[0]["ips"][0].as_str().unwrap().starts_with("10.77.0."),
+        "{list}"
+    );
+    net.del(&id).ok();
+}
+
+/// `del` and `gc` undo recorded attachments as DEL and GC do, without a
+/// CNI environment; `--dry-run` prints the steps and changes nothing; an
+/// attachment not recorded is an error (2).
+#[test]
+fn del_and_gc_undo_recorded_attachments_and_dry_run_changes_nothing() {
+    let net = Network::memif(Ovs::shared());
+    let ns = Netns::new();
+    let (a, b, c) = ("clidelete0001", "clikeep000002", "cligcstale003");
+    for id in [a, b, c] {
+        net.add(id, &ns).ok();
+    }
+    let state = net.dir("state");
+    let state = state.to_str().unwrap();
+    let cni_path = integration_tests::CNI_PATH;
+
+    let (code, out) = userspace_on_node(&["del", a, "net1", "--state-dir", state, "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("dry run: nothing changed"), "{out}");
+    assert_eq!(
+        net.ovs.rows_of_container("Port", a).lines().count(),
+        1,
+        "{out}"
+    );
+    let (code, out) = userspace_on_node(&[
+        "del",
+        a,
+        "net1",
+        "--state-dir",
+        state,
+        "--cni-path",
+        cni_path,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("undone"), "{out}");
+    net.assert_nothing_left(a);
+    let (code, out) = userspace_on_node(&["del", a, "net1", "--state-dir", state]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no attachment"), "{out}");
+
+    let keep = format!("{b},some-other-container");
+    let (code, out) =
+        userspace_on_node(&["gc", "--keep", &keep, "--state-dir", state, "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(c) && !out.contains(b), "{out}");
+    assert_eq!(
+        net.ovs.rows_of_container("Port", c).lines().count(),
+        1,
+        "{out}"
+    );
+    let (code, out) = userspace_on_node(&[
+        "gc",
+        "--keep",
+        &keep,
+        "--state-dir",
+        state,
+        "--cni-path",
+        cni_path,
+    ]);
+    assert_eq!(code, 0, "{out}");
+    net.assert_nothing_left(c);
+    assert_eq!(
+        net.ovs.rows_of_container("Port", b).lines().count(),
+        1,
+        "{out}"
+    );
+    // --keep is required: an empty list would undo everything.
+    let (code, out) = userspace_on_node(&["gc", "--state-dir", state]);
+    assert_eq!(code, 2, "{out}");
+    net.del(b).ok();
+    net.assert_nothing_left(b);
 }

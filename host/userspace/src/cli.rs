@@ -1,13 +1,13 @@
 //! The commands a person runs (`userspace components`, `validate`,
-//! `precompile`, `attachments`) when the binary is not called as a CNI
-//! plugin (no `CNI_COMMAND` in the environment).
+//! `precompile`, `attachments`, `del`, `gc`, ...) when the binary is not
+//! called as a CNI plugin (no `CNI_COMMAND` in the environment).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use attachment_store::Store;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use netconf::NetConf;
 use wasm_runtime::{Capability, Inspected, Role, Runtime, Source, WIT_PACKAGE, WIT_VERSION};
 
@@ -38,6 +38,9 @@ enum Commands {
         /// A network config: show the components it runs, with its grants.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Print the components as a JSON list.
+        #[arg(long, conflicts_with = "config")]
+        json: bool,
     },
     /// Check a .wasm before deploying it: the world it implements, the WIT
     /// version it needs, the capabilities it imports. Exits 1 when this
@@ -54,8 +57,45 @@ enum Commands {
     /// Compile the built-in components and the given files into the cache,
     /// so the first CNI call does not pay for it.
     Precompile { files: Vec<PathBuf> },
-    /// Show the attachments recorded on this host.
-    Attachments,
+    /// Show the attachments recorded on this host (exit 0 when there are
+    /// none).
+    Attachments {
+        /// Print them as a JSON list.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo one recorded attachment as DEL does, without a CNI environment:
+    /// for an attachment whose runtime is gone.
+    Del {
+        container: String,
+        ifname: String,
+        /// The network, when the container has this ifname in several.
+        #[arg(long)]
+        network: Option<String>,
+        /// Print what would be undone, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the IPAM plugins are (as CNI_PATH, `:`-separated).
+        #[arg(long, default_value = "/opt/cni/bin", value_delimiter = ':')]
+        cni_path: Vec<String>,
+    },
+    /// Undo every recorded attachment whose container is not kept, as GC
+    /// does.
+    Gc {
+        /// The container IDs still in use (`,`-separated); every other
+        /// attachment is undone. Required: an empty list undoes all.
+        #[arg(long, required = true, value_delimiter = ',')]
+        keep: Vec<String>,
+        /// Only this network's attachments.
+        #[arg(long)]
+        network: Option<String>,
+        /// Print what would be undone, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the IPAM plugins are (as CNI_PATH, `:`-separated).
+        #[arg(long, default_value = "/opt/cni/bin", value_delimiter = ':')]
+        cni_path: Vec<String>,
+    },
     /// Copy this binary into a CNI bin dir (atomically: a CNI call running
     /// the old one is not disturbed) and precompile the built-in
     /// components; what the DaemonSet's init container runs.
@@ -67,23 +107,53 @@ enum Commands {
         /// no policy is (an operator's policy is kept as it is).
         #[arg(long, default_value = node_policy::DEFAULT_PATH)]
         policy: PathBuf,
+        /// A share dir (the host's /usr/local/share mounted in) for the
+        /// shell completions and the man page; none written without it.
+        #[arg(long)]
+        share_dir: Option<PathBuf>,
     },
+    /// Print the completions for a shell (bash, zsh, fish, elvish,
+    /// powershell), generated from these commands.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from these commands.
+    Man,
     /// Show the node policy in force (or its error) and where it comes from.
     Policy,
 }
 
+/// Exit 0 done, 1 a negative answer (`validate` refuses, `del` or `gc`
+/// could not undo an attachment), 2 an error (as clap's usage errors).
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("userspace: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Commands::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "userspace",
+                &mut std::io::stdout(),
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Commands::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     if let Commands::Policy = cli.command {
         let policy = node_policy::NodePolicy::load()?;
         eprintln!("node policy from {}", policy.source);
@@ -105,7 +175,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime =
         || Runtime::new(state_dir.join("cache")).context("cannot start the component runtime");
     match &cli.command {
-        Commands::Components { dir, config } => {
+        Commands::Components {
+            dir, json: true, ..
+        } => {
+            let runtime = runtime()?;
+            let mut list = Vec::new();
+            for (name, _) in wasm_runtime::built_ins() {
+                let inspected = runtime.inspect(&Source::BuiltIn(name.into()))?;
+                list.push(component_json(&inspected, "built in"));
+            }
+            for file in dir
+                .as_deref()
+                .map(wasm_files)
+                .transpose()?
+                .unwrap_or_default()
+            {
+                if let Ok(inspected) = runtime.inspect(&Source::File(file)) {
+                    list.push(component_json(&inspected, "dir"));
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Components { dir, config, .. } => {
             let runtime = runtime()?;
             println!("{}", header());
             for (name, _) in wasm_runtime::built_ins() {
@@ -148,12 +240,62 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("cache: {}", runtime.cache_dir().display());
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Attachments => attachments(&state_dir),
+        Commands::Attachments { json } => attachments(&state_dir, *json),
+        Commands::Del {
+            container,
+            ifname,
+            network,
+            dry_run,
+            cni_path,
+        } => {
+            let records = recorded(&state_dir, network.as_deref())?;
+            let mut found: Vec<_> = records
+                .into_iter()
+                .filter(|r| &r.key.container_id == container && &r.key.ifname == ifname)
+                .collect();
+            let record =
+                match found.len() {
+                    0 => bail!(
+                        "no attachment {container} {ifname} is recorded in {}",
+                        state_dir.display()
+                    ),
+                    1 => found.remove(0),
+                    _ => {
+                        bail!(
+                    "{container} {ifname} is recorded in several networks ({}): give --network",
+                    found.iter().map(|r| r.key.network.as_str()).collect::<Vec<_>>().join(", ")
+                )
+                    }
+                };
+            undo(&state_dir, vec![record], *dry_run, cni_path)
+        }
+        Commands::Gc {
+            keep,
+            network,
+            dry_run,
+            cni_path,
+        } => {
+            let stale = recorded(&state_dir, network.as_deref())?
+                .into_iter()
+                .filter(|r| !keep.contains(&r.key.container_id))
+                .collect();
+            undo(&state_dir, stale, *dry_run, cni_path)
+        }
         Commands::Policy => unreachable!("answered above"),
-        Commands::Install { to, policy } => {
+        Commands::Completions { .. } | Commands::Man => unreachable!("answered above"),
+        Commands::Install {
+            to,
+            policy,
+            share_dir,
+        } => {
             let installed = install(to)?;
             println!("installed {}", installed.display());
             println!("{}", install_policy(policy)?);
+            if let Some(share) = share_dir {
+                for path in install_docs(share)? {
+                    println!("installed {}", path.display());
+                }
+            }
             let runtime = runtime()?;
             for (name, _) in wasm_runtime::built_ins() {
                 runtime.inspect(&Source::BuiltIn(name.into()))?;
@@ -191,6 +333,22 @@ fn row(c: &Inspected, origin: &str) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// A component as `components --json` lists it.
+fn component_json(c: &Inspected, origin: &str) -> serde_json::Value {
+    let m = &c.manifest;
+    serde_json::json!({
+        "world": m.world.map(Role::world),
+        "name": c.name,
+        "package": c.package,
+        "witVersions": m.wit_versions,
+        "sha256": c.sha256,
+        "size": c.size,
+        "capabilities": m.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "foreignImports": m.foreign_imports,
+        "origin": origin,
+    })
 }
 
 fn short(sha256: &str) -> &str {
@@ -311,6 +469,33 @@ fn install(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Writes the default node policy at `path` unless a policy is there.
+/// The completions for bash, zsh and fish and the man page, where each
+/// shell and man look below a share dir.
+fn install_docs(share: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use clap_complete::Shell;
+    let mut written = Vec::new();
+    for (shell, path) in [
+        (Shell::Bash, "bash-completion/completions/userspace"),
+        (Shell::Zsh, "zsh/site-functions/_userspace"),
+        (Shell::Fish, "fish/vendor_completions.d/userspace.fish"),
+    ] {
+        let mut text = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "userspace", &mut text);
+        written.push(write_doc(&share.join(path), &text)?);
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    written.push(write_doc(&share.join("man/man1/userspace.1"), &page)?);
+    Ok(written)
+}
+
+fn write_doc(path: &Path, text: &[u8]) -> anyhow::Result<PathBuf> {
+    let dir = path.parent().expect("a path below the share dir");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.to_path_buf())
+}
+
 fn install_policy(path: &Path) -> anyhow::Result<String> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -341,25 +526,47 @@ fn install_policy(path: &Path) -> anyhow::Result<String> {
     ))
 }
 
-fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {
+/// Every attachment recorded in `state_dir` (of `network` only, if
+/// given); none when nothing was ever recorded there.
+fn recorded(
+    state_dir: &Path,
+    network: Option<&str>,
+) -> anyhow::Result<Vec<attachment_store::Record>> {
     if !state_dir.join("attachments").is_dir() {
-        bail!("no attachments recorded: {} has none", state_dir.display());
+        return Ok(Vec::new());
     }
     let store = Store::open(state_dir).context("cannot open the state dir")?;
-    println!(
-        "{:<20} {:<24} {:<8} {:<10} {:<10} {:<28} {:<20} SOCKET",
-        "NETWORK", "CONTAINER", "IFNAME", "PHASE", "ENGINE", "PORT", "IPS"
-    );
-    for network in store.networks()? {
-        for record in store.list(&network)? {
-            let details = crate::record::Details::of(&record);
+    let mut records = Vec::new();
+    for name in store.networks()? {
+        if network.is_none_or(|n| n == name) {
+            records.extend(store.list(&name)?);
+        }
+    }
+    Ok(records)
+}
+
+fn attachments(state_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    const HEADER: [&str; 8] = [
+        "NETWORK",
+        "CONTAINER",
+        "IFNAME",
+        "PHASE",
+        "ENGINE",
+        "PORT",
+        "IPS",
+        "SOCKET",
+    ];
+    let rows: Vec<[String; 8]> = recorded(state_dir, None)?
+        .iter()
+        .map(|record| {
+            let details = crate::record::Details::of(record);
             let (engine, port, socket) = match &details {
-                Ok(d) => (
-                    d.engine.as_str(),
-                    d.port_name.as_str(),
-                    d.socket_path.as_str(),
+                Ok(d) => (d.engine.clone(), d.port_name.clone(), d.socket_path.clone()),
+                Err(_) => (
+                    "?".into(),
+                    "?".into(),
+                    "(record unreadable: DEL or GC says why)".into(),
                 ),
-                Err(_) => ("?", "?", "(record unreadable: DEL or GC says why)"),
             };
             let ips = record
                 .result
@@ -370,18 +577,95 @@ fn attachments(state_dir: &Path) -> anyhow::Result<ExitCode> {
                 .filter_map(|ip| ip["address"].as_str().map(str::to_string))
                 .collect::<Vec<_>>()
                 .join(",");
-            println!(
-                "{:<20} {:<24} {:<8} {:<10} {:<10} {:<28} {:<20} {}",
-                record.key.network,
-                record.key.container_id,
-                record.key.ifname,
+            [
+                record.key.network.clone(),
+                record.key.container_id.clone(),
+                record.key.ifname.clone(),
                 format!("{:?}", record.phase).to_lowercase(),
                 engine,
                 port,
                 if ips.is_empty() { "-".into() } else { ips },
                 socket,
-            );
+            ]
+        })
+        .collect();
+    if json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                let ips: Vec<&str> = row[6].split(',').filter(|ip| *ip != "-").collect();
+                serde_json::json!({"network": row[0], "containerId": row[1], "ifName": row[2],
+                    "phase": row[3], "engine": row[4], "port": row[5], "ips": ips, "socket": row[7]})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Columns as wide as what they hold: container IDs are 64 characters.
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
         }
     }
+    let line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (n, cell) in cells.iter().enumerate() {
+            if n + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[n]));
+            }
+        }
+        text
+    };
+    println!("{}", line(&HEADER));
+    for row in &rows {
+        println!("{}", line(&row.each_ref().map(String::as_str)));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what undoing `records` takes, step by step, and (unless a dry
+/// run) undoes them as DEL and GC do. Exit 1 when one could not be undone
+/// (its record stays, with what is left).
+fn undo(
+    state_dir: &Path,
+    records: Vec<attachment_store::Record>,
+    dry_run: bool,
+    cni_path: &[String],
+) -> anyhow::Result<ExitCode> {
+    if records.is_empty() {
+        println!("nothing to undo");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Replays check removals against the node policy, as DEL does.
+    crate::policy::load().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = Store::open(state_dir).context("cannot open the state dir")?;
+    let mut failures = 0;
+    for record in records {
+        let key = &record.key;
+        println!("{} {} {}:", key.network, key.container_id, key.ifname);
+        for entry in record.journal.iter().rev() {
+            println!("  {}", entry.description);
+        }
+        if dry_run {
+            continue;
+        }
+        match crate::rollback::undo_attachment(&store, record, cni_path) {
+            Ok(()) => println!("  undone"),
+            Err(e) => {
+                failures += 1;
+                println!("  not undone: {e}");
+            }
+        }
+    }
+    if dry_run {
+        println!("dry run: nothing changed");
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
