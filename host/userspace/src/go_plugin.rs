@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use cni_protocol::{codes, CniError, Environment};
 use netconf::{Engine, NetConf};
-use node_policy::What;
+use node_policy::{Rule, What};
 use serde_json::{json, Value};
 
 /// The Go plugin's socket dir when the config has no `sharedDir`.
@@ -46,7 +46,15 @@ pub(crate) fn undo_attachment(env: &Environment, conf: &NetConf) -> Result<bool,
         return Ok(false);
     };
     tracing::info!(port, file = %file.display(), "DEL of an attachment the Go plugin made");
-    if !remove_port(&conf.host.ovs.db_socket, &port)? {
+    // Checked here too: a DEL going by the record alone confines only the
+    // state dir and the log file.
+    let db_socket = conf.host.ovs.db_socket.as_str();
+    let path = db_socket.strip_prefix("unix:").unwrap_or(db_socket);
+    if let Err(refusal) = policy.check("host.ovs.dbSocket", path, Rule::OvsDbSocket) {
+        tracing::warn!("the Go plugin's port is left: {refusal}");
+        return Ok(false);
+    }
+    if !remove_port(db_socket, &port)? {
         return Ok(false);
     }
 
