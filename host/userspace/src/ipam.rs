@@ -46,9 +46,9 @@ pub(crate) fn configs(conf: &NetConf) -> Vec<Value> {
 
 /// STATUS and GC reach an IPAM plugin only if it speaks 1.1.0, where
 /// they exist (host-local up to 1.1.1 speaks 1.0.0 at most): the configs
-/// of those plugins, in 1.1.0, and the names of the others.
-fn configs_speaking_1_1(env: &Environment, conf: &NetConf) -> (Vec<Value>, Vec<String>) {
-    let (mut speaking, mut not) = (Vec::new(), Vec::new());
+/// of those plugins, in 1.1.0; the log names the others.
+fn configs_speaking_1_1(env: &Environment, conf: &NetConf) -> Vec<Value> {
+    let mut speaking = Vec::new();
     for mut config in configs(conf) {
         let plugin = config["ipam"]["type"]
             .as_str()
@@ -61,23 +61,20 @@ fn configs_speaking_1_1(env: &Environment, conf: &NetConf) -> (Vec<Value>, Vec<S
             }
             Ok(versions) => {
                 tracing::info!(plugin, supported = ?versions, "IPAM plugin does not speak CNI 1.1.0: STATUS and GC are not forwarded to it");
-                not.push(plugin);
             }
             Err(e) => {
                 tracing::warn!(plugin, "IPAM plugin did not answer VERSION ({e}): STATUS and GC are not forwarded to it");
-                not.push(plugin);
             }
         }
     }
-    (speaking, not)
+    speaking
 }
 
 /// STATUS of every IPAM plugin that speaks 1.1.0: a plugin that relies on
 /// a delegate to serve ADD is not ready when its delegate is not (the
 /// spec). The first failure is the answer, with the delegate's code.
 pub(crate) fn status(env: &Environment, conf: &NetConf) -> Result<(), CniError> {
-    let (speaking, _) = configs_speaking_1_1(env, conf);
-    for config in speaking {
+    for config in configs_speaking_1_1(env, conf) {
         ipam_delegate::exec(&call(env, "STATUS"), &config)?;
     }
     Ok(())
@@ -88,13 +85,12 @@ pub(crate) fn status(env: &Environment, conf: &NetConf) -> Result<(), CniError> 
 /// are covered by the per-record release GC does anyway. Every plugin is
 /// asked; the failures are returned.
 pub(crate) fn gc(env: &Environment, conf: &NetConf, valid: &[(String, String)]) -> Vec<String> {
-    let (speaking, _) = configs_speaking_1_1(env, conf);
     let list: Vec<Value> = valid
         .iter()
         .map(|(id, ifname)| serde_json::json!({"containerID": id, "ifname": ifname}))
         .collect();
     let mut failures = Vec::new();
-    for mut config in speaking {
+    for mut config in configs_speaking_1_1(env, conf) {
         if let Some(obj) = config.as_object_mut() {
             obj.remove("cni.dev/attachments");
         }
