@@ -310,7 +310,9 @@ fn control_clients_that_never_finish_a_request_do_not_stall_forwarding() {
 }
 
 /// `wait` names the interfaces it is still waiting for when its time runs
-/// out (exit 1), here a memif whose OVS port was taken away.
+/// out (exit 1), here a memif whose OVS port was taken away before the
+/// app started. (Taken away under a connected app, ovs-vswitchd can stall
+/// applying it: a pitfall of its own, not what this tests.)
 #[test]
 fn wait_names_the_interfaces_still_not_connected() {
     let _serial = serial();
@@ -318,13 +320,10 @@ fn wait_names_the_interfaces_still_not_connected() {
     let ns = Netns::new();
     let id = "appwait000000001";
     net.add(id, &ns).ok();
+    let port = format!("memif-{}-net1", &id[..12]);
+    net.ovs.vsctl(&["del-port", &net.bridge, &port]);
     {
-        let app = App::start(&ns, &net.dir(&format!("shared/{}", &id[..12])));
-        let port = format!("memif-{}-net1", &id[..12]);
-        net.ovs.vsctl(&["del-port", &net.bridge, &port]);
-        integration_tests::wait_for("the app to see its peer gone", || {
-            app.interface()["state"] != "up"
-        });
+        let app = App::spawn(&ns, &net.dir(&format!("shared/{}", &id[..12])));
         let (code, text) = app.command_status(&["wait", "--timeout-secs", "1"]);
         assert_eq!(code, Some(1), "{text}");
         assert!(text.contains("still waiting after 1 s for: net1"), "{text}");
