@@ -81,25 +81,17 @@ impl KubeApi {
 
     /// Stops the server and its etcd now: a control plane gone away.
     pub fn stop(&self) {
-        let status =
-            Command::new(crate::workspace().join("tests/support/kubernetes/api-server.sh"))
-                .arg("stop")
-                .arg(&self.dir)
-                .status()
-                .expect("run api-server.sh");
+        let status = Command::new(script())
+            .arg("stop")
+            .arg(&self.dir)
+            .status()
+            .expect("run api-server.sh");
         assert!(status.success(), "api-server.sh stop");
     }
 
     /// `program`, run in this server's network namespace.
     fn command(&self, program: &str) -> Command {
-        match &self.netns {
-            Some(netns) => {
-                let mut command = Command::new("nsenter");
-                command.arg(format!("--net={netns}")).arg(program);
-                command
-            }
-            None => Command::new(program),
-        }
+        in_netns(self.netns.as_deref(), program)
     }
 
     fn start(netns: Option<String>) -> KubeApi {
@@ -125,16 +117,8 @@ impl KubeApi {
         }
         std::fs::write(dir.join("tokens.csv"), tokens).unwrap();
         let [etcd, peer, api] = free_ports();
-        let script = crate::workspace().join("tests/support/kubernetes/api-server.sh");
-        let mut start = match &netns {
-            Some(netns) => {
-                let mut command = Command::new("nsenter");
-                command.arg(format!("--net={netns}")).arg(&script);
-                command
-            }
-            None => Command::new(&script),
-        };
-        let status = start
+        let script = script();
+        let status = in_netns(netns.as_deref(), &script)
             .arg("start")
             .arg(&dir)
             .args([etcd, peer, api].map(|p| p.to_string()))
@@ -398,6 +382,22 @@ pub fn manifests(path: &Path) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn script() -> PathBuf {
+    crate::workspace().join("tests/support/kubernetes/api-server.sh")
+}
+
+/// `program`, run in network namespace `netns` (a path) when there is one.
+fn in_netns(netns: Option<&str>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match netns {
+        Some(netns) => {
+            let mut command = Command::new("nsenter");
+            command.arg(format!("--net={netns}")).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
 }
 
 /// Three loopback ports free a moment ago (etcd client, etcd peer, API).

@@ -7,18 +7,23 @@ use integration_tests::{component, plugin_binary, Netns, Network, Ovs};
 
 /// Runs `userspace args...` without CNI variables; (exit code, stdout).
 fn userspace(args: &[&str]) -> (i32, String) {
+    let (code, stdout, _) = run(args, &[]);
+    (code, stdout)
+}
+
+/// `userspace args...` with only `env`: (exit code, stdout, stderr).
+fn run(args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String, String) {
     let out = Command::new(plugin_binary())
         .env_clear()
+        .envs(env.iter().copied())
         .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.code().is_some(),
-        "killed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap(), stdout)
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code();
+    assert!(code.is_some(), "killed: {stdout}{stderr}");
+    (code.unwrap(), stdout, stderr)
 }
 
 /// `components --json`: the same components as data.
@@ -346,21 +351,9 @@ fn the_bare_binary_says_what_it_is_without_waiting_on_stdin() {
 /// `userspace` as an operator runs it on a node: with the node policy the
 /// plugin runs under (here the tests'), (exit code, stdout).
 fn userspace_on_node(args: &[&str]) -> (i32, String) {
-    let out = Command::new(plugin_binary())
-        .env_clear()
-        .env(
-            integration_tests::POLICY_ENV,
-            integration_tests::test_policy(),
-        )
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().expect("not killed"), text)
+    let policy = integration_tests::test_policy();
+    let (code, stdout, stderr) = run(args, &[(integration_tests::POLICY_ENV, &policy)]);
+    (code, format!("{stdout}{stderr}"))
 }
 
 /// An empty state dir lists nothing, exit 0 (`[]` with --json); the

@@ -72,12 +72,8 @@ enum Commands {
         /// The network, when the container has this ifname in several.
         #[arg(long)]
         network: Option<String>,
-        /// Print what would be undone, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Where the IPAM plugins are (as CNI_PATH, `:`-separated).
-        #[arg(long, default_value = "/opt/cni/bin", value_delimiter = ':')]
-        cni_path: Vec<String>,
+        #[command(flatten)]
+        undo: UndoOptions,
     },
     /// Undo every recorded attachment whose container is not kept, as GC
     /// does.
@@ -89,12 +85,8 @@ enum Commands {
         /// Only this network's attachments.
         #[arg(long)]
         network: Option<String>,
-        /// Print what would be undone, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Where the IPAM plugins are (as CNI_PATH, `:`-separated).
-        #[arg(long, default_value = "/opt/cni/bin", value_delimiter = ':')]
-        cni_path: Vec<String>,
+        #[command(flatten)]
+        undo: UndoOptions,
     },
     /// Copy this binary into a CNI bin dir (atomically: a CNI call running
     /// the old one is not disturbed) and precompile the built-in
@@ -122,6 +114,17 @@ enum Commands {
     Man,
     /// Show the node policy in force (or its error) and where it comes from.
     Policy,
+}
+
+/// How `del` and `gc` undo attachments.
+#[derive(clap::Args)]
+struct UndoOptions {
+    /// Print what would be undone, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Where the IPAM plugins are (as CNI_PATH, `:`-separated).
+    #[arg(long, default_value = "/opt/cni/bin", value_delimiter = ':')]
+    cni_path: Vec<String>,
 }
 
 /// Exit 0 done, 1 a negative answer (`validate` refuses, `del` or `gc`
@@ -245,41 +248,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             container,
             ifname,
             network,
-            dry_run,
-            cni_path,
+            undo: options,
         } => {
-            let records = recorded(&state_dir, network.as_deref())?;
-            let mut found: Vec<_> = records
+            // Listed and undone under the one lock the store holds.
+            let store = open_existing(&state_dir)?;
+            let mut found: Vec<_> = recorded(store.as_ref(), network.as_deref())?
                 .into_iter()
                 .filter(|r| &r.key.container_id == container && &r.key.ifname == ifname)
                 .collect();
-            let record =
-                match found.len() {
-                    0 => bail!(
-                        "no attachment {container} {ifname} is recorded in {}",
-                        state_dir.display()
-                    ),
-                    1 => found.remove(0),
-                    _ => {
-                        bail!(
+            if found.len() > 1 {
+                let networks: Vec<&str> = found.iter().map(|r| r.key.network.as_str()).collect();
+                bail!(
                     "{container} {ifname} is recorded in several networks ({}): give --network",
-                    found.iter().map(|r| r.key.network.as_str()).collect::<Vec<_>>().join(", ")
-                )
-                    }
-                };
-            undo(&state_dir, vec![record], *dry_run, cni_path)
+                    networks.join(", ")
+                );
+            }
+            let Some(record) = found.pop() else {
+                bail!(
+                    "no attachment {container} {ifname} is recorded in {}",
+                    state_dir.display()
+                );
+            };
+            undo(store.as_ref(), vec![record], options)
         }
         Commands::Gc {
             keep,
             network,
-            dry_run,
-            cni_path,
+            undo: options,
         } => {
-            let stale = recorded(&state_dir, network.as_deref())?
+            let store = open_existing(&state_dir)?;
+            let stale = recorded(store.as_ref(), network.as_deref())?
                 .into_iter()
                 .filter(|r| !keep.contains(&r.key.container_id))
                 .collect();
-            undo(&state_dir, stale, *dry_run, cni_path)
+            undo(store.as_ref(), stale, options)
         }
         Commands::Policy => unreachable!("answered above"),
         Commands::Completions { .. } | Commands::Man => unreachable!("answered above"),
@@ -526,16 +528,25 @@ fn install_policy(path: &Path) -> anyhow::Result<String> {
     ))
 }
 
-/// Every attachment recorded in `state_dir` (of `network` only, if
-/// given); none when nothing was ever recorded there.
+/// The state dir's store (holding the node's lock), or none when nothing
+/// was ever recorded there (a listing does not make one).
+fn open_existing(state_dir: &Path) -> anyhow::Result<Option<Store>> {
+    if !state_dir.join("attachments").is_dir() {
+        return Ok(None);
+    }
+    Ok(Some(
+        Store::open(state_dir).context("cannot open the state dir")?,
+    ))
+}
+
+/// Every attachment recorded in `store` (of `network` only, if given).
 fn recorded(
-    state_dir: &Path,
+    store: Option<&Store>,
     network: Option<&str>,
 ) -> anyhow::Result<Vec<attachment_store::Record>> {
-    if !state_dir.join("attachments").is_dir() {
+    let Some(store) = store else {
         return Ok(Vec::new());
-    }
-    let store = Store::open(state_dir).context("cannot open the state dir")?;
+    };
     let mut records = Vec::new();
     for name in store.networks()? {
         if network.is_none_or(|n| n == name) {
@@ -556,7 +567,7 @@ fn attachments(state_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
         "IPS",
         "SOCKET",
     ];
-    let rows: Vec<[String; 8]> = recorded(state_dir, None)?
+    let rows: Vec<[String; 8]> = recorded(open_existing(state_dir)?.as_ref(), None)?
         .iter()
         .map(|record| {
             let details = crate::record::Details::of(record);
@@ -630,18 +641,17 @@ fn attachments(state_dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
 /// run) undoes them as DEL and GC do. Exit 1 when one could not be undone
 /// (its record stays, with what is left).
 fn undo(
-    state_dir: &Path,
+    store: Option<&Store>,
     records: Vec<attachment_store::Record>,
-    dry_run: bool,
-    cni_path: &[String],
+    options: &UndoOptions,
 ) -> anyhow::Result<ExitCode> {
-    if records.is_empty() {
+    let (Some(store), false) = (store, records.is_empty()) else {
         println!("nothing to undo");
         return Ok(ExitCode::SUCCESS);
-    }
+    };
+    let dry_run = options.dry_run;
     // Replays check removals against the node policy, as DEL does.
     crate::policy::load().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = Store::open(state_dir).context("cannot open the state dir")?;
     let mut failures = 0;
     for record in records {
         let key = &record.key;
@@ -652,7 +662,7 @@ fn undo(
         if dry_run {
             continue;
         }
-        match crate::rollback::undo_attachment(&store, record, cni_path) {
+        match crate::rollback::undo_attachment(store, record, &options.cni_path) {
             Ok(()) => println!("  undone"),
             Err(e) => {
                 failures += 1;
