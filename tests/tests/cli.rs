@@ -464,3 +464,111 @@ fn del_and_gc_undo_recorded_attachments_and_dry_run_changes_nothing() {
     net.del(b).ok();
     net.assert_nothing_left(b);
 }
+
+/// `show` joins a record with what OVS says now: the memif's Interface
+/// row (type, options, state, counters), its Port's VLAN tag and its
+/// bridge. When the port is gone the record is still shown, with the
+/// vSwitch's answer; a container not recorded is exit 1; nothing
+/// recorded is exit 0.
+#[test]
+fn show_joins_the_record_with_what_ovs_says_now() {
+    let mut net = Network::memif(Ovs::shared());
+    net.config["host"]["bridge"]["vlanId"] = serde_json::json!(42);
+    let id = "clishow000001";
+    net.add(id, &Netns::new()).ok();
+    let state = net.dir("state");
+    let state = state.to_str().unwrap();
+
+    let (code, out) = userspace_on_node(&["show", id, "net1", "--state-dir", state, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let a = &shown[0];
+    assert_eq!(a["containerId"], id, "{a}");
+    assert_eq!(a["phase"], "committed", "{a}");
+    assert_eq!(a["socket"]["present"], true, "{a}");
+    assert_eq!(a["containerData"]["present"], true, "{a}");
+    let v = &a["vswitch"];
+    assert_eq!(v["kind"], "ovs-dpdk", "{a}");
+    assert_eq!(v["bridge"], net.bridge.as_str(), "{a}");
+    assert_eq!(v["port"]["tag"], 42, "{a}");
+    assert_eq!(v["interface"]["type"], "dpdk", "{a}");
+    let devargs = v["interface"]["options"]["dpdk-devargs"].as_str().unwrap();
+    assert!(
+        devargs.starts_with("net_memif") && devargs.contains(a["socket"]["path"].as_str().unwrap()),
+        "{a}"
+    );
+    assert!(v["interface"]["statistics"]["rx_packets"].is_u64(), "{a}");
+    // The memif's secret stays in OVSDB and the container data: a listing
+    // is not where it goes.
+    let secret = devargs.split(',').find_map(|kv| kv.strip_prefix("secret="));
+    assert_eq!(secret, Some("(hidden)"), "{a}");
+
+    // The same as text, as a person reads it.
+    let (code, out) = userspace_on_node(&["show", "--state-dir", state]);
+    assert_eq!(code, 0, "{out}");
+    let has = |words: &str| {
+        out.lines().any(|l| {
+            l.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .starts_with(words)
+        })
+    };
+    assert!(has(&format!("bridge {}", net.bridge)), "{out}");
+    assert!(
+        has("vlan tag 42") && has("rx 0 packets") && has("type dpdk"),
+        "{out}"
+    );
+    assert!(has("options dpdk-devargs=net_memif"), "{out}");
+
+    // The port removed behind the plugin's back (no memif client is
+    // connected, so ovs-vswitchd does not stall on it).
+    let port = a["port"].as_str().unwrap();
+    net.ovs.vsctl(&["del-port", &net.bridge, port]);
+    let (code, out) = userspace_on_node(&["show", id, "--state-dir", state]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("no interface {port} on the vSwitch")),
+        "{out}"
+    );
+
+    let (code, out) = userspace_on_node(&["show", "not-recorded", "--state-dir", state]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no attachment of not-recorded"), "{out}");
+    let empty = tempfile::tempdir().unwrap();
+    let (code, out) = userspace(&["show", "--state-dir", empty.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no attachments recorded"), "{out}");
+    net.del(id).ok();
+    net.assert_nothing_left(id);
+}
+
+/// A record is older than the policy in force: `show` does not ask an
+/// OVSDB socket the node policy no longer allows (the record may name
+/// any socket the policy allowed when it was written).
+#[test]
+fn show_does_not_ask_a_socket_the_policy_no_longer_allows() {
+    let net = Network::memif(Ovs::shared());
+    let id = "clishowpol001";
+    net.add(id, &Netns::new()).ok();
+    let state = net.dir("state");
+    let revoked = integration_tests::write_policy(
+        net.dirs.path(),
+        serde_json::json!({"stateDir": state, "ovsDbSockets": ["/run/openvswitch/db.sock"]}),
+    );
+    let (code, stdout, stderr) = run(
+        &["show", id, "--state-dir", state.to_str().unwrap(), "--json"],
+        &[(integration_tests::POLICY_ENV, &revoked)],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let v = &shown[0]["vswitch"];
+    let error = v["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("not asked") && error.contains("ovsDbSockets"),
+        "{v}"
+    );
+    assert!(v.get("interface").is_none(), "{v}");
+    net.del(id).ok();
+    net.assert_nothing_left(id);
+}

@@ -394,3 +394,65 @@ fn a_trickling_vpp_is_bounded_by_the_deadline() {
     assert_eq!(double.state(), before);
     integration_tests::assert_no_ipam_reservation(&dir.path().join("ipam/memif-network"), id);
 }
+
+/// `userspace show --json` for container `id`, under the tests' policy.
+fn show(state: &std::path::Path, id: &str) -> Value {
+    let out = std::process::Command::new(integration_tests::plugin_binary())
+        .env_clear()
+        .env(
+            integration_tests::POLICY_ENV,
+            integration_tests::test_policy(),
+        )
+        .args(["show", id, "--json", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str::<Value>(&stdout).unwrap()[0].clone()
+}
+
+/// `userspace show` asks VPP (the double, whose dumps VPP's own client
+/// reads back in `tests/vpp-papi`) for the memif or vhost-user interface
+/// on the record's socket, its state and its bridge domain.
+#[test]
+fn show_joins_the_record_with_what_vpp_says_now() {
+    let dir = integration_tests::scratch_dir();
+    let api = dir.path().join("api.sock");
+    let double = VppDouble::start(&api, Options::default());
+    let before = double.state();
+    let memif = tutorial_config(dir.path(), &api);
+    let mut vhost = memif.clone();
+    vhost["host"]["iftype"] = json!("vhostuser");
+    vhost["host"]["vhost"] = json!({"mode": "server"});
+    vhost["container"]["iftype"] = json!("vhostuser");
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    call("ADD", "vppshowmemif001", &ns1, &memif).ok();
+    call("ADD", "vppshowvhost001", &ns2, &vhost).ok();
+    let state = dir.path().join("state");
+
+    let shown = show(&state, "vppshowmemif001");
+    let v = &shown["vswitch"];
+    assert_eq!(v["kind"], "vpp", "{shown}");
+    assert_eq!(v["memif"]["role"], "master", "{shown}");
+    assert_eq!(v["interface"]["adminState"], "up", "{shown}");
+    assert_eq!(v["bridgeDomain"]["id"], 4, "{shown}");
+    assert_eq!(v["bridgeDomain"]["members"], 2, "{shown}");
+    let sw_if_index = v["interface"]["swIfIndex"].as_u64().unwrap() as u32;
+    assert!(double.state().memifs.contains_key(&sw_if_index), "{shown}");
+
+    let shown = show(&state, "vppshowvhost001");
+    let v = &shown["vswitch"];
+    assert_eq!(v["vhostUser"]["isServer"], true, "{shown}");
+    assert_eq!(v["bridgeDomain"]["id"], 4, "{shown}");
+    let sw_if_index = v["interface"]["swIfIndex"].as_u64().unwrap() as u32;
+    assert!(double.state().vhosts.contains_key(&sw_if_index), "{shown}");
+
+    call("DEL", "vppshowmemif001", &ns1, &memif).ok();
+    call("DEL", "vppshowvhost001", &ns2, &vhost).ok();
+    assert_eq!(double.state(), before, "show changed nothing");
+}

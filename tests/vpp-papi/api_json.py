@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Converts the definitions our SDK generates its codecs from
-(sdk/vpp-api/vpp-25.10-binapi.json, govpp's extraction: headers stripped)
+(sdk/vpp-binapi/vpp-api/vpp-25.10-binapi.json, govpp's extraction: headers stripped)
 into VPP's own `.api.json` format, so that VPP's Python client (vpp_papi)
 can speak every package we use.
 
@@ -25,8 +25,8 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFINITIONS = os.path.join(HERE, "../../sdk/vpp-api/vpp-25.10-binapi.json")
-SUPPLEMENT = os.path.join(HERE, "../../sdk/vpp-api/supplement.json")
+DEFINITIONS = os.path.join(HERE, "../../sdk/vpp-binapi/vpp-api/vpp-25.10-binapi.json")
+SUPPLEMENT = os.path.join(HERE, "../../sdk/vpp-binapi/vpp-api/supplement.json")
 
 BASE = {
     "u8": "u8", "uint8": "u8", "u16": "u16", "uint16": "u16",

@@ -64,6 +64,19 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Show recorded attachments joined with what the vSwitch says about
+    /// them now: port or interface, state, counters, VLAN, bridge. Exit 1
+    /// when none matches the container (and ifname) given.
+    Show {
+        container: Option<String>,
+        ifname: Option<String>,
+        /// Only this network's attachments.
+        #[arg(long)]
+        network: Option<String>,
+        /// Print them as a JSON list.
+        #[arg(long)]
+        json: bool,
+    },
     /// Undo one recorded attachment as DEL does, without a CNI environment:
     /// for an attachment whose runtime is gone.
     Del {
@@ -244,6 +257,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Commands::Attachments { json } => attachments(&state_dir, *json),
+        Commands::Show {
+            container,
+            ifname,
+            network,
+            json,
+        } => {
+            let store = open_existing(&state_dir)?;
+            let found: Vec<_> = recorded(store.as_ref(), network.as_deref())?
+                .into_iter()
+                .filter(|r| container.as_ref().is_none_or(|c| &r.key.container_id == c))
+                .filter(|r| ifname.as_ref().is_none_or(|i| &r.key.ifname == i))
+                .collect();
+            // The store's lock is not held while the vSwitch is asked.
+            drop(store);
+            let policy = crate::policy::load().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let shown: Vec<_> = found
+                .iter()
+                .map(|r| crate::show::attachment(r, policy))
+                .collect();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&shown)?);
+            } else {
+                let blocks: Vec<String> = shown.iter().map(crate::show::render).collect();
+                print!("{}", blocks.join("\n"));
+            }
+            if shown.is_empty() && container.is_some() {
+                eprintln!(
+                    "userspace: no attachment of {} is recorded in {}",
+                    [container.as_deref(), ifname.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    state_dir.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            if shown.is_empty() && !*json {
+                println!("no attachments recorded in {}", state_dir.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Commands::Del {
             container,
             ifname,

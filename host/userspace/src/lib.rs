@@ -26,6 +26,7 @@ mod record;
 mod rollback;
 mod scope;
 mod shared_dir;
+mod show;
 mod store;
 mod wit_host;
 

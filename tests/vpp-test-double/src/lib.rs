@@ -9,7 +9,7 @@
 //! carry that index; replies under the request's context; dumps closed by
 //! `control_ping`; `sockclnt_delete`. It numbers memclnt's messages first,
 //! in VPP's order, then every other message of the VPP 25.10 definitions
-//! in `sdk/vpp-api/` (so a client using a CRC those definitions do not
+//! in `sdk/vpp-binapi/vpp-api/` (so a client using a CRC those definitions do not
 //! have gets no id and cannot send it), and can leave messages out of its
 //! table to exercise a client's fallback to older messages. VPP's own
 //! Python client (`vpp_papi`) drives it in `tests/vpp-papi`: the check
@@ -77,7 +77,7 @@ const SOCKET_REGISTRATION_BIT: u32 = 0x8000_0000;
 
 /// The definitions the double serves (the ones the SDK's codecs come from).
 pub fn definitions_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/vpp-api/vpp-25.10-binapi.json")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/vpp-binapi/vpp-api/vpp-25.10-binapi.json")
 }
 
 /// The size of message `name` (header fields included) as the definitions
