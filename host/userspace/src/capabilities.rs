@@ -58,6 +58,7 @@ impl Ovsdb {
             if let Some(started) = crate::STARTED.get() {
                 tracing::debug!(
                     micros = started.elapsed().as_micros() as u64,
+                    monotonic_ns = crate::monotonic_ns(),
                     "cold start: first host call"
                 );
             }

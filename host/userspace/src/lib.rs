@@ -168,6 +168,14 @@ fn failed_before_logging(stdin: &[u8], err: CniError) -> CniError {
     err
 }
 
+/// CLOCK_MONOTONIC in nanoseconds: the clock a parent that timestamps the
+/// exec shares with this process, so cold start counts exec, dynamic
+/// loading and runtime start-up too (`micros` since `main` cannot).
+pub(crate) fn monotonic_ns() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
+}
+
 /// The process's own CPU time and peak RSS (the wall time of a call is
 /// mostly waiting for the vSwitch and IPAM; the scale bench reads these).
 fn log_own_cost() {

@@ -90,6 +90,7 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         let components = 2 + usize::from(ipam_chain.is_some());
         tracing::debug!(
             micros = started.elapsed().as_micros() as u64,
+            monotonic_ns = crate::monotonic_ns(),
             "cold start: {components} components loaded, naming run"
         );
     }
