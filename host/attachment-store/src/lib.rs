@@ -4,7 +4,9 @@
 //! `<stateDir>/attachments/<network>/<container>/<ifname>.json`. A record
 //! holds the undo journal: each step is persisted (temp file, fsync,
 //! rename, fsync of the directory) *before* the mutation it undoes, so a
-//! crash at any point leaves a journal that DEL or GC can replay.
+//! crash at any point leaves a journal that DEL or GC can replay. Writes
+//! whose loss leaves a version that is still right to replay skip the
+//! fsyncs ([`Store::save_crash_safe`]): they stay atomic.
 //! The whole state dir is guarded by one exclusive `flock`, held for the
 //! duration of a command: concurrent ADDs on one bridge cannot race.
 
@@ -216,8 +218,24 @@ impl Store {
         read_record(&self.path(key))
     }
 
-    /// Writes the record atomically and durably.
+    /// Writes the record atomically and durably (the file and its
+    /// directory entry fsynced): what must survive the machine's crash,
+    /// a journal step before the mutation it undoes.
     pub fn save(&self, record: &Record) -> Result<(), Error> {
+        self.write(record, true)
+    }
+
+    /// Writes the record atomically, without waiting for the disk: it
+    /// survives the process's death (the crash-point tests), not the
+    /// machine's. For a write whose loss leaves the previous durable
+    /// version in place and that version is still right to replay (the
+    /// commit after the last journal step; a journal shortened by steps
+    /// already undone, whose undo is idempotent).
+    pub fn save_crash_safe(&self, record: &Record) -> Result<(), Error> {
+        self.write(record, false)
+    }
+
+    fn write(&self, record: &Record, durable: bool) -> Result<(), Error> {
         let path = self.path(&record.key);
         let dir = path.parent().expect("record path has a parent");
         fs::DirBuilder::new()
@@ -235,8 +253,13 @@ impl Store {
             .map_err(io_err(&tmp))?;
         let bytes = serde_json::to_vec_pretty(record).expect("record serialises");
         file.write_all(&bytes).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
+        if durable {
+            file.sync_all().map_err(io_err(&tmp))?;
+        }
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        if !durable {
+            return Ok(());
+        }
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_err(dir))
@@ -361,6 +384,27 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    /// A crash-safe save replaces the durable version whole (no temp file
+    /// left), and reads back as written.
+    #[test]
+    fn a_crash_safe_save_replaces_the_record_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = Record::new(key("c1", "net1"), Value::Null);
+        store.save(&rec).unwrap();
+        rec.phase = Phase::Committed;
+        rec.result = Some(serde_json::json!({"ips": []}));
+        store.save_crash_safe(&rec).unwrap();
+        let back = store.load(&key("c1", "net1")).unwrap().unwrap();
+        assert_eq!(back.phase, Phase::Committed);
+        assert_eq!(back.result, rec.result);
+        let files: Vec<_> = fs::read_dir(dir.path().join("attachments/net/c1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["net1.json"]);
     }
 
     /// A lock held past the wait is a clear error, not a hang.

@@ -87,7 +87,8 @@ pub(crate) fn write(path: &str, doc: &Value) -> Result<(), CniError> {
         .map_err(failed)?;
     let written = file
         .write_all(serde_json::to_string_pretty(doc).expect("json").as_bytes())
-        .and_then(|_| file.sync_all())
+        // Not fsynced: the container that reads it does not outlive the
+        // machine, and its next ADD writes it again.
         .and_then(|_| {
             crate::crash::point("between writing container data and renaming it");
             std::fs::rename(&tmp, path)

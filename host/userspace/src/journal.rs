@@ -21,6 +21,41 @@ pub(crate) trait Journal: Send + 'static {
 pub(crate) struct RecordJournal {
     pub store: Store,
     pub record: Record,
+    /// Whether the record is on disk. A new record is first written with
+    /// its first step (one durable write, not two), or by
+    /// [`RecordJournal::persist`] before a mutation the host makes itself.
+    saved: bool,
+}
+
+impl RecordJournal {
+    /// A record already on disk.
+    #[cfg(test)]
+    pub(crate) fn saved(store: Store, record: Record) -> RecordJournal {
+        RecordJournal {
+            store,
+            record,
+            saved: true,
+        }
+    }
+
+    /// A new record, not written yet: nothing it undoes exists yet.
+    pub(crate) fn unsaved(store: Store, record: Record) -> RecordJournal {
+        RecordJournal {
+            store,
+            record,
+            saved: false,
+        }
+    }
+
+    /// Writes the record durably unless it is on disk: what the host is
+    /// about to change is undone by a step it already holds.
+    pub(crate) fn persist(&mut self) -> Result<(), attachment_store::Error> {
+        if !self.saved {
+            self.store.save(&self.record)?;
+            self.saved = true;
+        }
+        Ok(())
+    }
 }
 
 /// Steps one attachment may journal: far more than an ADD takes (about a
@@ -39,6 +74,7 @@ impl Journal for RecordJournal {
             .store
             .append(&mut self.record, JournalEntry { description, undo })
             .map_err(|e| e.to_string());
+        self.saved |= appended.is_ok();
         crate::crash::point("after a journal record");
         appended
     }
@@ -93,6 +129,39 @@ mod tests {
     use super::*;
     use attachment_store::{AttachmentKey, Record, Store, Undo};
 
+    /// A new record reaches the disk with its first step, or when the host
+    /// persists it before changing something itself; once, not twice.
+    #[test]
+    fn a_new_record_is_written_with_its_first_step_or_on_persist() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = AttachmentKey {
+            network: "net".into(),
+            container_id: "c1".into(),
+            ifname: "net1".into(),
+        };
+        let store = Store::open(tmp.path().join("state")).unwrap();
+        let record = Record::new(key.clone(), serde_json::json!({"version": 2}));
+        let mut journal = RecordJournal::unsaved(store, record);
+        assert!(journal.store.load(&key).unwrap().is_none(), "not yet");
+        let step = Undo::Engine {
+            step: "noop".into(),
+        };
+        journal.append("first".into(), step).unwrap();
+        let on_disk = journal.store.load(&key).unwrap().expect("written");
+        assert_eq!(on_disk.journal.len(), 1);
+        journal.persist().unwrap();
+
+        let other = AttachmentKey {
+            ifname: "net2".into(),
+            ..key
+        };
+        let record = Record::new(other.clone(), serde_json::json!({"version": 2}));
+        let RecordJournal { store, .. } = journal;
+        let mut journal = RecordJournal::unsaved(store, record);
+        journal.persist().unwrap();
+        assert!(journal.store.load(&other).unwrap().is_some());
+    }
+
     /// A component cannot journal without end: the replay stays bounded.
     #[test]
     fn the_journal_stops_at_its_limit() {
@@ -105,7 +174,7 @@ mod tests {
         };
         let record = Record::new(key, serde_json::json!({"version": 2}));
         store.save(&record).unwrap();
-        let mut journal = RecordJournal { store, record };
+        let mut journal = RecordJournal::saved(store, record);
         let step = || Undo::Engine {
             step: "noop".into(),
         };

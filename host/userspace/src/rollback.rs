@@ -61,7 +61,9 @@ pub(crate) fn undo_attachment(
         .join("; ");
     failed.reverse();
     record.journal = failed.into_iter().map(|(entry, _)| entry).collect();
-    if let Err(e) = store.save(&record) {
+    // Lost with the machine, the longer journal is left: undoing a step
+    // again is a no-op.
+    if let Err(e) = store.save_crash_safe(&record) {
         tracing::error!("cannot save the remaining undo steps: {e}");
     }
     Err(CniError::new(

@@ -117,15 +117,15 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
         conf.device_info_file.as_ref(),
         pod.as_ref(),
     );
-    store
-        .save(&record)
-        .map_err(|e| CniError::io("cannot write the attachment record", e))?;
-    crate::crash::point("after the attachment record");
+    // Written with the first step journalled (the IPAM release, as a rule)
+    // or before the shared dir is made, whichever comes first: nothing is
+    // changed before the record that undoes it is on disk.
+    crate::crash::point("before the attachment record");
     let mut caps = AttachmentCaps::new(
         &conf.host.ovs.db_socket,
         &conf.host.vpp.api_socket,
         Scope::of_engine(engine_spec.sha256.as_deref()),
-        RecordJournal { store, record },
+        RecordJournal::unsaved(store, record),
     );
     caps.ovsdb = caps.ovsdb.for_attachment(&names.socket_path);
 
@@ -145,15 +145,18 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             crate::crash::point("before committing the record");
             caps.journal.record.phase = Phase::Committed;
             caps.journal.record.result = Some(result.to_value(Version::V1_1_0));
+            // Not fsynced: lost with the machine, the record stays in phase
+            // adding with its durable journal, and the next ADD, DEL or GC
+            // of it rolls it back (its pod did not survive either).
             caps.journal
                 .store
-                .save(&caps.journal.record)
+                .save_crash_safe(&caps.journal.record)
                 .map_err(|e| CniError::io("cannot commit the attachment record", e))?;
             Ok(Output::Json(result.to_value(conf.cni_version).to_string()))
         }
         Err(mut error) => {
             tracing::warn!("ADD failed, rolling back: {error}");
-            let RecordJournal { store, record } = caps.journal;
+            let RecordJournal { store, record, .. } = caps.journal;
             if let Err(undo) = rollback::undo_attachment(&store, record, &env.path) {
                 error.details = format!("{}; rollback incomplete: {undo}", error.details);
             }
@@ -271,7 +274,7 @@ struct Steps<'a, 'r> {
 }
 
 impl Steps<'_, '_> {
-    /// Shared dir, IPAM chain, engine, publishing: the capabilities come
+    /// IPAM chain, shared dir, engine, publishing: the capabilities come
     /// back with the outcome, so the journal can be committed or replayed.
     fn run(&self, mut caps: AttachmentCaps) -> (AttachmentCaps, Result<CniResult, CniError>) {
         let Steps {
@@ -282,9 +285,6 @@ impl Steps<'_, '_> {
             group,
             ..
         } = *self;
-        if let Err(e) = shared_dir::prepare(names) {
-            return (caps, Err(e));
-        }
         let ipam_result = match self.ipam_chain {
             None => conf.prev_result.clone(),
             Some(chain) => {
@@ -313,6 +313,15 @@ impl Steps<'_, '_> {
             }
         };
 
+        if let Err(e) = caps.journal.persist() {
+            return (
+                caps,
+                Err(CniError::io("cannot write the attachment record", e)),
+            );
+        }
+        if let Err(e) = shared_dir::prepare(names) {
+            return (caps, Err(e));
+        }
         let ipam_json = ipam_result
             .as_ref()
             .map(|r| r.to_value(Version::V1_0_0).to_string());
