@@ -131,7 +131,7 @@ fn ovsdb_error(what: &str, error: OvsdbError) -> CniError {
         OvsdbError::Timeout(m) => CniError::new(
             codes::TRY_AGAIN_LATER,
             format!("{what}: timed out waiting for the vSwitch"),
-            format!("{m}; is ovs-vswitchd running?"),
+            m,
         ),
     }
 }

@@ -7,8 +7,9 @@
 #   ovs-dpdk.sh start DIR   -> prints nothing; DIR/db.sock is ready, vswitchd applied the config
 #   ovs-dpdk.sh stop DIR    -> stops both daemons by the pids in their pidfiles
 #   ovs-dpdk.sh stop-vswitchd DIR / start-vswitchd DIR / stop-ovsdb DIR / start-ovsdb DIR
+#   ovs-dpdk.sh freeze-vswitchd DIR / thaw-vswitchd DIR -> SIGSTOP / SIGCONT: a stalled vSwitch
 set -euo pipefail
-cmd=${1:?usage: ovs-dpdk.sh start|stop|start-vswitchd|stop-vswitchd|start-ovsdb|stop-ovsdb DIR}
+cmd=${1:?usage: ovs-dpdk.sh start|stop|start-vswitchd|stop-vswitchd|freeze-vswitchd|thaw-vswitchd|start-ovsdb|stop-ovsdb DIR}
 dir=${2:?usage: ovs-dpdk.sh $cmd DIR}
 db="unix:$dir/db.sock"
 netns="ovs-$(basename "$dir")"
@@ -21,6 +22,7 @@ stop_pidfile() {
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
+    kill -CONT "$pid" 2>/dev/null || true # a frozen one too
     timeout 10 tail --pid="$pid" -f /dev/null || kill -9 "$pid"
   fi
   rm -f "$pidfile"
@@ -56,6 +58,8 @@ stop)
   ;;
 stop-vswitchd) stop_pidfile "$dir/vswitchd.pid" ;;
 start-vswitchd) start_vswitchd ;;
+freeze-vswitchd) kill -STOP "$(cat "$dir/vswitchd.pid")" ;;
+thaw-vswitchd) kill -CONT "$(cat "$dir/vswitchd.pid")" ;;
 start-ovsdb)
   ovsdb-server --remote="punix:$dir/db.sock" --pidfile="$dir/ovsdb.pid" --detach \
     --log-file="$dir/ovsdb.log" --unixctl="$dir/ovsdb.ctl" "$dir/conf.db"

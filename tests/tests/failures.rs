@@ -314,6 +314,49 @@ fn an_engine_that_allocates_1_gib_hits_the_memory_limit() {
     assert!(msg.contains("memory limit of 33554432 bytes"), "{msg}");
 }
 
+/// Thaws this binary's ovs-vswitchd when dropped, a failed assertion too.
+struct Thaw(&'static Ovs);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        self.0.run_script("thaw-vswitchd");
+    }
+}
+
+/// A stalled ovs-vswitchd (frozen here with SIGSTOP; on these machines a
+/// memif port removed under a connected client stalls it for real): the
+/// ADD fails within its bound (10 s for the port; the rollback does not
+/// wait out the bound again for each of its steps) with error 11 naming
+/// the stall, and once ovs-vswitchd moves again DEL finishes what the
+/// rollback left journalled.
+#[test]
+fn a_stalled_vswitchd_fails_the_add_within_its_bound_naming_the_stall() {
+    let _serial = serial();
+    let ovs = Ovs::shared();
+    let net = Network::vhostuser(ovs, Some("client"));
+    let ns = Netns::new();
+    let id = "vsstalled0001";
+    ovs.run_script("freeze-vswitchd");
+    let thaw = Thaw(ovs);
+    let started = Instant::now();
+    let run = net.add(id, &ns);
+    let took = started.elapsed();
+    drop(thaw);
+    let err = run.err(11);
+    let msg = err["msg"].as_str().unwrap();
+    let details = err["details"].as_str().unwrap();
+    assert!(msg.contains("timed out waiting for the vSwitch"), "{err}");
+    assert!(
+        details.contains("stalled or not running") && details.contains("cur_cfg stays at"),
+        "{err}"
+    );
+    assert!(details.contains("not tried"), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}: {err}");
+    net.del(id).ok();
+    net.assert_nothing_left(id);
+    assert!(!ovs.bridge_exists(&net.bridge));
+}
+
 #[test]
 fn ovs_vswitchd_restarted_between_add_and_del_leaves_nothing_after_del() {
     let _serial = serial();

@@ -390,6 +390,20 @@ impl Engine for OvsDpdk {
             }
         }
 
+        // DEL then unlinks the memif socket OVS listens on before it removes
+        // the port (replayed newest first): a client that reconnects while
+        // ovs-vswitchd tears the port down can crash it (OVS 3.1, DPDK
+        // 22.11 memif), and one that cannot find the socket cannot.
+        if kind == "dpdk" && s.memif_role != "slave" {
+            undo::record_remove_file(
+                &format!(
+                    "remove memif socket {} before its port (no client reconnects meanwhile)",
+                    att.socket_path
+                ),
+                &att.socket_path,
+            )?;
+        }
+
         let socket_moves = if kind == "dpdkvhostuser" {
             vec![(
                 format!("{}/{}", s.vhost_sock_dir, att.port_name),

@@ -118,8 +118,12 @@ impl Client {
         let mut current = max_cur_cfg(&initial);
         while current < target {
             let message = self.read_message(deadline).map_err(|e| match e {
+                // ovsdb-server answered: the database holds the change, and
+                // ovs-vswitchd has not caught up with it.
                 Error::Timeout(_) => Error::Timeout(format!(
-                    "ovs-vswitchd did not apply configuration {target} within {:?} (is it running?)",
+                    "ovs-vswitchd has not applied configuration {target} within {:?}: its \
+                     cur_cfg stays at {current}, so it is stalled or not running (its log \
+                     and `ovs-appctl coverage/show` tell which)",
                     self.timeout
                 )),
                 other => other,

@@ -79,12 +79,23 @@ impl Ovsdb {
         }
     }
 
-    /// Runs `ops`; on a broken connection the next call reconnects.
+    /// Runs `ops`; on a broken connection the next call reconnects. Once
+    /// ovs-vswitchd has not applied a change within its bound, no later
+    /// change of this call waits for it again: each would wait out the
+    /// bound in turn (a rollback of three steps, 30 s), and the steps not
+    /// tried stay journalled for the next DEL or GC.
     pub(crate) fn transact(
         &mut self,
         ops: &[Value],
         wait_applied: bool,
     ) -> Result<Vec<Value>, ovsdb_client::Error> {
+        if wait_applied {
+            if let Some(stall) = stalled(&self.socket) {
+                return Err(ovsdb_client::Error::Timeout(format!(
+                    "not tried, as ovs-vswitchd stalled earlier in this call: {stall}"
+                )));
+            }
+        }
         if self.client.is_none() {
             self.client = Some(ovsdb_client::Client::connect(&self.socket, OVSDB_TIMEOUT)?);
         }
@@ -94,10 +105,33 @@ impl Ovsdb {
         } else {
             client.transact(ops)
         };
-        if result.is_err() {
-            self.client = None;
+        match &result {
+            Err(ovsdb_client::Error::Timeout(m)) if wait_applied => {
+                record_stall(&self.socket, m);
+                self.client = None;
+            }
+            Err(_) => self.client = None,
+            Ok(_) => {}
         }
         result
+    }
+}
+
+/// The vSwitch (by OVSDB socket) that stalled in this call, and how.
+static STALLS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn stalled(socket: &str) -> Option<String> {
+    let stalls = STALLS.lock().unwrap_or_else(|e| e.into_inner());
+    stalls
+        .iter()
+        .find(|(s, _)| s == socket)
+        .map(|(_, m)| m.clone())
+}
+
+fn record_stall(socket: &str, how: &str) {
+    let mut stalls = STALLS.lock().unwrap_or_else(|e| e.into_inner());
+    if !stalls.iter().any(|(s, _)| s == socket) {
+        stalls.push((socket.to_string(), how.to_string()));
     }
 }
 

@@ -70,10 +70,16 @@ impl Journal for RecordJournal {
             ));
         }
         tracing::debug!(%description, "journal");
-        let appended = self
-            .store
-            .append(&mut self.record, JournalEntry { description, undo })
-            .map_err(|e| e.to_string());
+        // A step the journal already holds, repeated to run earlier, is
+        // written without fsync: lost, the durable copy still runs, later.
+        let repeated = self.record.journal.iter().any(|e| e.undo == undo);
+        self.record.journal.push(JournalEntry { description, undo });
+        let appended = if repeated && self.saved {
+            self.store.save_crash_safe(&self.record)
+        } else {
+            self.store.save(&self.record)
+        }
+        .map_err(|e| e.to_string());
         self.saved |= appended.is_ok();
         crate::crash::point("after a journal record");
         appended
