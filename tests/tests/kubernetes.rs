@@ -460,7 +460,7 @@ fn killed_at_every_step_a_pod_add_is_undone_by_del() {
     }
     // The README quotes this count.
     assert_eq!(
-        points, 17,
+        points, 18,
         "crash points of a pod's ADD (bind mount, annotations)"
     );
     integration_tests::figure("crash points, a pod's ADD, then DEL", points);
