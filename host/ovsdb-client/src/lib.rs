@@ -32,6 +32,10 @@ pub enum Error {
     Rejected(String),
     #[error("{0}")]
     Timeout(String),
+    /// ovsdb-server committed the transaction; ovs-vswitchd did not apply
+    /// it within the bound (stalled, or not running).
+    #[error("{0}")]
+    NotApplied(String),
     #[error("connection to ovsdb-server failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("unexpected message from ovsdb-server: {0}")]
@@ -120,7 +124,7 @@ impl Client {
             let message = self.read_message(deadline).map_err(|e| match e {
                 // ovsdb-server answered: the database holds the change, and
                 // ovs-vswitchd has not caught up with it.
-                Error::Timeout(_) => Error::Timeout(format!(
+                Error::Timeout(_) => Error::NotApplied(format!(
                     "ovs-vswitchd has not applied configuration {target} within {:?}: its \
                      cur_cfg stays at {current}, so it is stalled or not running (its log \
                      and `ovs-appctl coverage/show` tell which)",

@@ -73,27 +73,31 @@ impl Ovsdb {
         crate::crash::point("after an OVSDB transaction");
         match result {
             Ok(results) => Ok(Value::Array(results).to_string()),
-            Err(ovsdb_client::Error::Timeout(m)) => Err(OvsdbError::Timeout(m)),
+            Err(ovsdb_client::Error::Timeout(m) | ovsdb_client::Error::NotApplied(m)) => {
+                Err(OvsdbError::Timeout(m))
+            }
             Err(ovsdb_client::Error::Rejected(m)) => Err(OvsdbError::Rejected(m)),
             Err(other) => Err(OvsdbError::Unreachable(other.to_string())),
         }
     }
 
     /// Runs `ops`; on a broken connection the next call reconnects. Once
-    /// ovs-vswitchd has not applied a change within its bound, no later
-    /// change of this call waits for it again: each would wait out the
-    /// bound in turn (a rollback of three steps, 30 s), and the steps not
-    /// tried stay journalled for the next DEL or GC.
+    /// ovs-vswitchd has not applied a change within its bound, later
+    /// changes of this call are committed without waiting for it again:
+    /// each would wait out the bound in turn (a rollback of three steps,
+    /// 30 s), and ovs-vswitchd applies the database as it stands when it
+    /// moves again.
     pub(crate) fn transact(
         &mut self,
         ops: &[Value],
-        wait_applied: bool,
+        mut wait_applied: bool,
     ) -> Result<Vec<Value>, ovsdb_client::Error> {
         if wait_applied {
             if let Some(stall) = stalled(&self.socket) {
-                return Err(ovsdb_client::Error::Timeout(format!(
-                    "not tried, as ovs-vswitchd stalled earlier in this call: {stall}"
-                )));
+                tracing::warn!(
+                    "not waiting for ovs-vswitchd, stalled earlier in this call: {stall}"
+                );
+                wait_applied = false;
             }
         }
         if self.client.is_none() {
@@ -106,7 +110,7 @@ impl Ovsdb {
             client.transact(ops)
         };
         match &result {
-            Err(ovsdb_client::Error::Timeout(m)) if wait_applied => {
+            Err(ovsdb_client::Error::NotApplied(m)) => {
                 record_stall(&self.socket, m);
                 self.client = None;
             }
@@ -117,7 +121,9 @@ impl Ovsdb {
     }
 }
 
-/// The vSwitch (by OVSDB socket) that stalled in this call, and how.
+/// The vSwitch (by OVSDB socket) whose ovs-vswitchd did not apply a
+/// change within the bound in this call (one CNI command per process),
+/// and how.
 static STALLS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
 
 fn stalled(socket: &str) -> Option<String> {

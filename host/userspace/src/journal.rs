@@ -70,16 +70,18 @@ impl Journal for RecordJournal {
             ));
         }
         tracing::debug!(%description, "journal");
-        // A step the journal already holds, repeated to run earlier, is
-        // written without fsync: lost, the durable copy still runs, later.
-        let repeated = self.record.journal.iter().any(|e| e.undo == undo);
+        // A file removal the host's plan already holds, repeated to run
+        // earlier, is not written on its own: the next write carries it
+        // (the commit, as a rule), and lost, the plan's copy still runs,
+        // later. Anything else is on disk before the caller goes on.
+        let repeated = matches!(undo, attachment_store::Undo::RemoveFile { .. })
+            && self.record.journal.iter().any(|e| e.undo == undo);
         self.record.journal.push(JournalEntry { description, undo });
         let appended = if repeated && self.saved {
-            self.store.save_crash_safe(&self.record)
+            Ok(())
         } else {
-            self.store.save(&self.record)
-        }
-        .map_err(|e| e.to_string());
+            self.store.save(&self.record).map_err(|e| e.to_string())
+        };
         self.saved |= appended.is_ok();
         crate::crash::point("after a journal record");
         appended

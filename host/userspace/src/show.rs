@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use attachment_store::Record;
+use attachment_store::{Record, Undo};
 use node_policy::{NodePolicy, Rule};
 use serde_json::{json, Value};
 use userspace_cni_vpp_binapi as vpp;
@@ -28,22 +28,27 @@ enum VSwitch {
 }
 
 impl VSwitch {
-    /// The built-in engines by name; a component engine by the capability
-    /// it was granted.
-    fn of(details: &Details) -> Option<VSwitch> {
+    /// The built-in engines by name; a component engine (granted both, by
+    /// default) by what its journal undoes, else by its only grant.
+    fn of(record: &Record, details: &Details) -> Option<VSwitch> {
         match details.engine.as_str() {
             "ovs-dpdk" => return Some(VSwitch::Ovs),
             "vpp" => return Some(VSwitch::Vpp),
             _ => {}
         }
+        for entry in &record.journal {
+            match entry.undo {
+                Undo::Ovsdb { .. } => return Some(VSwitch::Ovs),
+                Undo::Vpp { .. } => return Some(VSwitch::Vpp),
+                _ => {}
+            }
+        }
         let grants = details.engine_spec().ok()?.grants;
         let granted = |name: &str| grants.iter().any(|g| g.as_str() == name);
-        if granted("ovsdb") {
-            Some(VSwitch::Ovs)
-        } else if granted("vpp") {
-            Some(VSwitch::Vpp)
-        } else {
-            None
+        match (granted("ovsdb"), granted("vpp")) {
+            (true, false) => Some(VSwitch::Ovs),
+            (false, true) => Some(VSwitch::Vpp),
+            _ => None,
         }
     }
 }
@@ -84,12 +89,41 @@ pub(crate) fn attachment(record: &Record, policy: &NodePolicy) -> Value {
         json!({"path": details.socket_path, "present": present(&details.socket_path)});
     shown["containerData"] =
         json!({"path": details.data_path, "present": present(&details.data_path)});
-    shown["vswitch"] = match VSwitch::of(&details) {
+    shown["vswitch"] = match VSwitch::of(record, &details) {
         Some(VSwitch::Ovs) => ovs(&details, policy),
         Some(VSwitch::Vpp) => vpp(&details, policy),
-        None => json!({"error": "the engine was granted neither ovsdb nor vpp"}),
+        None => {
+            json!({"error": "the engine's journal and grants do not say which vSwitch it drives"})
+        }
     };
+    hide_secrets(&mut shown);
     shown
+}
+
+/// A memif secret is the container's credential to its port: OVS repeats
+/// it wherever it quotes the devargs (`options`, `error`), and a listing
+/// prints none of it.
+fn hide_secrets(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains("secret=") => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("secret=") {
+                out.push_str(&rest[..at + "secret=".len()]);
+                out.push_str("(hidden)");
+                rest = &rest[at + "secret=".len()..];
+                let end = rest
+                    .find(|c: char| c == ',' || c == '\'' || c == '"' || c.is_whitespace())
+                    .unwrap_or(rest.len());
+                rest = &rest[end..];
+            }
+            out.push_str(rest);
+            *text = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(hide_secrets),
+        Value::Object(map) => map.values_mut().for_each(hide_secrets),
+        _ => {}
+    }
 }
 
 /// The vSwitch socket, if the policy still allows it; else why not.
@@ -136,6 +170,10 @@ fn ovs(details: &Details, policy: &NodePolicy) -> Value {
             return shown;
         }
     };
+    if let Some(error) = results.iter().find_map(|r| r.get("error")) {
+        shown["error"] = format!("ovsdb-server refused the query: {error}").into();
+        return shown;
+    }
     let first_row = |n: usize| results.get(n).and_then(|r| r["rows"].get(0)).cloned();
     let Some(interface) = first_row(0) else {
         shown["error"] = format!("no interface {port} on the vSwitch").into();
@@ -143,7 +181,7 @@ fn ovs(details: &Details, policy: &NodePolicy) -> Value {
     };
     shown["interface"] = json!({
         "type": interface["type"],
-        "options": hide_secrets(ovs_map(&interface["options"])),
+        "options": ovs_map(&interface["options"]),
         "adminState": ovs_scalar(&interface["admin_state"]),
         "linkState": ovs_scalar(&interface["link_state"]),
         "mtu": ovs_scalar(&interface["mtu"]),
@@ -167,25 +205,6 @@ fn ovs(details: &Details, policy: &NodePolicy) -> Value {
             .map_or(Value::Null, |b| b["name"].clone());
     }
     shown
-}
-
-/// The memif secret in `dpdk-devargs` is the container's credential to
-/// the port: a listing does not print it.
-fn hide_secrets(mut options: Value) -> Value {
-    if let Some(Value::String(devargs)) = options.get_mut("dpdk-devargs") {
-        let hidden: Vec<&str> = devargs
-            .split(',')
-            .map(|kv| {
-                if kv.starts_with("secret=") {
-                    "secret=(hidden)"
-                } else {
-                    kv
-                }
-            })
-            .collect();
-        *devargs = hidden.join(",");
-    }
-    options
 }
 
 /// An OVSDB `["map", [[k, v], ...]]` as a JSON object.
@@ -237,7 +256,8 @@ fn vpp(details: &Details, policy: &NodePolicy) -> Value {
         Err(refused) => return refused,
     };
     let mut shown = json!({"kind": "vpp", "socket": socket});
-    match vpp_interface(details, socket) {
+    let path = socket.strip_prefix("unix:").unwrap_or(socket);
+    match vpp_interface(details, path) {
         Ok(found) => {
             for (key, value) in found {
                 shown[key] = value;
@@ -455,7 +475,7 @@ pub(crate) fn render(shown: &Value) -> String {
                 ),
             );
         }
-        if !i["error"].is_null() && i.get("error").is_some() {
+        if i.get("error").is_some_and(|e| !e.is_null()) {
             line("  ovs error", text(&i["error"]));
         }
     }
@@ -516,4 +536,36 @@ pub(crate) fn render(shown: &Value) -> String {
         );
     }
     head + &out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OVS quotes the devargs in `error` too when it cannot attach the
+    /// device: every string is cleaned, not only `options`.
+    #[test]
+    fn a_memif_secret_is_hidden_wherever_ovs_quotes_it() {
+        let mut shown = json!({"vswitch": {
+            "interface": {
+                "options": {"dpdk-devargs": "net_memif1,role=server,id=0,socket=/s.sock,secret=abc123"},
+                "error": "Error attaching device 'net_memif1,secret=abc123,socket=/s' to DPDK",
+            },
+            "list": ["secret=x y"]
+        }});
+        hide_secrets(&mut shown);
+        let text = shown.to_string();
+        assert!(
+            !text.contains("abc123") && !text.contains("secret=x"),
+            "{text}"
+        );
+        assert_eq!(
+            shown["vswitch"]["interface"]["error"],
+            "Error attaching device 'net_memif1,secret=(hidden),socket=/s' to DPDK"
+        );
+        assert!(shown["vswitch"]["interface"]["options"]["dpdk-devargs"]
+            .as_str()
+            .unwrap()
+            .ends_with("secret=(hidden)"));
+    }
 }
