@@ -90,8 +90,20 @@ pub(crate) fn attachment(record: &Record, policy: &NodePolicy) -> Value {
     shown["containerData"] =
         json!({"path": details.data_path, "present": present(&details.data_path)});
     shown["vswitch"] = match VSwitch::of(record, &details) {
-        Some(VSwitch::Ovs) => ovs(&details, policy),
-        Some(VSwitch::Vpp) => vpp(&details, policy),
+        Some(VSwitch::Ovs) => allowed(
+            policy,
+            "host.ovs.dbSocket",
+            details.ovs_db_socket(),
+            Rule::OvsDbSocket,
+        )
+        .map_or_else(|refused| refused, |socket| ovs(&details, socket)),
+        Some(VSwitch::Vpp) => allowed(
+            policy,
+            "host.vpp.apiSocket",
+            details.vpp_api_socket(),
+            Rule::VppApiSocket,
+        )
+        .map_or_else(|refused| refused, |socket| vpp(&details, socket)),
         None => {
             json!({"error": "the engine's journal and grants do not say which vSwitch it drives"})
         }
@@ -140,17 +152,9 @@ fn allowed<'a>(
         .map_err(|refusal| json!({"socket": socket, "error": format!("not asked: {refusal}")}))
 }
 
-/// The port's Interface and Port rows and the bridge holding it.
-fn ovs(details: &Details, policy: &NodePolicy) -> Value {
-    let socket = match allowed(
-        policy,
-        "host.ovs.dbSocket",
-        details.ovs_db_socket(),
-        Rule::OvsDbSocket,
-    ) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
+/// The port's Interface and Port rows and the bridge holding it, from
+/// the OVSDB `socket` the policy allows.
+fn ovs(details: &Details, socket: &str) -> Value {
     let mut shown = json!({"kind": "ovs-dpdk", "socket": socket});
     let port = &details.port_name;
     let ops = [
@@ -244,17 +248,9 @@ fn ovs_set(value: &Value) -> Vec<Value> {
 }
 
 /// The memif or vhost-user interface on the record's socket, its
-/// sw_interface state and the bridge domain it is in.
-fn vpp(details: &Details, policy: &NodePolicy) -> Value {
-    let socket = match allowed(
-        policy,
-        "host.vpp.apiSocket",
-        details.vpp_api_socket(),
-        Rule::VppApiSocket,
-    ) {
-        Ok(s) => s,
-        Err(refused) => return refused,
-    };
+/// sw_interface state and the bridge domain it is in, from the VPP API
+/// `socket` the policy allows.
+fn vpp(details: &Details, socket: &str) -> Value {
     let mut shown = json!({"kind": "vpp", "socket": socket});
     let path = socket.strip_prefix("unix:").unwrap_or(socket);
     match vpp_interface(details, path) {
