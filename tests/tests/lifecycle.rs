@@ -478,6 +478,7 @@ fn memif_ring_buffer_and_secret_reach_dpdk() {
     let mut net = Network::memif(ovs());
     let ns = Netns::new();
     net.config["host"]["memif"]["rxQueues"] = json!(2);
+    net.config["host"]["memif"]["txQueues"] = json!(3);
     let err = net.add("tuned000000001", &ns).err(7);
     assert!(
         err["msg"].as_str().unwrap().contains("host.memif.rxQueues"),
@@ -499,6 +500,23 @@ fn memif_ring_buffer_and_secret_reach_dpdk() {
     );
     // ovs-vswitchd (DPDK's net_memif) accepted them.
     assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "error"]), "[]");
+    // The port's queues and the container's data agree: the built-in
+    // engine gives two pairs by default (OVS's main thread's and its PMD
+    // thread's); a component engine's port keeps DPDK's one rx queue and
+    // publishes none (the app then maps what the server takes).
+    let data: Value = serde_json::from_slice(
+        &std::fs::read(net.dir("shared/tuned0000000/configData-tuned0000000-net1.json")).unwrap(),
+    )
+    .unwrap();
+    let options = net.ovs.vsctl(&["get", "Interface", port, "options"]);
+    if net.config["host"]["engine"] == "ovs-dpdk" {
+        assert!(options.contains("n_rxq=\"2\""), "{options}");
+        assert_eq!(data["config"]["memif"]["rxQueues"], 2, "{data}");
+        assert_eq!(data["config"]["memif"]["txQueues"], 2, "{data}");
+    } else {
+        assert!(!options.contains("n_rxq"), "{options}");
+        assert!(data["config"]["memif"].get("rxQueues").is_none(), "{data}");
+    }
     net.check("tuned000000001", &ns, &result).ok();
     net.del("tuned000000001").ok();
     net.assert_nothing_left("tuned000000001");

@@ -28,6 +28,8 @@ struct Settings {
     memif_role: String,
     /// net_memif's ring, buffer and secret devargs (`,rsize=..`), or "".
     memif_tuning: String,
+    /// The memif port's rx queues (`n_rxq`), equal to its tx queues.
+    memif_queues: u64,
     vhost_mode: String,
     vhost_sock_dir: String,
 }
@@ -71,14 +73,17 @@ impl Settings {
             ));
         }
         let memif = &cfg["memif"];
-        for key in ["rxQueues", "txQueues"] {
-            if memif[key].as_u64().is_some_and(|n| n != 1) {
-                return Err(CniError::new(
-                    codes::INVALID_NETWORK_CONFIG,
-                    format!("host.memif.{key}: engine ovs-dpdk gives a memif one queue pair"),
-                    "OVS sets a DPDK port's queues from its PMD threads, not per memif",
-                ));
-            }
+        // OVS gives a DPDK port a tx queue per PMD thread plus one and
+        // transmits on the PMD's; its rx queues are `n_rxq`. DPDK's memif
+        // takes a client's rings only up to those counts and a DPDK app
+        // polls as many as it sends on: one count for both.
+        let queues = memif["rxQueues"].as_u64().unwrap_or(1);
+        if memif["txQueues"].as_u64().unwrap_or(1) != queues {
+            return Err(CniError::new(
+                codes::INVALID_NETWORK_CONFIG,
+                "host.memif.rxQueues, txQueues: engine ovs-dpdk needs them equal (OVS's PMD threads + 1)",
+                "OVS transmits on its PMD threads' queues and polls n_rxq; a DPDK app in the container uses one count for both",
+            ));
         }
         let mut memif_tuning = String::new();
         if let Some(ring) = memif["ringSize"].as_u64() {
@@ -100,6 +105,7 @@ impl Settings {
         }
         Ok(Settings {
             memif_tuning,
+            memif_queues: queues,
             iftype,
             bridge,
             vlan,
@@ -124,7 +130,13 @@ impl Settings {
                     "net_memif{:016x},role={role},id=0,socket={},socket-abstract=no{}",
                     att.nonce, att.socket_path, self.memif_tuning
                 );
-                ("dpdk", ovsdb::map([("dpdk-devargs", devargs.as_str())]))
+                let queues = self.memif_queues.to_string();
+                let options = if self.memif_queues > 1 {
+                    ovsdb::map([("dpdk-devargs", devargs.as_str()), ("n_rxq", &queues)])
+                } else {
+                    ovsdb::map([("dpdk-devargs", devargs.as_str())])
+                };
+                ("dpdk", options)
             }
             _ if self.vhost_mode == "client" => (
                 "dpdkvhostuserclient",

@@ -156,9 +156,40 @@ fn memif_tuning_is_copied_to_the_container_side() {
     assert_eq!(c.container.memif.ring_size, Some(2048));
     assert_eq!(c.container.memif.buffer_size, Some(4096));
     assert_eq!(c.container.memif.rx_queues, Some(2));
-    assert_eq!(c.container.memif.tx_queues, None);
+    assert_eq!(c.container.memif.tx_queues, Some(2), "ovs-dpdk's default");
     assert_eq!(c.container.memif.secret.as_deref(), Some("s3cret"));
     assert_eq!(c.host.to_json()["memif"]["ringSize"], 2048);
+}
+
+#[test]
+fn an_ovs_dpdk_memif_has_two_queue_pairs_unless_the_config_says_and_publishes_them() {
+    let c = parse(tutorial()).unwrap();
+    assert_eq!(c.host.engine, Engine::OvsDpdk);
+    assert_eq!(
+        (c.host.memif.rx_queues, c.host.memif.tx_queues),
+        (Some(2), Some(2))
+    );
+    let published = c.container.to_go_json();
+    assert_eq!(
+        (
+            published["memif"]["rxQueues"].clone(),
+            published["memif"]["txQueues"].clone()
+        ),
+        (json!(2), json!(2))
+    );
+
+    let mut v = tutorial();
+    v["host"]["engine"] = json!("vpp");
+    v["container"]["engine"] = json!("vpp");
+    let c = parse(v).unwrap();
+    assert_eq!(
+        (c.host.memif.rx_queues, c.container.memif.tx_queues),
+        (None, None)
+    );
+    assert!(
+        c.container.to_go_json()["memif"].get("rxQueues").is_none(),
+        "unset: not published"
+    );
 }
 
 #[test]

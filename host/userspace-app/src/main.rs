@@ -10,6 +10,7 @@
 use userspace_app::annotations;
 mod ctl;
 mod daemon;
+mod dpdk_args;
 mod port;
 mod spec;
 mod stack;
@@ -80,6 +81,22 @@ enum Command {
     Wait {
         #[arg(long, default_value_t = 10)]
         timeout_secs: u64,
+    },
+    /// Print the DPDK EAL arguments (one line, `--vdev=net_memifN,...` or
+    /// `--vdev=virtio_userN,...` per interface) that give a DPDK app the
+    /// published interfaces: `dpdk-testpmd $(userspace-app dpdk-args)
+    /// --no-pci -- ...`. Exit 2, printing nothing, on bad container data.
+    DpdkArgs {
+        /// Only this interface (its CNI ifname); its vdev keeps its index.
+        #[arg(long)]
+        ifname: Option<String>,
+        /// Print the arguments and each interface's details as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print testpmd's own queue arguments instead (`--rxq=N --txq=N`,
+        /// after its `--`): it must poll every queue the vSwitch sends on.
+        #[arg(long, conflicts_with = "json")]
+        testpmd: bool,
     },
 }
 
@@ -166,6 +183,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&answer)?);
             } else {
                 print_show(&answer);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DpdkArgs {
+            ifname,
+            json,
+            testpmd,
+        } => {
+            let specs = spec::load(&cli.dir, &cli.annotations)?;
+            let (args, data) = dpdk_args::build(&specs, ifname.as_deref())?;
+            if testpmd {
+                println!(
+                    "{}",
+                    dpdk_args::testpmd_args(&specs, ifname.as_deref())?.join(" ")
+                );
+            } else if json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+            } else {
+                println!("{}", args.join(" "));
             }
             Ok(ExitCode::SUCCESS)
         }

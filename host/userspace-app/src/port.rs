@@ -80,6 +80,13 @@ impl Port {
                 cfg.name = "userspace-app".into();
                 cfg.secret = spec.secret.clone();
                 cfg.rx_mode = RxMode::Interrupt;
+                // The rings the port was made with: DPDK's memif maps a
+                // queue we did not give onto ring 0. Unpublished (the Go
+                // plugin's data): one to send on, as many to receive on as
+                // the server takes.
+                if let Some((rx, tx)) = spec.queues {
+                    (cfg.rx_queues, cfg.tx_queues) = (rx, tx);
+                }
                 Port::Memif(Box::new(Client::connect(&cfg)?))
             }
             Kind::VhostUser => Port::Vhost(Box::new(VhostUserNet::connect(

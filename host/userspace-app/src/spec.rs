@@ -25,12 +25,17 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 pub struct InterfaceSpec {
     pub if_name: String,
+    /// The container ID the plugin was called with ("" when absent).
+    pub container_id: String,
     pub network: String,
     pub kind: Kind,
     pub role: Role,
     pub socket: PathBuf,
     /// The memif secret the plugin gave this attachment ("" = none).
     pub secret: String,
+    /// The memif queues the vSwitch's port has for us (receive, transmit),
+    /// when the plugin published them (the Go plugin did not).
+    pub queues: Option<(u16, u16)>,
     pub mac: [u8; 6],
     pub address: Ipv4Addr,
     pub prefix_len: u8,
@@ -119,6 +124,16 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let queue_count = |key: &str| -> Result<Option<u16>> {
+        match &config["memif"][key] {
+            Value::Null => Ok(None),
+            value => value
+                .as_u64()
+                .filter(|n| (1..=255).contains(n))
+                .map(|n| Some(n as u16))
+                .with_context(|| format!("interface {if_name}: memif {key} {value} is not 1-255")),
+        }
+    };
     let (kind, role, socketfile) = match config["iftype"].as_str() {
         Some("memif") => {
             let memif = &config["memif"];
@@ -138,10 +153,7 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
             } else {
                 Role::Client
             };
-            let file = memif["socketfile"]
-                .as_str()
-                .filter(|f| !f.is_empty())
-                .map(str::to_string);
+            let file = socket_file(&if_name, &memif["socketfile"])?;
             (
                 Kind::Memif,
                 role,
@@ -155,17 +167,17 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
             } else {
                 Role::Client
             };
-            let file = vhost["socketfile"]
-                .as_str()
-                .filter(|f| !f.is_empty())
-                .map(str::to_string);
+            let file = socket_file(&if_name, &vhost["socketfile"])?;
             (
                 Kind::VhostUser,
                 role,
                 file.unwrap_or_else(|| format!("{cid12}-{if_name}")),
             )
         }
-        other => bail!("interface {if_name}: iftype {other:?} is not memif or vhostuser"),
+        _ => bail!(
+            "interface {if_name}: iftype {} is not memif or vhostuser",
+            config["iftype"]
+        ),
     };
 
     let result = &doc["ipResult"];
@@ -194,7 +206,15 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
                 .as_str()
         })
         .with_context(|| format!("interface {if_name}: the result has no MAC"))?;
+    let queues = match (queue_count("rxQueues")?, queue_count("txQueues")?) {
+        (Some(rx), Some(tx)) if kind == Kind::Memif => Some((rx, tx)),
+        (None, None) => None,
+        _ if kind != Kind::Memif => None,
+        _ => bail!("interface {if_name}: memif rxQueues and txQueues come together"),
+    };
     Ok(InterfaceSpec {
+        container_id: container_id.to_string(),
+        queues,
         network: doc["name"].as_str().unwrap_or_default().to_string(),
         kind,
         role,
@@ -206,6 +226,22 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         gateway,
         if_name,
     })
+}
+
+/// A `socketfile` as the plugin publishes it: a file name in the mapped
+/// dir, never a path out of it (`None` when absent or empty: the Go
+/// plugin's default name applies).
+fn socket_file(if_name: &str, value: &Value) -> Result<Option<String>> {
+    let file = match value {
+        Value::Null => return Ok(None),
+        Value::String(f) if f.is_empty() => return Ok(None),
+        Value::String(f) => f,
+        other => bail!("interface {if_name}: socketfile {other} is not a string"),
+    };
+    if file == "." || file == ".." || file.contains(['/', '\0']) {
+        bail!("interface {if_name}: socketfile {file:?} is not a file name in the mapped dir");
+    }
+    Ok(Some(file.clone()))
 }
 
 fn parse_mac(text: &str) -> Option<[u8; 6]> {
@@ -282,6 +318,26 @@ mod tests {
             load(dir.path(), &dir.path().join("absent")).is_err(),
             "no configData files here"
         );
+    }
+
+    #[test]
+    fn a_socketfile_cannot_leave_the_mapped_dir() {
+        for bad in [
+            json!("../x.sock"),
+            json!("/etc/passwd"),
+            json!(".."),
+            json!("a/b"),
+            json!(7),
+        ] {
+            let doc = json!({
+                "containerId": "abc", "ifName": "net1",
+                "config": {"iftype": "memif", "memif": {"role": "slave", "socketfile": bad}},
+                "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:01"}],
+                             "ips": [{"address": "10.0.0.2/8"}]}
+            });
+            let error = parse(&doc, Path::new("/d")).unwrap_err().to_string();
+            assert!(error.contains("socketfile"), "{bad}: {error}");
+        }
     }
 
     #[test]

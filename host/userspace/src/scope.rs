@@ -186,6 +186,9 @@ impl Scope {
                     ))
                 }
                 "dpdk-devargs" => memif_devargs(value, &socket_is_ours)?,
+                // A memif port's rx queues (the ovs-dpdk engine's queue pairs).
+                "n_rxq" if value.parse::<u8>().is_ok_and(|n| n >= 1) => {}
+                "n_rxq" => return Err(format!("n_rxq {value:?} is not 1-255")),
                 other if self.wider.interface_options.iter().any(|o| o == other) => {}
                 other => return Err(format!("interface option {other:?} is outside the scope")),
             }
@@ -284,7 +287,8 @@ mod tests {
             {"op": "insert", "table": "Interface", "uuid-name": "i",
              "row": {"name": "p", "type": "dpdk", "external_ids": ["map", []],
                      "options": ["map", [["dpdk-devargs",
-                       format!("net_memif00ab,role=server,id=0,socket={SOCKET},socket-abstract=no,secret=x")]]]}},
+                       format!("net_memif00ab,role=server,id=0,socket={SOCKET},socket-abstract=no,secret=x")],
+                       ["n_rxq", "2"]]]}},
             {"op": "insert", "table": "Port", "uuid-name": "p", "row": {"name": "p", "interfaces": ["named-uuid", "i"], "tag": 5}},
             {"op": "mutate", "table": "Bridge", "where": [], "mutations": [["ports", "insert", ["set", []]]]},
             {"op": "insert", "table": "Interface", "row": {"name": "v", "type": "dpdkvhostuserclient",
@@ -315,6 +319,11 @@ mod tests {
             (
                 json!([{"op": "insert", "table": "Interface", "row": {"name": "x", "type": "internal"}}]),
                 "type \"internal\"",
+            ),
+            (
+                json!([{"op": "insert", "table": "Interface", "row": {"name": "x", "type": "dpdk",
+                "options": ["map", [["n_rxq", "0"]]]}}]),
+                "n_rxq \"0\" is not 1-255",
             ),
             (
                 json!([{"op": "update", "table": "Interface", "where": [], "row": {"options": ["map", [["vhost-server-path", "/etc/x"]]]}}]),
