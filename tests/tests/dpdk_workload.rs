@@ -3,13 +3,12 @@
 //! OVS-DPDK, its EAL arguments only what `userspace-app dpdk-args` prints
 //! from the container data, plus `--no-pci`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use integration_tests::app::App;
+use integration_tests::testpmd::{rx_pps, TestPmd};
 use integration_tests::{app_binary, Netns, Network, Ovs};
 use serde_json::Value;
 
@@ -18,82 +17,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `userspace-app --dir DIR dpdk-args [OPTIONS]`, split as a shell splits
-/// `$(...)`.
-fn dpdk_args(dir: &Path, options: &[&str]) -> Vec<String> {
-    let out = Command::new(app_binary())
-        .arg("--dir")
-        .arg(dir)
-        .args(["--annotations", "/nonexistent", "dpdk-args"])
-        .args(options)
-        .output()
-        .expect("run userspace-app dpdk-args");
-    assert!(
-        out.status.success(),
-        "dpdk-args: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
-/// dpdk-testpmd in `netns` with `dpdk-args`' arguments for `dir`,
-/// `--no-pci`, and after `--` `dpdk-args --testpmd`'s and `app_args`; stopped when dropped (a line on
-/// its stdin, then its pid).
-struct TestPmd {
-    child: Child,
-    log: PathBuf,
-}
-
-impl TestPmd {
-    fn start(netns: &Netns, dir: &Path, app_args: &[&str]) -> TestPmd {
-        assert!(
-            Path::new("/usr/bin/dpdk-testpmd").exists(),
-            "dpdk-testpmd is missing: run .ci/setup"
-        );
-        let log = dir.with_extension("testpmd.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &netns.name, "dpdk-testpmd"])
-            .args(dpdk_args(dir, &[]))
-            .arg("--no-pci")
-            .arg("--")
-            .args(dpdk_args(dir, &["--testpmd"]))
-            .args(app_args)
-            .stdin(Stdio::piped())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start dpdk-testpmd");
-        TestPmd { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for TestPmd {
-    fn drop(&mut self) {
-        // Non-interactive testpmd stops on a line (or EOF) on its stdin.
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.write_all(b"\n");
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn address(result: &Value) -> String {
@@ -254,5 +177,36 @@ fn dpdk_args_refuses_bad_container_data_with_exit_2_and_prints_nothing() {
         assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
         assert!(out.stdout.is_empty(), "{what}: stdout {:?}", out.stdout);
         assert!(stderr.contains(expect), "{what}: {stderr}");
+    }
+}
+
+/// testpmd `txonly` in one container, `rxonly` in the other, both on
+/// memif through OVS-DPDK: the receiver counts frames every second.
+#[test]
+fn testpmd_txonly_reaches_testpmd_rxonly_over_memif_through_ovs() {
+    let _serial = serial();
+    let ovs = Ovs::shared();
+    let net = Network::memif(ovs);
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    net.add("pmdtxonly000001", &ns1).ok();
+    let rx = net.add("pmdrxonly000001", &ns2).ok();
+    let rx_mac = rx["interfaces"][0]["mac"].as_str().unwrap().to_string();
+    // rxonly sends nothing for OVS to learn its MAC from: tell it.
+    ovs.fdb_add(&net.bridge, "memif-pmdrxonly000-net1", &rx_mac);
+    let (pps, log) = integration_tests::testpmd::txonly_to_rxonly(
+        (&ns1, &net.dir("shared/pmdtxonly000")),
+        (&ns2, &net.dir("shared/pmdrxonly000")),
+        &rx_mac,
+        64,
+        3,
+    );
+    assert!(pps > 0, "{log}");
+    assert!(
+        rx_pps(&log).iter().filter(|&&r| r > 0).count() >= 3,
+        "{log}"
+    );
+    for id in ["pmdtxonly000001", "pmdrxonly000001"] {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
     }
 }
