@@ -47,10 +47,15 @@ fn testpmd_answers_ping_over_memif_through_ovs_with_only_dpdk_args() {
     let r1 = net.add("pmdmemifA000001", &ns1).ok();
     net.add("pmdmemifB000001", &ns2).ok();
     {
+        // examples/kubernetes/pod-dpdk-testpmd.yaml's own app arguments.
         let testpmd = TestPmd::start(
             &ns1,
             &net.dir("shared/pmdmemifA000"),
-            &["--forward-mode=icmpecho"],
+            &[
+                "--forward-mode=icmpecho",
+                "--total-num-mbufs=16384",
+                "--stats-period=60",
+            ],
         );
         let app = App::start(&ns2, &net.dir("shared/pmdmemifB000"));
         assert_eq!(

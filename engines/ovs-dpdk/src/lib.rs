@@ -78,6 +78,13 @@ impl Settings {
         // takes a client's rings only up to those counts and a DPDK app
         // polls as many as it sends on: one count for both.
         let queues = memif["rxQueues"].as_u64().unwrap_or(1);
+        if queues > 16 {
+            return Err(CniError::new(
+                codes::INVALID_NETWORK_CONFIG,
+                format!("host.memif.rxQueues: engine ovs-dpdk takes at most 16, not {queues}"),
+                "OVS's PMD threads poll every queue of every port",
+            ));
+        }
         if memif["txQueues"].as_u64().unwrap_or(1) != queues {
             return Err(CniError::new(
                 codes::INVALID_NETWORK_CONFIG,

@@ -10,6 +10,11 @@ use serde_json::{json, Value};
 
 use crate::spec::{InterfaceSpec, Kind, Role};
 
+/// `sun_path` holds 108 bytes with its terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
+/// DPDK's memif keeps 24 bytes with the NUL.
+const MAX_MEMIF_SECRET: usize = 23;
+
 /// The EAL arguments for `specs` (all of them, or the one named `only`),
 /// and the same as data. Every value is checked before anything is
 /// returned: an error, never a half-formed argument list.
@@ -108,10 +113,14 @@ fn vdev(index: usize, spec: &InterfaceSpec) -> Result<String> {
         .filter(|s| devargs_value(s))
         .with_context(|| {
             format!(
-                "interface {name}: socket path {:?} cannot be a DPDK devargs value (no ',', '=', spaces or control characters)",
+                "interface {name}: socket path {:?} cannot be a DPDK devargs value (only A-Z a-z 0-9 . _ / : @ + -)",
                 spec.socket
             )
         })?;
+    // DPDK copies it into a sockaddr_un: longer would be cut, silently.
+    if socket.len() > MAX_SOCKET_PATH {
+        bail!("interface {name}: socket path {socket} is over {MAX_SOCKET_PATH} bytes, too long for a unix socket");
+    }
     if spec.role == Role::Client {
         must_be_listening(name, &spec.socket)?;
     } else {
@@ -134,8 +143,8 @@ fn vdev(index: usize, spec: &InterfaceSpec) -> Result<String> {
                 "net_memif{index},role={role},id=0,socket={socket},socket-abstract=no,mac={mac}"
             );
             if !spec.secret.is_empty() {
-                if !devargs_value(&spec.secret) {
-                    bail!("interface {name}: the memif secret cannot be a DPDK devargs value");
+                if !devargs_value(&spec.secret) || spec.secret.len() > MAX_MEMIF_SECRET {
+                    bail!("interface {name}: the memif secret cannot be a DPDK devargs value (at most {MAX_MEMIF_SECRET} of A-Z a-z 0-9 . _ / : @ + -)");
                 }
                 vdev += &format!(",secret={}", spec.secret);
             }
@@ -165,13 +174,14 @@ fn must_be_listening(name: &str, socket: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What DPDK's kvargs parser takes as one value, and a shell's word
-/// splitting of `$(userspace-app dpdk-args)` keeps as one word.
+/// What DPDK's kvargs parser takes as one value (no `,` `=` or `[`
+/// list), and an unquoted `$(userspace-app dpdk-args)` keeps as one word
+/// (no spaces, no glob characters): a conservative set.
 fn devargs_value(value: &str) -> bool {
     !value.is_empty()
-        && !value
+        && value
             .chars()
-            .any(|c| c == ',' || c == '=' || c.is_whitespace() || c.is_control())
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@+-".contains(c))
 }
 
 /// A file prefix of the container's own, so two DPDK apps never share
@@ -286,17 +296,30 @@ mod tests {
     #[test]
     fn values_that_would_split_or_inject_devargs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        for file in ["a,role=server.sock", "a b.sock", "a=b.sock", "a\nb.sock"] {
+        for file in [
+            "a,role=server.sock",
+            "a b.sock",
+            "a=b.sock",
+            "a\nb.sock",
+            "*.sock",
+            "[x].sock",
+        ] {
             let s = spec(dir.path(), Kind::Memif, Role::Server, file);
             let error = build(&[s], None).unwrap_err().to_string();
             assert!(error.contains("devargs"), "{file:?}: {error}");
         }
-        let mut s = spec(dir.path(), Kind::Memif, Role::Server, "a.sock");
-        s.secret = "x,role=server".into();
+        for secret in ["x,role=server", "[x", "a*", "012345678901234567890123"] {
+            let mut s = spec(dir.path(), Kind::Memif, Role::Server, "a.sock");
+            s.secret = secret.into();
+            let error = build(&[s], None).unwrap_err().to_string();
+            assert!(error.contains("secret"), "{secret}: {error}");
+        }
+        let long = "x".repeat(108);
+        let s = spec(dir.path(), Kind::Memif, Role::Server, &long);
         assert!(build(&[s], None)
             .unwrap_err()
             .to_string()
-            .contains("secret"));
+            .contains("too long"));
     }
 
     #[test]

@@ -118,8 +118,15 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         .as_str()
         .context("ifName missing")?
         .to_string();
+    // Both go into the default socket names: never a way out of the dir.
+    if if_name.is_empty() || if_name == "." || if_name == ".." || if_name.contains(['/', '\0']) {
+        bail!("ifName {if_name:?} is not an interface name");
+    }
     let container_id = doc["containerId"].as_str().unwrap_or_default();
-    let cid12 = &container_id[..container_id.len().min(12)];
+    let cid12: String = container_id.chars().take(12).collect();
+    if cid12.contains(['/', '\0']) {
+        bail!("interface {if_name}: containerId {container_id:?} is not a container ID");
+    }
     let secret = config["memif"]["secret"]
         .as_str()
         .unwrap_or_default()
@@ -206,11 +213,11 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
                 .as_str()
         })
         .with_context(|| format!("interface {if_name}: the result has no MAC"))?;
+    // One count alone (a vSwitch's default for the other): that one is 1.
     let queues = match (queue_count("rxQueues")?, queue_count("txQueues")?) {
-        (Some(rx), Some(tx)) if kind == Kind::Memif => Some((rx, tx)),
-        (None, None) => None,
         _ if kind != Kind::Memif => None,
-        _ => bail!("interface {if_name}: memif rxQueues and txQueues come together"),
+        (None, None) => None,
+        (rx, tx) => Some((rx.unwrap_or(1), tx.unwrap_or(1))),
     };
     Ok(InterfaceSpec {
         container_id: container_id.to_string(),
@@ -338,6 +345,33 @@ mod tests {
             let error = parse(&doc, Path::new("/d")).unwrap_err().to_string();
             assert!(error.contains("socketfile"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn queues_published_alone_default_the_other_to_one() {
+        let mut doc = json!({
+            "containerId": "abc", "ifName": "net1",
+            "config": {"iftype": "memif", "memif": {"role": "slave", "rxQueues": 2}},
+            "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:01"}],
+                         "ips": [{"address": "10.0.0.2/8"}]}
+        });
+        assert_eq!(parse(&doc, Path::new("/d")).unwrap().queues, Some((2, 1)));
+        doc["config"]["memif"]["txQueues"] = json!(0);
+        assert!(parse(&doc, Path::new("/d"))
+            .unwrap_err()
+            .to_string()
+            .contains("txQueues 0"));
+        doc["config"]["memif"] = json!({"role": "slave"});
+        assert_eq!(parse(&doc, Path::new("/d")).unwrap().queues, None);
+        // Names that make the default socket name: no way out, no panic.
+        doc["ifName"] = json!("x/../../..");
+        assert!(parse(&doc, Path::new("/d")).is_err());
+        doc["ifName"] = json!("net1");
+        doc["containerId"] = json!("ééééééééééééé/x");
+        assert_eq!(
+            parse(&doc, Path::new("/d")).unwrap().socket,
+            Path::new("/d/memif-éééééééééééé-net1.sock")
+        );
     }
 
     #[test]

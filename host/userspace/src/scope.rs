@@ -86,6 +86,10 @@ const OVSDB_TABLES: [(&str, &[&str]); 4] = [
 /// Interface types: memif through DPDK, vhost-user either way.
 const INTERFACE_TYPES: [&str; 3] = ["dpdk", "dpdkvhostuser", "dpdkvhostuserclient"];
 
+/// The most queues a memif port may poll: OVS's PMD threads poll every
+/// one of every port, whoever's pod it is.
+const MAX_MEMIF_QUEUES: u8 = 16;
+
 /// `net_memif` devargs keys (DPDK's memif PMD).
 const MEMIF_DEVARGS: [&str; 7] = [
     "role",
@@ -187,8 +191,11 @@ impl Scope {
                 }
                 "dpdk-devargs" => memif_devargs(value, &socket_is_ours)?,
                 // A memif port's rx queues (the ovs-dpdk engine's queue pairs).
-                "n_rxq" if value.parse::<u8>().is_ok_and(|n| n >= 1) => {}
-                "n_rxq" => return Err(format!("n_rxq {value:?} is not 1-255")),
+                "n_rxq"
+                    if value
+                        .parse::<u8>()
+                        .is_ok_and(|n| (1..=MAX_MEMIF_QUEUES).contains(&n)) => {}
+                "n_rxq" => return Err(format!("n_rxq {value:?} is not 1-{MAX_MEMIF_QUEUES}")),
                 other if self.wider.interface_options.iter().any(|o| o == other) => {}
                 other => return Err(format!("interface option {other:?} is outside the scope")),
             }
@@ -323,7 +330,7 @@ mod tests {
             (
                 json!([{"op": "insert", "table": "Interface", "row": {"name": "x", "type": "dpdk",
                 "options": ["map", [["n_rxq", "0"]]]}}]),
-                "n_rxq \"0\" is not 1-255",
+                "n_rxq \"0\" is not 1-16",
             ),
             (
                 json!([{"op": "update", "table": "Interface", "where": [], "row": {"options": ["map", [["vhost-server-path", "/etc/x"]]]}}]),
