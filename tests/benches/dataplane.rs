@@ -10,7 +10,9 @@
 //! OVS switches between them (NORMAL, MAC learned). veth: one thread sends UDP datagrams of the same
 //! frame size from one namespace, one receives them in the other.
 //! Then Debian's dpdk-testpmd, unmodified, txonly in one container and
-//! rxonly in another, over memif through the same OVS.
+//! rxonly in another, over memif through the same OVS; and iperf3 TCP
+//! between two containers whose memif interfaces are kernel TAPs
+//! (`userspace-app up --tap`).
 //! Rates are frames received per second; Gbit/s counts Ethernet frame
 //! bytes. Prints figures; asserts nothing about them.
 
@@ -24,7 +26,8 @@ use std::time::{Duration, Instant};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use integration_tests::{testpmd, Netns, Network, Ovs};
+use integration_tests::app::App;
+use integration_tests::{iperf3, testpmd, Netns, Network, Ovs};
 use memif::{Client, ClientConfig, Connection, RxMode};
 use vhost_user_net::VhostUserNet;
 
@@ -323,11 +326,32 @@ fn main() {
             r.mpps, r.gbps
         );
     }
+
+    // Ordinary programs: iperf3 TCP between two containers whose memif
+    // interfaces `userspace-app up --tap` gives to the kernel as TAPs.
+    let tap_ns: Vec<Netns> = (0..2).map(|_| Netns::new()).collect();
+    let server = memif_net.add("tapbenchsv0001", &tap_ns[0]).ok();
+    memif_net.add("tapbenchcl0001", &tap_ns[1]).ok();
+    let server_ip = server["ips"][0]["address"].as_str().unwrap();
+    let server_ip = server_ip.split('/').next().unwrap();
+    {
+        let _apps = (
+            App::start_tap(&tap_ns[0], &memif_net.dir("shared/tapbenchsv00")),
+            App::start_tap(&tap_ns[1], &memif_net.dir("shared/tapbenchcl00")),
+        );
+        let (bps, _) = iperf3::tcp(&tap_ns[0], &tap_ns[1], server_ip, 5);
+        println!(
+            "\niperf3 TCP over TAP (userspace-app up --tap) over memif, 5 s: {:.2} Gbit/s",
+            bps / 1e9
+        );
+    }
     for id in [
         "benchtx0000001",
         "benchrx0000001",
         "pmdbenchtx0001",
         "pmdbenchrx0001",
+        "tapbenchsv0001",
+        "tapbenchcl0001",
     ] {
         memif_net.del(id).ok();
     }

@@ -24,7 +24,16 @@ impl App {
     /// Like [`App::start`], with more options before `up` (e.g.
     /// `--annotations FILE`).
     pub fn start_with(netns: &Netns, dir: &Path, options: &[&str]) -> App {
-        let app = App::spawn_with(netns, dir, options);
+        App::start_up(netns, dir, options, &[])
+    }
+
+    /// `up --tap`: the interfaces as kernel TAP devices in `netns`.
+    pub fn start_tap(netns: &Netns, dir: &Path) -> App {
+        App::start_up(netns, dir, &[], &["--tap"])
+    }
+
+    fn start_up(netns: &Netns, dir: &Path, options: &[&str], up_options: &[&str]) -> App {
+        let app = App::spawn_with(netns, dir, options, up_options);
         let out = app.command(&["wait", "--timeout-secs", "15"]);
         assert!(
             out.0,
@@ -37,10 +46,10 @@ impl App {
 
     /// Starts `up` and waits only until it answers on its control socket.
     pub fn spawn(netns: &Netns, dir: &Path) -> App {
-        App::spawn_with(netns, dir, &[])
+        App::spawn_with(netns, dir, &[], &[])
     }
 
-    fn spawn_with(netns: &Netns, dir: &Path, options: &[&str]) -> App {
+    fn spawn_with(netns: &Netns, dir: &Path, options: &[&str], up_options: &[&str]) -> App {
         let child = Command::new("ip")
             .args(["netns", "exec", &netns.name])
             .arg(app_binary())
@@ -48,6 +57,7 @@ impl App {
             .arg(dir)
             .args(options)
             .arg("up")
+            .args(up_options)
             .env(
                 "USERSPACE_APP_LOG",
                 std::env::var("USERSPACE_APP_LOG").unwrap_or_else(|_| "warn".into()),

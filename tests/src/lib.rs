@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod component;
+pub mod iperf3;
 pub mod kube_api;
 pub mod testpmd;
 

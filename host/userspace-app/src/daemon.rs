@@ -20,6 +20,7 @@ use crate::ctl::{PendingRequest, Request};
 use crate::port::{Counters, Listener, Port};
 use crate::spec::{InterfaceSpec, Kind, Role};
 use crate::stack::{Event, Stack};
+use crate::tap::Tap;
 
 const RETRY: Duration = Duration::from_millis(200);
 const BURST: usize = 64;
@@ -46,6 +47,9 @@ enum PingEnd {
 struct Interface {
     spec: InterfaceSpec,
     stack: Stack,
+    /// `--tap`: the kernel device frames go to and come from, instead of
+    /// our own stack.
+    tap: Option<Tap>,
     link: Link,
     /// Server role: our listening socket, shared with the connector.
     listener: Option<Arc<Listener>>,
@@ -105,18 +109,25 @@ const MAX_OPERATIONS: usize = 32;
 const ACCEPTS_PER_PASS: usize = 8;
 
 impl Daemon {
-    pub fn new(specs: Vec<InterfaceSpec>, ctl_path: &Path) -> Result<Daemon> {
+    /// With `tap`, each interface gets a kernel TAP device (made here,
+    /// before anything is served, so that a failure is an error at start).
+    pub fn new(specs: Vec<InterfaceSpec>, ctl_path: &Path, tap: bool) -> Result<Daemon> {
+        let taps = specs
+            .iter()
+            .map(|spec| tap.then(|| Tap::create(spec)).transpose())
+            .collect::<Result<Vec<_>>>()?;
         let _ = std::fs::remove_file(ctl_path);
         let ctl = UnixListener::bind(ctl_path)
             .with_context(|| format!("control socket {}", ctl_path.display()))?;
         ctl.set_nonblocking(true)?;
         let mut ifaces = Vec::new();
-        for spec in specs {
+        for (spec, tap) in specs.into_iter().zip(taps) {
             let listener = Listener::bind(&spec)
                 .with_context(|| format!("interface {}", spec.if_name))?
                 .map(Arc::new);
             ifaces.push(Interface {
                 stack: Stack::new(spec.mac, spec.address),
+                tap,
                 link: Link::Down {
                     since: Instant::now(),
                     reason: "not connected yet".into(),
@@ -191,6 +202,9 @@ impl Daemon {
                 .map(|r| PollFd::new(r.stream(), PollFlags::IN)),
         );
         for iface in &self.ifaces {
+            if let Some(tap) = &iface.tap {
+                fds.push(PollFd::from_borrowed_fd(tap.fd(), PollFlags::IN));
+            }
             if let Link::Up(port) = &iface.link {
                 let wake = port.wake_fds();
                 fds.extend(
@@ -253,6 +267,11 @@ impl Daemon {
     fn service_links(&mut self) {
         for (index, iface) in self.ifaces.iter_mut().enumerate() {
             let Link::Up(port) = &mut iface.link else {
+                // What the kernel sends while the link is down is lost, as
+                // on a NIC without carrier.
+                if let Some(tap) = &mut iface.tap {
+                    while tap.read_burst(BURST, |_| {}) > 0 {}
+                }
                 continue;
             };
             if let Some(reason) = port.gone() {
@@ -263,6 +282,14 @@ impl Daemon {
                     reason: format!("disconnected: {reason}"),
                     last_error: String::new(),
                 };
+                continue;
+            }
+            if let Some(tap) = &mut iface.tap {
+                port.rx_all(BURST, |frame| tap.write(frame));
+                while tap.read_burst(BURST, |frames| {
+                    port.tx(frames);
+                }) == BURST
+                {}
                 continue;
             }
             let mut replies: Vec<Vec<u8>> = Vec::new();
@@ -361,6 +388,13 @@ impl Daemon {
                         &json!({"error": format!("no interface has a route to {dst}")}),
                     );
                 };
+                if let Some(tap) = &self.ifaces[iface].tap {
+                    let error = format!(
+                        "{} is a TAP device (--tap): the kernel answers for it, ping with ping(8)",
+                        tap.name()
+                    );
+                    return answer(&mut stream, &json!({ "error": error }));
+                }
                 let spec = &self.ifaces[iface].spec;
                 let next_hop = if spec.on_link(dst) {
                     dst
@@ -547,6 +581,7 @@ impl Daemon {
                     "drops": counters.drops,
                     "arp_replies": i.stack.arp_replies_sent,
                     "echo_replies": i.stack.echo_replies_sent,
+                    "tap": i.tap.as_ref().map(|t| t.name()),
                     "neighbours": neighbours,
                 })
             })

@@ -226,6 +226,7 @@ mod tests {
             address: "10.0.0.2".parse().unwrap(),
             prefix_len: 24,
             gateway: None,
+            routes: Vec::new(),
         }
     }
 

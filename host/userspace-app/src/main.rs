@@ -14,6 +14,7 @@ mod dpdk_args;
 mod port;
 mod spec;
 mod stack;
+mod tap;
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -53,7 +54,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Bring the interfaces up and serve them until SIGTERM / SIGINT.
-    Up,
+    Up {
+        /// Give each interface to the kernel as a TAP device named as its
+        /// CNI ifname, with its address, MAC and routes, so that ordinary
+        /// programs use it (needs /dev/net/tun and CAP_NET_ADMIN); the
+        /// devices go away with the app.
+        #[arg(long)]
+        tap: bool,
+    },
     /// Ping an address through the userspace interfaces.
     Ping {
         address: std::net::Ipv4Addr,
@@ -137,7 +145,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| cli.dir.join("userspace-app.ctl"));
     match cli.command {
-        Command::Up => {
+        Command::Up { tap } => {
             let specs = spec::load(&cli.dir, &cli.annotations)?;
             for s in &specs {
                 tracing::info!(interface = %s.if_name, address = %s.cidr(), socket = %s.socket.display(), "interface");
@@ -147,7 +155,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 signal_hook::low_level::pipe::register(signal, stop_tx.try_clone()?)
                     .context("install the signal handler")?;
             }
-            let mut daemon = daemon::Daemon::new(specs, &ctl)?;
+            let mut daemon = daemon::Daemon::new(specs, &ctl, tap)?;
             daemon.run(std::os::fd::AsFd::as_fd(&stop_rx))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -21,6 +21,15 @@ pub enum Kind {
     VhostUser,
 }
 
+/// A route of the IPAM result (IPv4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub dst: Ipv4Addr,
+    pub prefix_len: u8,
+    /// The route's `gw`, else the address's gateway; none: on the link.
+    pub gateway: Option<Ipv4Addr>,
+}
+
 /// One interface to bring up.
 #[derive(Debug, Clone)]
 pub struct InterfaceSpec {
@@ -40,6 +49,7 @@ pub struct InterfaceSpec {
     pub address: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Option<Ipv4Addr>,
+    pub routes: Vec<Route>,
 }
 
 impl InterfaceSpec {
@@ -197,11 +207,32 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         .with_context(|| format!("interface {if_name}: the IPAM result has no IPv4 address"))?;
     let (address, prefix_len) = ip["address"]
         .as_str()
-        .and_then(|a| a.split_once('/'))
-        .and_then(|(a, p)| Some((a.parse().ok()?, p.parse().ok()?)))
-        .filter(|(_, p): &(Ipv4Addr, u8)| *p <= 32)
+        .and_then(cidr)
         .with_context(|| format!("interface {if_name}: bad address {}", ip["address"]))?;
     let gateway = ip["gateway"].as_str().and_then(|g| g.parse().ok());
+    let mut routes = Vec::new();
+    for route in result["routes"].as_array().into_iter().flatten() {
+        let Some(dst) = route["dst"].as_str() else {
+            bail!("interface {if_name}: a route without dst: {route}");
+        };
+        if dst.contains(':') {
+            continue; // IPv6: the interface carries IPv4 only
+        }
+        let (dst, prefix_len) =
+            cidr(dst).with_context(|| format!("interface {if_name}: bad route dst {dst:?}"))?;
+        let gateway = match route["gw"].as_str() {
+            Some(gw) => Some(
+                gw.parse()
+                    .with_context(|| format!("interface {if_name}: bad route gw {gw:?}"))?,
+            ),
+            None => gateway,
+        };
+        routes.push(Route {
+            dst,
+            prefix_len,
+            gateway,
+        });
+    }
     let mac_text = ip["interface"]
         .as_u64()
         .and_then(|i| result["interfaces"][i as usize]["mac"].as_str())
@@ -231,8 +262,16 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         address,
         prefix_len,
         gateway,
+        routes,
         if_name,
     })
+}
+
+/// `a.b.c.d/n`.
+fn cidr(text: &str) -> Option<(Ipv4Addr, u8)> {
+    let (address, prefix) = text.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok()?;
+    (prefix <= 32).then_some((address.parse().ok()?, prefix))
 }
 
 /// A `socketfile` as the plugin publishes it: a file name in the mapped
@@ -283,6 +322,7 @@ mod tests {
         );
         assert_eq!(spec.mac, [2, 0x11, 0x22, 0x33, 0x44, 0x55]);
         assert_eq!(spec.cidr(), "192.168.210.2/24");
+        assert!(spec.routes.is_empty());
         assert!(spec.on_link("192.168.210.9".parse().unwrap()));
         assert!(!spec.on_link("192.168.211.9".parse().unwrap()));
     }
@@ -345,6 +385,34 @@ mod tests {
             let error = parse(&doc, Path::new("/d")).unwrap_err().to_string();
             assert!(error.contains("socketfile"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn routes_take_the_addresss_gateway_unless_they_name_one() {
+        let doc = json!({
+            "containerId": "abc", "ifName": "net1",
+            "config": {"iftype": "memif", "memif": {"role": "slave"}},
+            "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:01"}],
+                         "ips": [{"address": "10.0.0.2/24", "gateway": "10.0.0.1"}],
+                         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.9.0.0/16", "gw": "10.0.0.9"},
+                                    {"dst": "fd00::/8"}]}
+        });
+        let spec = parse(&doc, Path::new("/d")).unwrap();
+        assert_eq!(
+            spec.routes,
+            [
+                Route {
+                    dst: Ipv4Addr::UNSPECIFIED,
+                    prefix_len: 0,
+                    gateway: Some("10.0.0.1".parse().unwrap())
+                },
+                Route {
+                    dst: "10.9.0.0".parse().unwrap(),
+                    prefix_len: 16,
+                    gateway: Some("10.0.0.9".parse().unwrap())
+                },
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! `up --tap`: a kernel TAP device per interface, in the container's
+//! network namespace, named as the CNI ifname and carrying the IPAM
+//! address, MAC and routes, so that ordinary socket programs use the
+//! userspace interface. The daemon moves frames between the TAP and the
+//! memif or vhost-user rings. The device is not persistent: it goes away
+//! with the app's file descriptor.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::mem::zeroed;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{bail, Context, Result};
+
+use crate::spec::{InterfaceSpec, Route};
+
+/// The largest frame read from the TAP (its MTU is the kernel's 1500).
+const MAX_FRAME: usize = 9216;
+
+pub struct Tap {
+    file: File,
+    name: String,
+    /// Reused read buffers, one per frame of a burst.
+    buffers: Vec<Vec<u8>>,
+}
+
+impl Tap {
+    /// Creates the TAP for `spec` in the current network namespace, with
+    /// its MAC, address, routes, and up.
+    pub fn create(spec: &InterfaceSpec) -> Result<Tap> {
+        let name = &spec.if_name;
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ || !name.is_ascii() {
+            bail!("interface {name:?}: not a kernel interface name (1-15 ASCII bytes)");
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")
+            .context("open /dev/net/tun (a TAP needs it and CAP_NET_ADMIN)")?;
+        let mut request = ifreq(name);
+        request.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads an ifreq, which `request` is, for the
+        // duration of the call.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut request) };
+        check(rc, || format!("create TAP {name}"))?;
+        let tap = Tap {
+            file,
+            name: name.clone(),
+            buffers: Vec::new(),
+        };
+        let control = control_socket()?;
+
+        let mut request = ifreq(name);
+        // SAFETY: writing plain-data fields of the union member SIOCSIFHWADDR reads.
+        unsafe {
+            request.ifr_ifru.ifru_hwaddr.sa_family = libc::ARPHRD_ETHER;
+            for (slot, byte) in request
+                .ifr_ifru
+                .ifru_hwaddr
+                .sa_data
+                .iter_mut()
+                .zip(spec.mac)
+            {
+                *slot = byte as libc::c_char;
+            }
+        }
+        tap.ioctl(&control, libc::SIOCSIFHWADDR, &mut request, "set its MAC")?;
+
+        let mut request = ifreq(name);
+        request.ifr_ifru.ifru_addr = sockaddr(spec.address);
+        tap.ioctl(&control, libc::SIOCSIFADDR, &mut request, "set its address")?;
+        let mut request = ifreq(name);
+        request.ifr_ifru.ifru_netmask = sockaddr(netmask(spec.prefix_len));
+        tap.ioctl(
+            &control,
+            libc::SIOCSIFNETMASK,
+            &mut request,
+            "set its netmask",
+        )?;
+
+        let mut request = ifreq(name);
+        request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        tap.ioctl(&control, libc::SIOCSIFFLAGS, &mut request, "bring it up")?;
+
+        for route in &spec.routes {
+            tap.add_route(&control, route)?;
+        }
+        Ok(tap)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// Reads up to `burst` frames the kernel sent, without blocking, and
+    /// hands them to `f` at once.
+    pub fn read_burst(&mut self, burst: usize, f: impl FnOnce(&[&[u8]])) -> usize {
+        let mut lengths = Vec::with_capacity(burst);
+        while lengths.len() < burst {
+            if self.buffers.len() <= lengths.len() {
+                self.buffers.push(vec![0; MAX_FRAME]);
+            }
+            match self.file.read(&mut self.buffers[lengths.len()]) {
+                Ok(n) if n > 0 => lengths.push(n),
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break, // WouldBlock, or the device is gone
+            }
+        }
+        let frames: Vec<&[u8]> = lengths
+            .iter()
+            .zip(&self.buffers)
+            .map(|(&n, buffer)| &buffer[..n])
+            .collect();
+        if !frames.is_empty() {
+            f(&frames);
+        }
+        frames.len()
+    }
+
+    /// Gives a received frame to the kernel; dropped when its queue is
+    /// full, as a NIC would.
+    pub fn write(&mut self, frame: &[u8]) {
+        let _ = self.file.write(frame);
+    }
+
+    fn add_route(&self, control: &OwnedFd, route: &Route) -> Result<()> {
+        // SAFETY: rtentry is plain data; all-zero is its empty value.
+        let mut entry: libc::rtentry = unsafe { zeroed() };
+        entry.rt_dst = sockaddr(route.dst);
+        entry.rt_genmask = sockaddr(netmask(route.prefix_len));
+        entry.rt_flags = libc::RTF_UP;
+        if let Some(gateway) = route.gateway {
+            entry.rt_gateway = sockaddr(gateway);
+            entry.rt_flags |= libc::RTF_GATEWAY;
+        }
+        let mut device = std::ffi::CString::new(self.name.as_str())?.into_bytes_with_nul();
+        entry.rt_dev = device.as_mut_ptr().cast();
+        // SAFETY: SIOCADDRT reads an rtentry and the NUL-terminated device
+        // name it points to, both alive for the call.
+        let rc = unsafe { libc::ioctl(control.as_raw_fd(), libc::SIOCADDRT, &entry) };
+        check(rc, || {
+            format!(
+                "TAP {}: add the route {}/{} via {:?}",
+                self.name, route.dst, route.prefix_len, route.gateway
+            )
+        })
+    }
+
+    fn ioctl(
+        &self,
+        control: &OwnedFd,
+        request: libc::c_ulong,
+        ifr: &mut libc::ifreq,
+        what: &str,
+    ) -> Result<()> {
+        // SAFETY: each request used here reads or writes one ifreq, which
+        // `ifr` is, for the duration of the call.
+        let rc = unsafe { libc::ioctl(control.as_raw_fd(), request, ifr as *mut libc::ifreq) };
+        check(rc, || format!("TAP {}: {what}", self.name))
+    }
+}
+
+fn ifreq(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain data; all-zero is its empty value.
+    let mut request: libc::ifreq = unsafe { zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+        *slot = byte as libc::c_char;
+    }
+    request
+}
+
+fn sockaddr(address: Ipv4Addr) -> libc::sockaddr {
+    let inet = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(address).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in and sockaddr are the same size, the kernel's
+    // view of an AF_INET address.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(inet) }
+}
+
+fn netmask(prefix_len: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix_len as u32).unwrap_or(0))
+}
+
+fn control_socket() -> Result<OwnedFd> {
+    rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )
+    .context("a socket for interface ioctls")
+}
+
+fn check(rc: libc::c_int, what: impl FnOnce() -> String) -> Result<()> {
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(what);
+    }
+    Ok(())
+}
