@@ -34,9 +34,21 @@ pub fn tcp(server: &Netns, client: &Netns, address: &str, seconds: u32) -> (f64,
     // Ready when a client gets through: the server binds in its own time.
     let deadline = Instant::now() + Duration::from_secs(15);
     let report = loop {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &client.name, "iperf3", "-J", "-c", address])
-            .args(["-t", &seconds.to_string()])
+        // A client whose connection stalls would wait forever for the
+        // server's results: bound it.
+        let out = Command::new("timeout")
+            .arg((seconds + 20).to_string())
+            .args([
+                "ip",
+                "netns",
+                "exec",
+                &client.name,
+                "iperf3",
+                "-J",
+                "-c",
+                address,
+            ])
+            .args(["--connect-timeout", "3000", "-t", &seconds.to_string()])
             .output()
             .expect("run iperf3 -c");
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);

@@ -22,7 +22,7 @@ fn ip_json(ns: &Netns, args: &[&str]) -> Option<Value> {
 
 #[test]
 fn iperf3_and_ping_run_over_memif_through_ovs_on_tap_devices() {
-    tap_pair(Network::memif(Ovs::shared()), "memif", "tapm");
+    tap_pair(Network::memif(Ovs::shared()), "memif", "tapm", true);
 }
 
 #[test]
@@ -31,14 +31,32 @@ fn iperf3_and_ping_run_over_vhost_user_through_ovs_on_tap_devices() {
         Network::vhostuser(Ovs::shared(), Some("client")),
         "vhost-user",
         "tapv",
+        false,
     );
 }
 
 /// Two containers on `net`, each `userspace-app up --tap`: the TAP is the
 /// attachment's interface, ping(8) and iperf3 run over it, and it goes
-/// away with the app.
-fn tap_pair(net: Network, kind: &str, tag: &str) {
+/// away with the app. With `primary`, the first container already has a
+/// default route (a pod's primary network, eth0), which stays.
+fn tap_pair(net: Network, kind: &str, tag: &str, primary: bool) {
     let (ns1, ns2) = (Netns::new(), Netns::new());
+    if primary {
+        for args in [
+            "link add eth0 type veth peer name eth0-peer",
+            "addr add 192.0.2.10/24 dev eth0",
+            "link set eth0 up",
+            "link set eth0-peer up",
+            "route add default via 192.0.2.1 dev eth0",
+        ] {
+            let status = Command::new("ip")
+                .args(["-n", &ns1.name])
+                .args(args.split(' '))
+                .status()
+                .unwrap();
+            assert!(status.success(), "ip {args}");
+        }
+    }
     let (id1, id2) = (format!("{tag}one0000001"), format!("{tag}two0000001"));
     let r1 = net.add(&id1, &ns1).ok();
     net.add(&id2, &ns2).ok();
@@ -64,8 +82,12 @@ fn tap_pair(net: Network, kind: &str, tag: &str) {
         );
         assert!(link[0]["flags"].to_string().contains("UP"), "{link}");
         let routes = ip_json(&ns1, &["route", "show", "default"]).unwrap();
-        assert_eq!(routes[0]["dev"], "net1", "{routes}");
-        assert_eq!(routes[0]["gateway"], r1["ips"][0]["gateway"], "{routes}");
+        if primary {
+            assert_eq!(routes[0]["dev"], "eth0", "the primary's stays: {routes}");
+        } else {
+            assert_eq!(routes[0]["dev"], "net1", "{routes}");
+            assert_eq!(routes[0]["gateway"], r1["ips"][0]["gateway"], "{routes}");
+        }
 
         // ping(8), the kernel's, both ARP and ICMP through OVS.
         let out = Command::new("ip")

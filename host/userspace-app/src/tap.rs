@@ -132,6 +132,18 @@ impl Tap {
     }
 
     fn add_route(&self, control: &OwnedFd, route: &Route) -> Result<()> {
+        // A pod's primary network has its default route already; as `ip
+        // route add` would, the secondary network's does not go next to
+        // it (the kernel's ioctl would add a second one).
+        if route_exists(route.dst, netmask(route.prefix_len)) {
+            tracing::warn!(
+                tap = %self.name,
+                "a route to {}/{} exists already: left as it is",
+                route.dst,
+                route.prefix_len
+            );
+            return Ok(());
+        }
         // SAFETY: rtentry is plain data; all-zero is its empty value.
         let mut entry: libc::rtentry = unsafe { zeroed() };
         entry.rt_dst = sockaddr(route.dst);
@@ -166,6 +178,22 @@ impl Tap {
         let rc = unsafe { libc::ioctl(control.as_raw_fd(), request, ifr as *mut libc::ifreq) };
         check(rc, || format!("TAP {}: {what}", self.name))
     }
+}
+
+/// Whether this network namespace's main table has a route to `dst` with
+/// `mask` (`/proc/self/net/route`: addresses as the kernel's be32 printed
+/// as a native-endian hex number).
+fn route_exists(dst: Ipv4Addr, mask: Ipv4Addr) -> bool {
+    let table = std::fs::read_to_string("/proc/self/net/route").unwrap_or_default();
+    let address = |hex: &str| {
+        u32::from_str_radix(hex, 16)
+            .ok()
+            .map(|v| Ipv4Addr::from(v.to_ne_bytes()))
+    };
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 7 && address(fields[1]) == Some(dst) && address(fields[7]) == Some(mask)
+    })
 }
 
 fn ifreq(name: &str) -> libc::ifreq {
