@@ -5,7 +5,8 @@
 //! runtime does: the first (ptp + host-local) makes `eth0`, the second is
 //! the plugin with `examples/kubernetes/nad-ovs-dpdk-memif.yaml`'s config,
 //! authenticating with Multus's credentials under Multus's ClusterRole.
-//! The pods are `examples/kubernetes/pod-memif.yaml`'s.
+//! The pods are `examples/kubernetes/pod-memif.yaml`'s, and
+//! `pod-tap-sidecar.yaml`'s (its workload container on the node's image).
 //!
 //! Multus is not here (it cannot be built offline): containerd calls the
 //! plugin itself, for every pod, as `eth1`. What Multus would add: the
@@ -119,7 +120,20 @@ impl Node {
     /// Runs `command` in the pod's container as `kubectl exec` would:
     /// (succeeded, stdout and stderr).
     fn exec(&self, pod: &Value, exec_id: &str, command: &[&str]) -> (bool, String) {
-        let container = pod["status"]["containerStatuses"][0]["containerID"]
+        let first = pod["status"]["containerStatuses"][0]["name"]
+            .as_str()
+            .unwrap();
+        self.exec_in(pod, first, exec_id, command)
+    }
+
+    /// [`Node::exec`] in the pod's container named `name`.
+    fn exec_in(&self, pod: &Value, name: &str, exec_id: &str, command: &[&str]) -> (bool, String) {
+        let statuses = pod["status"]["containerStatuses"].as_array().unwrap();
+        let status = statuses
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no container {name} in {statuses:?}"));
+        let container = status["containerID"]
             .as_str()
             .unwrap()
             .trim_start_matches("containerd://");
@@ -382,6 +396,76 @@ fn two_example_pods_on_a_real_kubelet_ping_over_memif_and_leave_nothing() {
         );
     }
 
+    // examples/kubernetes/pod-tap-sidecar.yaml: `userspace-app up --tap`
+    // as a sidecar gives the pod's memif to the kernel; the kernel's ping
+    // (busybox's) in the pod reaches the first pod through OVS-DPDK. Its
+    // workload container runs the node's image instead of iperf3's, which
+    // no registry here serves.
+    let mut tap_pod =
+        manifests(&workspace().join("examples/kubernetes/pod-tap-sidecar.yaml")).remove(0);
+    tap_pod["spec"]["nodeName"] = json!(NODE);
+    let workload = &mut tap_pod["spec"]["containers"][1];
+    assert_eq!(workload["name"], "app");
+    workload["image"] = json!("localhost/userspace-app:latest");
+    workload["imagePullPolicy"] = json!("IfNotPresent");
+    // A sleep that stops on SIGTERM (as PID 1 it would not by default,
+    // and the pod would take its whole grace period to go).
+    workload["command"] = json!([
+        "/bin/sh",
+        "-c",
+        "trap 'exit 0' TERM; /bin/busybox sleep 3600 & wait"
+    ]);
+    workload.as_object_mut().unwrap().remove("args");
+    let (code, created) = api.admin("POST", "/api/v1/namespaces/default/pods", Some(&tap_pod));
+    assert_eq!(code, 201, "{created}");
+    let tap_uid = created["metadata"]["uid"].as_str().unwrap().to_string();
+    node.pods.push(("tap-sidecar".to_string(), tap_uid.clone()));
+    let mut pod = Value::Null;
+    wait_for_within("pod tap-sidecar running with its entry", 90, || {
+        pod = api.pod("default", "tap-sidecar");
+        pod["status"]["phase"] == "Running"
+            && pod["status"]["containerStatuses"]
+                .as_array()
+                .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c["started"] == true))
+            && annotations(&pod).contains_key(DATA)
+    });
+    let entries: Vec<Value> = serde_json::from_str(&annotations(&pod)[DATA]).unwrap();
+    let tap_address = entries[0]["ipResult"]["ips"][0]["address"]
+        .as_str()
+        .unwrap();
+    container_ids.push(entries[0]["containerId"].as_str().unwrap().to_string());
+    uids.push(tap_uid);
+    // The sidecar's TAP, eth1, carries the attachment's address (the
+    // sidecar makes it once its memif is connected: wait for that).
+    let (ok, out) = node.exec_in(
+        &pod,
+        "userspace-tap",
+        "tapwait",
+        &["/userspace-app", "--ctl", "/tmp/app.ctl", "wait"],
+    );
+    assert!(ok, "the sidecar's memif did not connect: {out}");
+    let (ok, out) = node.exec_in(
+        &pod,
+        "app",
+        "tapaddr",
+        &["/bin/busybox", "ip", "-o", "addr", "show", "dev", "eth1"],
+    );
+    assert!(
+        ok && out.contains(tap_address),
+        "eth1 in the workload container: {out}"
+    );
+    let (ok, out) = node.exec_in(
+        &pod,
+        "userspace-tap",
+        "tapping",
+        &["/bin/busybox", "ping", "-c", "3", "-W", "2", &addresses[0]],
+    );
+    assert!(
+        ok && out.contains("3 packets received"),
+        "kernel ping over the TAP: {out}"
+    );
+
+    let names = [names[0], names[1], "tap-sidecar"];
     for name in names {
         api.delete_pod_gracefully("default", name);
     }
