@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::ctl::{PendingRequest, Request};
 use crate::port::{Counters, Listener, Port};
-use crate::spec::{InterfaceSpec, Kind, Role};
+use crate::spec::{mac_text, InterfaceSpec, Kind, Role};
 use crate::stack::{Event, Stack};
 use crate::tap::Tap;
 
@@ -588,13 +588,6 @@ impl Daemon {
             .collect();
         json!({ "interfaces": interfaces })
     }
-}
-
-fn mac_text(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 /// Keeps trying to bring the interface up (connecting as client, or

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::spec::{InterfaceSpec, Kind, Role};
+use crate::spec::{mac_text, InterfaceSpec, Kind, Role};
 
 /// `sun_path` holds 108 bytes with its terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
@@ -197,13 +197,6 @@ fn file_prefix(container_id: &str) -> String {
     } else {
         format!("userspace-{id}")
     }
-}
-
-fn mac_text(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 #[cfg(test)]

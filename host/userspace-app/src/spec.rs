@@ -290,6 +290,14 @@ fn socket_file(if_name: &str, value: &Value) -> Result<Option<String>> {
     Ok(Some(file.clone()))
 }
 
+/// `02:00:5e:00:00:01`.
+pub fn mac_text(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
     let mut parts = text.split(':');
