@@ -80,9 +80,12 @@ fn tap_pair(net: Network, kind: &str, tag: &str, primary: bool) {
             cidr1,
             "{link}"
         );
-        assert!(link[0]["flags"].to_string().contains("UP"), "{link}");
+        let flags = link[0]["flags"].as_array().unwrap();
+        assert!(flags.contains(&"UP".into()), "{link}");
+        assert!(flags.contains(&"MULTICAST".into()), "flags kept: {link}");
         let routes = ip_json(&ns1, &["route", "show", "default"]).unwrap();
         if primary {
+            assert_eq!(routes.as_array().unwrap().len(), 1, "one default: {routes}");
             assert_eq!(routes[0]["dev"], "eth0", "the primary's stays: {routes}");
         } else {
             assert_eq!(routes[0]["dev"], "net1", "{routes}");
@@ -112,6 +115,22 @@ fn tap_pair(net: Network, kind: &str, tag: &str, primary: bool) {
         // The app's own ping is the kernel's job here, and says so.
         let (code, text) = a2.command_status(&["ping", address1, "-c", "1"]);
         assert!(code == Some(2) && text.contains("ping(8)"), "{text}");
+
+        // A TAP deleted under the app stops it (its container restarts
+        // it) instead of leaving it spinning on a dead descriptor.
+        let status = Command::new("ip")
+            .args(["-n", &ns2.name, "link", "del", "net1"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while a2.command(&["show"]).0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the app outlived its TAP"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
     // The TAP went away with the app.
     assert!(

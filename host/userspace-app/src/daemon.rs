@@ -24,6 +24,10 @@ use crate::tap::Tap;
 
 const RETRY: Duration = Duration::from_millis(200);
 const BURST: usize = 64;
+/// Bursts moved per interface and direction in one pass of the loop, so
+/// that a flood on one cannot keep the loop from the others, the control
+/// socket or a signal.
+const BURSTS_PER_PASS: usize = 16;
 
 enum Link {
     Down {
@@ -157,24 +161,11 @@ impl Daemon {
 
     /// Runs until `stop` becomes readable (a signal arrived).
     pub fn run(&mut self, stop: BorrowedFd<'_>) -> Result<()> {
-        loop {
-            self.connect_links();
-            let busy =
-                !self.pings.is_empty() || !self.waiters.is_empty() || !self.requests.is_empty();
-            let timeout = if busy {
-                Duration::from_millis(5)
-            } else {
-                RETRY
-            };
-            if self.wait(stop, timeout)? {
-                break;
-            }
-            self.service_links();
-            self.accept_requests();
-            self.progress_pings();
-            self.answer_waiters();
+        let served = self.serve(stop);
+        match &served {
+            Ok(()) => tracing::info!("stopping"),
+            Err(e) => tracing::error!("stopping: {e:#}"),
         }
-        tracing::info!("stopping");
         for iface in self.ifaces.drain(..) {
             if let Link::Up(port) = iface.link {
                 port.close("userspace-app stopping");
@@ -186,7 +177,32 @@ impl Daemon {
             }
         }
         let _ = std::fs::remove_file(&self.ctl_path);
-        Ok(())
+        served
+    }
+
+    /// The poll loop, until `stop` or an error.
+    fn serve(&mut self, stop: BorrowedFd<'_>) -> Result<()> {
+        // A queue that gave its whole share of a pass may hold more.
+        let mut more = false;
+        loop {
+            self.connect_links();
+            let busy =
+                !self.pings.is_empty() || !self.waiters.is_empty() || !self.requests.is_empty();
+            let timeout = if more {
+                Duration::ZERO
+            } else if busy {
+                Duration::from_millis(5)
+            } else {
+                RETRY
+            };
+            if self.wait(stop, timeout)? {
+                return Ok(());
+            }
+            more = self.service_links()?;
+            self.accept_requests();
+            self.progress_pings();
+            self.answer_waiters();
+        }
     }
 
     /// Sleeps until something happens; true when asked to stop.
@@ -249,6 +265,9 @@ impl Daemon {
                         iface.connects += 1;
                         // Announce ourselves so the vSwitch learns our MAC.
                         port.tx(&[&iface.stack.arp_request(iface.spec.address)]);
+                        if let Some(tap) = &iface.tap {
+                            tap.set_carrier(true);
+                        }
                         iface.link = Link::Up(port);
                         iface.connector = None;
                         break;
@@ -264,18 +283,28 @@ impl Daemon {
         }
     }
 
-    fn service_links(&mut self) {
+    /// Moves frames; true when a queue may hold more. An error is a TAP
+    /// that is gone (the app then stops: its container restarts it).
+    fn service_links(&mut self) -> Result<bool> {
+        let mut more = false;
         for (index, iface) in self.ifaces.iter_mut().enumerate() {
             let Link::Up(port) = &mut iface.link else {
                 // What the kernel sends while the link is down is lost, as
                 // on a NIC without carrier.
                 if let Some(tap) = &mut iface.tap {
-                    while tap.read_burst(BURST, |_| {}) > 0 {}
+                    for _ in 0..BURSTS_PER_PASS {
+                        if tap.read_burst(BURST, |_| {})? < BURST {
+                            break;
+                        }
+                    }
                 }
                 continue;
             };
             if let Some(reason) = port.gone() {
                 tracing::warn!(interface = %iface.spec.if_name, "disconnected: {reason}");
+                if let Some(tap) = &iface.tap {
+                    tap.set_carrier(false);
+                }
                 iface.past.add(port.counters());
                 iface.link = Link::Down {
                     since: Instant::now(),
@@ -285,17 +314,24 @@ impl Daemon {
                 continue;
             }
             if let Some(tap) = &mut iface.tap {
-                port.rx_all(BURST, |frame| tap.write(frame));
-                while tap.read_burst(BURST, |frames| {
-                    port.tx(frames);
-                }) == BURST
-                {}
+                more |= port.rx_all(BURST, |frame| tap.write(frame));
+                for _ in 0..BURSTS_PER_PASS {
+                    // Stop reading when the ring is full: the kernel's
+                    // queue holds the rest until the next pass.
+                    let mut full = false;
+                    let read = tap.read_burst(BURST, |frames| {
+                        full = port.tx(frames) < frames.len();
+                    })?;
+                    if read < BURST || full {
+                        break;
+                    }
+                }
                 continue;
             }
             let mut replies: Vec<Vec<u8>> = Vec::new();
             let mut echo_replies = Vec::new();
             let stack = &mut iface.stack;
-            port.rx_all(BURST, |frame| match stack.receive(frame) {
+            more |= port.rx_all(BURST, |frame| match stack.receive(frame) {
                 Event::Reply(reply) => replies.push(reply),
                 Event::EchoReply { ident, seq, from } => echo_replies.push((ident, seq, from)),
                 Event::Learned | Event::Ignored => {}
@@ -318,6 +354,7 @@ impl Daemon {
                 }
             }
         }
+        Ok(more)
     }
 
     /// Takes new control connections and whatever their requests have

@@ -62,6 +62,9 @@ fn vhost_config() -> vhost_user_net::Config {
     }
 }
 
+/// Bursts received per queue in one call of `rx_all`.
+const BURSTS_PER_PASS: usize = 16;
+
 /// The copy buffer's starting size: a jumbo frame.
 const MAX_FRAME_COPY: usize = 9216;
 
@@ -137,7 +140,11 @@ impl Port {
     /// frame is copied out of the shared memory before `f` sees it: the
     /// peer can still write there, and a frame must not change while it is
     /// parsed.
-    pub fn rx_all(&mut self, burst: usize, mut f: impl FnMut(&[u8])) {
+    ///
+    /// Returns whether a queue may hold more (it gave its whole share):
+    /// its interrupt is acknowledged, so the caller must come back without
+    /// waiting for another.
+    pub fn rx_all(&mut self, burst: usize, mut f: impl FnMut(&[u8])) -> bool {
         let mut copy = Vec::with_capacity(MAX_FRAME_COPY);
         let mut f = |frame: &[u8]| {
             copy.clear();
@@ -145,15 +152,19 @@ impl Port {
             f(&copy)
         };
         match self {
+            // At most `BURSTS_PER_PASS` bursts a queue: what is left waits
+            // for the next pass (the caller polls again at once).
             Port::Memif(c) => {
+                let mut more = false;
                 for q in 0..c.rx_queues() {
                     c.ack_interrupt(q);
-                    while c.rx_burst(q, burst, &mut f) == burst {}
+                    more |= (0..BURSTS_PER_PASS).all(|_| c.rx_burst(q, burst, &mut f) == burst);
                 }
+                more
             }
             Port::Vhost(v) => {
                 v.ack_interrupt();
-                while v.rx_burst(burst, &mut f) == burst {}
+                (0..BURSTS_PER_PASS).all(|_| v.rx_burst(burst, &mut f) == burst)
             }
         }
     }

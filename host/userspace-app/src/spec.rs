@@ -227,8 +227,11 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
             ),
             None => gateway,
         };
+        // The network's address, as the kernel wants it (10.9.1.0/16 is
+        // 10.9.0.0/16).
+        let mask = u32::MAX.checked_shl(32 - prefix_len as u32).unwrap_or(0);
         routes.push(Route {
-            dst,
+            dst: Ipv4Addr::from(u32::from(dst) & mask),
             prefix_len,
             gateway,
         });
@@ -402,7 +405,7 @@ mod tests {
             "config": {"iftype": "memif", "memif": {"role": "slave"}},
             "ipResult": {"interfaces": [{"name": "net1", "mac": "02:00:00:00:00:01"}],
                          "ips": [{"address": "10.0.0.2/24", "gateway": "10.0.0.1"}],
-                         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.9.0.0/16", "gw": "10.0.0.9"},
+                         "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.9.1.0/16", "gw": "10.0.0.9"},
                                     {"dst": "fd00::/8"}]}
         });
         let spec = parse(&doc, Path::new("/d")).unwrap();

@@ -31,8 +31,10 @@ impl Tap {
     /// its MAC, address, routes, and up.
     pub fn create(spec: &InterfaceSpec) -> Result<Tap> {
         let name = &spec.if_name;
-        if name.is_empty() || name.len() >= libc::IFNAMSIZ || !name.is_ascii() {
-            bail!("interface {name:?}: not a kernel interface name (1-15 ASCII bytes)");
+        // `%` would make the kernel pick a name of its own.
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ || !name.is_ascii() || name.contains('%')
+        {
+            bail!("interface {name:?}: not a kernel interface name (1-15 ASCII bytes, no %)");
         }
         let file = OpenOptions::new()
             .read(true)
@@ -41,7 +43,9 @@ impl Tap {
             .open("/dev/net/tun")
             .context("open /dev/net/tun (a TAP needs it and CAP_NET_ADMIN)")?;
         let mut request = ifreq(name);
-        request.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI) as libc::c_short;
+        // Exclusive: never attach to a persistent TAP someone left there.
+        request.ifr_ifru.ifru_flags =
+            (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_TUN_EXCL) as libc::c_short;
         // SAFETY: TUNSETIFF reads an ifreq, which `request` is, for the
         // duration of the call.
         let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &mut request) };
@@ -51,6 +55,8 @@ impl Tap {
             name: name.clone(),
             buffers: Vec::new(),
         };
+        // No carrier until the vSwitch's side is connected.
+        tap.set_carrier(false);
         let control = control_socket()?;
 
         let mut request = ifreq(name);
@@ -81,8 +87,12 @@ impl Tap {
             "set its netmask",
         )?;
 
+        // Up, keeping the flags the kernel gave it (multicast, broadcast).
         let mut request = ifreq(name);
-        request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        tap.ioctl(&control, libc::SIOCGIFFLAGS, &mut request, "read its flags")?;
+        // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+        let flags = unsafe { request.ifr_ifru.ifru_flags };
+        request.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
         tap.ioctl(&control, libc::SIOCSIFFLAGS, &mut request, "bring it up")?;
 
         for route in &spec.routes {
@@ -99,9 +109,22 @@ impl Tap {
         self.file.as_fd()
     }
 
+    /// The link state the kernel sees: on while the vSwitch's side is
+    /// connected, so that it does not route into a dead link. (Kernels
+    /// before 5.0 lack the ioctl: the carrier then stays on.)
+    pub fn set_carrier(&self, on: bool) {
+        let value = libc::c_int::from(on);
+        // SAFETY: TUNSETCARRIER reads one int, alive for the call.
+        let rc = unsafe { libc::ioctl(self.file.as_raw_fd(), libc::TUNSETCARRIER, &value) };
+        if rc < 0 {
+            tracing::debug!(tap = %self.name, "carrier: {}", std::io::Error::last_os_error());
+        }
+    }
+
     /// Reads up to `burst` frames the kernel sent, without blocking, and
-    /// hands them to `f` at once.
-    pub fn read_burst(&mut self, burst: usize, f: impl FnOnce(&[&[u8]])) -> usize {
+    /// hands them to `f` at once. An error is the device gone (deleted
+    /// under us): the caller must stop using it.
+    pub fn read_burst(&mut self, burst: usize, f: impl FnOnce(&[&[u8]])) -> std::io::Result<usize> {
         let mut lengths = Vec::with_capacity(burst);
         while lengths.len() < burst {
             if self.buffers.len() <= lengths.len() {
@@ -111,7 +134,13 @@ impl Tap {
                 Ok(n) if n > 0 => lengths.push(n),
                 Ok(_) => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => break, // WouldBlock, or the device is gone
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("TAP {}: {e}", self.name),
+                    ))
+                }
             }
         }
         let frames: Vec<&[u8]> = lengths
@@ -122,7 +151,7 @@ impl Tap {
         if !frames.is_empty() {
             f(&frames);
         }
-        frames.len()
+        Ok(frames.len())
     }
 
     /// Gives a received frame to the kernel; dropped when its queue is
@@ -135,7 +164,8 @@ impl Tap {
         // A pod's primary network has its default route already; as `ip
         // route add` would, the secondary network's does not go next to
         // it (the kernel's ioctl would add a second one).
-        if route_exists(route.dst, netmask(route.prefix_len)) {
+        let table = std::fs::read_to_string("/proc/self/net/route").unwrap_or_default();
+        if route_in(&table, route.dst, netmask(route.prefix_len)) {
             tracing::warn!(
                 tap = %self.name,
                 "a route to {}/{} exists already: left as it is",
@@ -169,7 +199,7 @@ impl Tap {
     fn ioctl(
         &self,
         control: &OwnedFd,
-        request: libc::c_ulong,
+        request: libc::Ioctl,
         ifr: &mut libc::ifreq,
         what: &str,
     ) -> Result<()> {
@@ -180,11 +210,10 @@ impl Tap {
     }
 }
 
-/// Whether this network namespace's main table has a route to `dst` with
-/// `mask` (`/proc/self/net/route`: addresses as the kernel's be32 printed
-/// as a native-endian hex number).
-fn route_exists(dst: Ipv4Addr, mask: Ipv4Addr) -> bool {
-    let table = std::fs::read_to_string("/proc/self/net/route").unwrap_or_default();
+/// Whether `table` (`/proc/self/net/route`, this namespace's main table:
+/// addresses are the kernel's be32 printed as a native-endian hex number)
+/// has a route to `dst` with `mask`.
+fn route_in(table: &str, dst: Ipv4Addr, mask: Ipv4Addr) -> bool {
     let address = |hex: &str| {
         u32::from_str_radix(hex, 16)
             .ok()
@@ -237,4 +266,29 @@ fn check(rc: libc::c_int, what: impl FnOnce() -> String) -> Result<()> {
         return Err(std::io::Error::last_os_error()).with_context(what);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_table_reads_in_the_kernels_byte_order() {
+        // 10.77.0.0/24 on net1, and a default route via 192.0.2.1 on eth0,
+        // as a little-endian kernel prints them.
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     net1\t00004D0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        let net = |a: &str| a.parse::<Ipv4Addr>().unwrap();
+        if cfg!(target_endian = "little") {
+            assert!(route_in(table, net("10.77.0.0"), netmask(24)));
+            assert!(route_in(table, Ipv4Addr::UNSPECIFIED, netmask(0)));
+            assert!(!route_in(table, net("10.77.0.0"), netmask(16)));
+            assert!(!route_in(table, net("10.9.0.0"), netmask(24)));
+        }
+        assert_eq!(netmask(24), net("255.255.255.0"));
+        assert_eq!(netmask(0), Ipv4Addr::UNSPECIFIED);
+        assert_eq!(netmask(32), Ipv4Addr::BROADCAST);
+    }
 }
