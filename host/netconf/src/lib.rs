@@ -191,6 +191,17 @@ impl NetConf {
         // with the same MAC would shadow it (VPP's `netType: interface`).
         let host = Side::parse(&top, "host", None, mtu, None)?;
         let container = Side::parse(&top, "container", Some((&host, ipam.is_some())), mtu, mac)?;
+        // The container maps the rings an ovs-dpdk memif port was made
+        // with: other counts would have DPDK map a missing ring onto ring 0.
+        if host.engine == Engine::OvsDpdk
+            && host.iftype == IfType::Memif
+            && (container.memif.rx_queues, container.memif.tx_queues)
+                != (host.memif.rx_queues, host.memif.tx_queues)
+        {
+            return Err(CniError::invalid_config(
+                "container.memif.rxQueues, txQueues: with engine ovs-dpdk they are the host's (the rings the port has)",
+            ));
+        }
         keys::refuse_unsupported(&raw)?;
 
         let log_level = match top

@@ -179,6 +179,16 @@ fn an_ovs_dpdk_memif_has_two_queue_pairs_unless_the_config_says_and_publishes_th
     );
 
     let mut v = tutorial();
+    v["container"]["memif"]["rxQueues"] = json!(1);
+    let error = parse(v).unwrap_err();
+    assert_eq!(error.code, 7);
+    assert!(
+        error.msg.contains("container.memif.rxQueues"),
+        "{}",
+        error.msg
+    );
+
+    let mut v = tutorial();
     v["host"]["engine"] = json!("vpp");
     v["container"]["engine"] = json!("vpp");
     let c = parse(v).unwrap();
