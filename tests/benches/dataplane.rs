@@ -9,10 +9,8 @@
 //! vhost-user frontend) into one port, one thread receives from the other;
 //! OVS switches between them (NORMAL, MAC learned). veth: one thread sends UDP datagrams of the same
 //! frame size from one namespace, one receives them in the other.
-//! Then Debian's dpdk-testpmd, unmodified, txonly in one container and
-//! rxonly in another, over memif through the same OVS; and iperf3 TCP
-//! between two containers whose memif interfaces are kernel TAPs
-//! (`userspace-app up --tap`).
+//! Then iperf3 TCP between two containers whose memif interfaces are
+//! kernel TAPs (`userspace-app up --tap`).
 //! Rates are frames received per second; Gbit/s counts Ethernet frame
 //! bytes. Prints figures; asserts nothing about them.
 
@@ -27,7 +25,7 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use integration_tests::app::App;
-use integration_tests::{iperf3, testpmd, Netns, Network, Ovs};
+use integration_tests::{iperf3, Netns, Network, Ovs};
 use memif::{Client, ClientConfig, Connection, RxMode};
 use vhost_user_net::VhostUserNet;
 
@@ -301,32 +299,6 @@ fn main() {
     );
     drop((memif_a, memif_b, vhost_a, vhost_b));
 
-    // Two unmodified DPDK apps on memif through the same OVS: Debian's
-    // testpmd, txonly in one container and rxonly in the other, EAL and
-    // queue arguments from `userspace-app dpdk-args`.
-    let pmd_ns: Vec<Netns> = (0..2).map(|_| Netns::new()).collect();
-    memif_net.add("pmdbenchtx0001", &pmd_ns[0]).ok();
-    let rx = memif_net.add("pmdbenchrx0001", &pmd_ns[1]).ok();
-    let rx_mac = rx["interfaces"][0]["mac"].as_str().unwrap();
-    ovs.fdb_add(&memif_net.bridge, "memif-pmdbenchrx00-net1", rx_mac);
-    println!(
-        "\ntestpmd txonly -> OVS -> testpmd rxonly over memif (median of 5 one-second samples; our memif figures above):"
-    );
-    for size in [64usize, 1500] {
-        let (pps, _) = testpmd::txonly_to_rxonly(
-            (&pmd_ns[0], &memif_net.dir("shared/pmdbenchtx00")),
-            (&pmd_ns[1], &memif_net.dir("shared/pmdbenchrx00")),
-            rx_mac,
-            size,
-            5,
-        );
-        let r = rate(pps, size, Duration::from_secs(1));
-        println!(
-            "{size:>5} B  testpmd {:>6.2} Mpps {:>6.2} Gbit/s",
-            r.mpps, r.gbps
-        );
-    }
-
     // Ordinary programs: iperf3 TCP between two containers whose memif
     // interfaces `userspace-app up --tap` gives to the kernel as TAPs.
     let tap_ns: Vec<Netns> = (0..2).map(|_| Netns::new()).collect();
@@ -348,8 +320,6 @@ fn main() {
     for id in [
         "benchtx0000001",
         "benchrx0000001",
-        "pmdbenchtx0001",
-        "pmdbenchrx0001",
         "tapbenchsv0001",
         "tapbenchcl0001",
     ] {

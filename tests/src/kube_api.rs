@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
@@ -125,19 +125,7 @@ impl KubeApi {
             .status()
             .expect("run api-server.sh");
         assert!(status.success(), "the API server did not start");
-        // Stops the server once this process is gone: the guard's stdin is
-        // our end of a pipe, and its `read` returns when we exit.
-        let guard = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "read _; {} stop {} >/dev/null 2>&1; rm -rf {}",
-                script.display(),
-                dir.display(),
-                dir.display()
-            ))
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start the API server guard");
+        let guard = crate::stop_guard(&script, &dir);
         KubeApi {
             dir,
             url: format!("https://127.0.0.1:{api}"),

@@ -163,19 +163,7 @@ impl Ovs {
             .unwrap()
             .keep();
         script("start", &dir);
-        // Stops OVS once this process is gone: the guard's stdin is our end
-        // of a pipe, and its `read` returns when we exit and the pipe closes.
-        let guard = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "read _; {} stop {} >/dev/null 2>&1; rm -rf {}",
-                support_script().display(),
-                dir.display(),
-                dir.display()
-            ))
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start the OVS guard");
+        let guard = stop_guard(&support_script(), &dir);
         Ovs { dir, _guard: guard }
     }
 
@@ -298,6 +286,27 @@ fn script(command: &str, dir: &Path) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `SCRIPT stop DIR` and removes DIR once this process is gone,
+/// however it ends: the guard's stdin is our end of a pipe, and its `read`
+/// returns when we exit and the pipe closes. It has a process group of
+/// its own, so a signal to ours (`timeout`, a CI runner stopping the job)
+/// does not take it along and leave the daemons running.
+pub fn stop_guard(script: &Path, dir: &Path) -> Child {
+    use std::os::unix::process::CommandExt;
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "read _; {} stop {} >/dev/null 2>&1; rm -rf {}",
+            script.display(),
+            dir.display(),
+            dir.display()
+        ))
+        .stdin(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start a stop guard")
 }
 
 /// A network namespace that lives as long as this value.

@@ -487,7 +487,8 @@ fn memif_ring_buffer_and_secret_reach_dpdk() {
     net.assert_nothing_left("tuned000000001");
 
     net.config["host"]["memif"] = json!({
-        "role": "master", "ringSize": 2048, "bufferSize": 4096, "secret": "s3cret"
+        "role": "master", "ringSize": 2048, "bufferSize": 4096, "secret": "s3cret",
+        "rxQueues": 2, "txQueues": 2
     });
     let result = net.add("tuned000000001", &ns).ok();
     let port = "memif-tuned0000000-net1";
@@ -500,23 +501,16 @@ fn memif_ring_buffer_and_secret_reach_dpdk() {
     );
     // ovs-vswitchd (DPDK's net_memif) accepted them.
     assert_eq!(net.ovs.vsctl(&["get", "Interface", port, "error"]), "[]");
-    // The port's queues and the container's data agree: the built-in
-    // engine gives two pairs by default (OVS's main thread's and its PMD
-    // thread's); a component engine's port keeps DPDK's one rx queue and
-    // publishes none (the app then maps what the server takes).
+    // The port's queues and the container's data agree: two pairs (OVS's
+    // main thread's and its PMD thread's), what a DPDK app needs.
     let data: Value = serde_json::from_slice(
         &std::fs::read(net.dir("shared/tuned0000000/configData-tuned0000000-net1.json")).unwrap(),
     )
     .unwrap();
     let options = net.ovs.vsctl(&["get", "Interface", port, "options"]);
-    if net.config["host"]["engine"] == "ovs-dpdk" {
-        assert!(options.contains("n_rxq=\"2\""), "{options}");
-        assert_eq!(data["config"]["memif"]["rxQueues"], 2, "{data}");
-        assert_eq!(data["config"]["memif"]["txQueues"], 2, "{data}");
-    } else {
-        assert!(!options.contains("n_rxq"), "{options}");
-        assert!(data["config"]["memif"].get("rxQueues").is_none(), "{data}");
-    }
+    assert!(options.contains("n_rxq=\"2\""), "{options}");
+    assert_eq!(data["config"]["memif"]["rxQueues"], 2, "{data}");
+    assert_eq!(data["config"]["memif"]["txQueues"], 2, "{data}");
     net.check("tuned000000001", &ns, &result).ok();
     net.del("tuned000000001").ok();
     net.assert_nothing_left("tuned000000001");

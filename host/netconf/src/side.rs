@@ -53,10 +53,6 @@ impl NetType {
     }
 }
 
-/// The memif queue pairs an ovs-dpdk port has unless the config says:
-/// OVS's main thread's and one PMD thread's.
-pub const OVS_MEMIF_QUEUES: u32 = 2;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Memif {
     /// `master` or `slave`.
@@ -186,13 +182,6 @@ impl Side {
             (Some(_), _) | (None, None) => NetType::Bridge,
         };
 
-        // OVS-DPDK transmits on a queue per PMD thread, numbered from 1
-        // (0 is its main thread's), and DPDK's memif wants the same rings
-        // on both ends: one PMD thread (OVS's default on a one-node host)
-        // makes 2. Published, a DPDK app in the container can match them.
-        let ovs_memif_queues =
-            (host.is_none() && engine == Engine::OvsDpdk && iftype == IfType::Memif)
-                .then_some(OVS_MEMIF_QUEUES);
         let m = s.child("memif")?;
         let memif = Memif {
             role: match (m.opt_enum("role", &["master", "slave", "client", "server"])?, host) {
@@ -220,12 +209,10 @@ impl Side {
                 .or_else(|| host.and_then(|h| h.memif.socketfile.clone())),
             rx_queues: m
                 .opt_u32_in("rxQueues", 1, 255)?
-                .or_else(|| host.and_then(|h| h.memif.rx_queues))
-                .or(ovs_memif_queues),
+                .or_else(|| host.and_then(|h| h.memif.rx_queues)),
             tx_queues: m
                 .opt_u32_in("txQueues", 1, 255)?
-                .or_else(|| host.and_then(|h| h.memif.tx_queues))
-                .or(ovs_memif_queues),
+                .or_else(|| host.and_then(|h| h.memif.tx_queues)),
             ring_size: match m.opt_u32_in("ringSize", 2, MAX_MEMIF_RING)? {
                 Some(n) if !n.is_power_of_two() => {
                     return Err(CniError::invalid_config(format!(

@@ -156,19 +156,27 @@ fn memif_tuning_is_copied_to_the_container_side() {
     assert_eq!(c.container.memif.ring_size, Some(2048));
     assert_eq!(c.container.memif.buffer_size, Some(4096));
     assert_eq!(c.container.memif.rx_queues, Some(2));
-    assert_eq!(c.container.memif.tx_queues, Some(2), "ovs-dpdk's default");
+    assert_eq!(c.container.memif.tx_queues, None);
     assert_eq!(c.container.memif.secret.as_deref(), Some("s3cret"));
     assert_eq!(c.host.to_json()["memif"]["ringSize"], 2048);
 }
 
 #[test]
-fn an_ovs_dpdk_memif_has_two_queue_pairs_unless_the_config_says_and_publishes_them() {
+fn memif_queues_set_on_the_host_are_published_and_the_container_cannot_differ() {
     let c = parse(tutorial()).unwrap();
     assert_eq!(c.host.engine, Engine::OvsDpdk);
     assert_eq!(
         (c.host.memif.rx_queues, c.host.memif.tx_queues),
-        (Some(2), Some(2))
+        (None, None)
     );
+    assert!(
+        c.container.to_go_json()["memif"].get("rxQueues").is_none(),
+        "unset: not published"
+    );
+    let mut v = tutorial();
+    v["host"]["memif"]["rxQueues"] = json!(2);
+    v["host"]["memif"]["txQueues"] = json!(2);
+    let c = parse(v).unwrap();
     let published = c.container.to_go_json();
     assert_eq!(
         (
@@ -179,6 +187,8 @@ fn an_ovs_dpdk_memif_has_two_queue_pairs_unless_the_config_says_and_publishes_th
     );
 
     let mut v = tutorial();
+    v["host"]["memif"]["rxQueues"] = json!(2);
+    v["host"]["memif"]["txQueues"] = json!(2);
     v["container"]["memif"]["rxQueues"] = json!(1);
     let error = parse(v).unwrap_err();
     assert_eq!(error.code, 7);
