@@ -218,18 +218,6 @@ impl Ovs {
     }
 
     /// The whole database, for byte-for-byte comparisons.
-    /// A static MAC table entry: frames to `mac` on `bridge` go to
-    /// `port` (for a receiver that sends nothing OVS could learn from).
-    pub fn fdb_add(&self, bridge: &str, port: &str, mac: &str) {
-        let out = Command::new("ovs-appctl")
-            .arg("-t")
-            .arg(self.dir.join("vswitchd.ctl"))
-            .args(["fdb/add", bridge, port, "0", mac])
-            .output()
-            .expect("run ovs-appctl");
-        assert!(out.status.success(), "fdb/add: {out:?}");
-    }
-
     pub fn dump(&self) -> String {
         let out = Command::new("ovsdb-client")
             .args(["dump", &self.db_socket(), "Open_vSwitch"])

@@ -43,20 +43,14 @@ impl TestPmd {
     /// `dpdk-testpmd $(dpdk-args) --no-pci -- $(dpdk-args --testpmd)
     /// APP_ARGS`. Its output goes to `DIR.testpmd.log`.
     pub fn start(netns: &Netns, dir: &Path, app_args: &[&str]) -> TestPmd {
-        TestPmd::start_on(netns, dir, &[], app_args)
-    }
-
-    /// [`TestPmd::start`] with the operator's CPU placement added to the
-    /// EAL arguments (`-l ...`), as a pod's cpuset would place it.
-    pub fn start_on(netns: &Netns, dir: &Path, cpus: &[&str], app_args: &[&str]) -> TestPmd {
         assert!(
             Path::new("/usr/bin/dpdk-testpmd").exists(),
             "dpdk-testpmd is missing: run .ci/setup"
         );
         let log = dir.with_extension("testpmd.log");
         let file = std::fs::File::create(&log).unwrap();
-        // Line-buffered, so that its per-second statistics can be read
-        // while it runs.
+        // Line-buffered, so that a failing test's message holds what it
+        // printed so far.
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -67,7 +61,6 @@ impl TestPmd {
                 "dpdk-testpmd",
             ])
             .args(dpdk_args(dir, &[]))
-            .args(cpus)
             .arg("--no-pci")
             .arg("--")
             .args(dpdk_args(dir, &["--testpmd"]))
@@ -87,12 +80,6 @@ impl TestPmd {
     /// What it printed so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops it and returns everything it printed.
-    pub fn stop(mut self) -> String {
-        self.stop_child();
-        self.log()
     }
 
     fn stop_child(&mut self) {
@@ -119,68 +106,4 @@ impl Drop for TestPmd {
     fn drop(&mut self) {
         self.stop_child();
     }
-}
-
-/// testpmd `txonly` in the `tx` container sending `size`-byte frames to
-/// `rx_mac`, testpmd `rxonly` in the `rx` container (netns, mapped dir):
-/// the median of the receiver's per-second rates over `seconds` once
-/// frames flow (frames/s), and its whole log.
-pub fn txonly_to_rxonly(
-    tx: (&Netns, &Path),
-    rx: (&Netns, &Path),
-    rx_mac: &str,
-    size: usize,
-    seconds: usize,
-) -> (u64, String) {
-    // Both forwarding lcores on CPU 0, their idle main lcores on CPU 1:
-    // OVS's PMD thread spins on CPU 1, and on two cores the apps share
-    // the other, as the dataplane bench's own sender and receiver do.
-    let cpus = ["-l", "0,1", "--main-lcore=1"];
-    let receiver = TestPmd::start_on(
-        rx.0,
-        rx.1,
-        &cpus,
-        &["--forward-mode=rxonly", "--stats-period=1"],
-    );
-    let sender = TestPmd::start_on(
-        tx.0,
-        tx.1,
-        &cpus,
-        &[
-            "--forward-mode=txonly",
-            &format!("--txpkts={size}"),
-            &format!("--eth-peer=0,{rx_mac}"),
-        ],
-    );
-    // Ready when the receiver counts frames; then `seconds` more samples.
-    let deadline = Instant::now() + Duration::from_secs(30 + seconds as u64);
-    let flowing = loop {
-        let rates = rx_pps(&receiver.log());
-        if let Some(first) = rates.iter().position(|&r| r > 0) {
-            if rates.len() >= first + 1 + seconds {
-                break rates[first + 1..first + 1 + seconds].to_vec();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no frames reached the receiving testpmd: {}\nsender: {}",
-            receiver.log(),
-            sender.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    drop(sender);
-    let log = receiver.stop();
-    let mut sorted = flowing;
-    sorted.sort_unstable();
-    (sorted[sorted.len() / 2], log)
-}
-
-/// The per-second receive rates (`Rx-pps:`) of a testpmd run with
-/// `--stats-period=1`, in order.
-pub fn rx_pps(log: &str) -> Vec<u64> {
-    log.lines()
-        .filter_map(|line| line.trim().strip_prefix("Rx-pps:"))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .collect()
 }

@@ -59,9 +59,7 @@ impl InterfaceSpec {
 
     /// Whether `ip` is on this interface's subnet.
     pub fn on_link(&self, ip: Ipv4Addr) -> bool {
-        let mask = u32::MAX
-            .checked_shl(32 - self.prefix_len as u32)
-            .unwrap_or(0);
+        let mask = u32::from(netmask(self.prefix_len));
         u32::from(ip) & mask == u32::from(self.address) & mask
     }
 }
@@ -229,9 +227,8 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         };
         // The network's address, as the kernel wants it (10.9.1.0/16 is
         // 10.9.0.0/16).
-        let mask = u32::MAX.checked_shl(32 - prefix_len as u32).unwrap_or(0);
         routes.push(Route {
-            dst: Ipv4Addr::from(u32::from(dst) & mask),
+            dst: Ipv4Addr::from(u32::from(dst) & u32::from(netmask(prefix_len))),
             prefix_len,
             gateway,
         });
@@ -268,6 +265,11 @@ pub fn parse(doc: &Value, dir: &Path) -> Result<InterfaceSpec> {
         routes,
         if_name,
     })
+}
+
+/// The netmask of a prefix length (0-32).
+pub fn netmask(prefix_len: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix_len as u32).unwrap_or(0))
 }
 
 /// `a.b.c.d/n`.

@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{bail, Context, Result};
 
-use crate::spec::{InterfaceSpec, Route};
+use crate::spec::{netmask, InterfaceSpec, Route};
 
 /// The largest frame read from the TAP (its MTU is the kernel's 1500).
 const MAX_FRAME: usize = 9216;
@@ -246,10 +246,6 @@ fn sockaddr(address: Ipv4Addr) -> libc::sockaddr {
     // SAFETY: sockaddr_in and sockaddr are the same size, the kernel's
     // view of an AF_INET address.
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(inet) }
-}
-
-fn netmask(prefix_len: u8) -> Ipv4Addr {
-    Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix_len as u32).unwrap_or(0))
 }
 
 fn control_socket() -> Result<OwnedFd> {
