@@ -9,8 +9,11 @@
 //! vhost-user frontend) into one port, one thread receives from the other;
 //! OVS switches between them (NORMAL, MAC learned). veth: one thread sends UDP datagrams of the same
 //! frame size from one namespace, one receives them in the other.
-//! Then iperf3 TCP between two containers whose memif interfaces are
+//! Then Debian's dpdk-testpmd, unmodified, txonly in one container and
+//! rxonly in another, over memif (two queue pairs) through the same OVS;
+//! and iperf3 TCP between two containers whose memif interfaces are
 //! kernel TAPs (`userspace-app up --tap`).
+//! Every peer runs off the CPU of OVS's PMD thread, which has it alone.
 //! Rates are frames received per second; Gbit/s counts Ethernet frame
 //! bytes. Prints figures; asserts nothing about them.
 
@@ -25,7 +28,7 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use integration_tests::app::App;
-use integration_tests::{iperf3, Netns, Network, Ovs};
+use integration_tests::{iperf3, testpmd, Netns, Network, Ovs};
 use memif::{Client, ClientConfig, Connection, RxMode};
 use vhost_user_net::VhostUserNet;
 
@@ -239,6 +242,7 @@ fn ip(ns: &Netns, args: &[&str]) {
 
 fn main() {
     let ovs = Ovs::shared();
+    integration_tests::keep_off_pmd_cpu();
     let memif_net = Network::memif(ovs);
     let vhost_net = Network::vhostuser(ovs, Some("client"));
     let netns: Vec<Netns> = (0..4).map(|_| Netns::new()).collect();
@@ -298,6 +302,40 @@ fn main() {
         memif64 / veth64
     );
     drop((memif_a, memif_b, vhost_a, vhost_b));
+
+    // Two unmodified DPDK apps on memif through the same OVS: Debian's
+    // testpmd, txonly in one container and rxonly in the other, EAL and
+    // queue arguments from `userspace-app dpdk-args`, on a network whose
+    // ports have the two queue pairs a DPDK app on OVS needs.
+    let mut pmd_net = Network::memif(ovs);
+    pmd_net.config["host"]["memif"]["rxQueues"] = 2.into();
+    pmd_net.config["host"]["memif"]["txQueues"] = 2.into();
+    let pmd_ns: Vec<Netns> = (0..2).map(|_| Netns::new()).collect();
+    pmd_net.add("pmdbenchtx0001", &pmd_ns[0]).ok();
+    let rx = pmd_net.add("pmdbenchrx0001", &pmd_ns[1]).ok();
+    let rx_mac = rx["interfaces"][0]["mac"].as_str().unwrap();
+    ovs.fdb_add(&pmd_net.bridge, "memif-pmdbenchrx00-net1", rx_mac);
+    println!(
+        "\ntestpmd txonly -> OVS -> testpmd rxonly over memif (median of 5 one-second samples; our memif figures above):"
+    );
+    for size in [64usize, 1500] {
+        let (pps, _) = testpmd::txonly_to_rxonly(
+            (&pmd_ns[0], &pmd_net.dir("shared/pmdbenchtx00")),
+            (&pmd_ns[1], &pmd_net.dir("shared/pmdbenchrx00")),
+            rx_mac,
+            size,
+            5,
+        );
+        let r = rate(pps, size, Duration::from_secs(1));
+        println!(
+            "{size:>5} B  testpmd {:>6.2} Mpps {:>6.2} Gbit/s",
+            r.mpps, r.gbps
+        );
+    }
+    for id in ["pmdbenchtx0001", "pmdbenchrx0001"] {
+        pmd_net.del(id).ok();
+        pmd_net.assert_nothing_left(id);
+    }
 
     // Ordinary programs: iperf3 TCP between two containers whose memif
     // interfaces `userspace-app up --tap` gives to the kernel as TAPs.

@@ -54,6 +54,42 @@ pub fn crash_points_binary() -> PathBuf {
     path
 }
 
+/// The CPUs the memif peers the tests start may use: all but the last,
+/// which the harness's ovs-vswitchd gives its PMD thread alone
+/// (`tests/support/ovs-dpdk.sh`). A peer that ran there would preempt the
+/// PMD thread mid-poll, and DPDK 22.11's memif server crashes when the
+/// peer's disconnect unmaps a ring it is reading then (README, "memif and
+/// DPDK 22.11's server"); a node gives its PMD threads cores of their own.
+pub fn off_pmd_cpus() -> String {
+    // Counted once, before `keep_off_pmd_cpu` narrows this process.
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    assert!(
+        cpus >= 2,
+        "the tests need 2 CPUs: one for OVS's PMD thread alone"
+    );
+    format!("0-{}", cpus - 2)
+}
+
+/// Moves this whole process (every thread) to [`off_pmd_cpus`], for a
+/// process whose own threads are memif peers; threads it starts later
+/// inherit that. Call it after [`Ovs::shared`], whose ovs-vswitchd needs
+/// all CPUs.
+pub fn keep_off_pmd_cpu() {
+    let status = Command::new("taskset")
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &off_pmd_cpus(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run taskset");
+    assert!(status.success(), "taskset: {status}");
+}
+
 /// The container app binary under test.
 pub fn app_binary() -> PathBuf {
     let path = workspace().join("target/release/userspace-app");
@@ -203,6 +239,18 @@ impl Ovs {
     /// Adds vhost-user port `port` to `bridge` as an operator (or the Go
     /// plugin) does with ovs-vsctl: OVS the client of the server socket at
     /// `server_path`.
+    /// A static MAC table entry: frames to `mac` on `bridge` go to
+    /// `port` (for a receiver that sends nothing OVS could learn from).
+    pub fn fdb_add(&self, bridge: &str, port: &str, mac: &str) {
+        let out = Command::new("ovs-appctl")
+            .arg("-t")
+            .arg(self.dir.join("vswitchd.ctl"))
+            .args(["fdb/add", bridge, port, "0", mac])
+            .output()
+            .expect("run ovs-appctl");
+        assert!(out.status.success(), "fdb/add: {out:?}");
+    }
+
     pub fn add_vhost_user_client_port(&self, bridge: &str, port: &str, server_path: &Path) {
         self.vsctl(&[
             "add-port",

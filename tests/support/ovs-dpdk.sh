@@ -9,6 +9,7 @@
 #   ovs-dpdk.sh stop-vswitchd DIR / start-vswitchd DIR / stop-ovsdb DIR / start-ovsdb DIR
 #   ovs-dpdk.sh freeze-vswitchd DIR / thaw-vswitchd DIR -> SIGSTOP / SIGCONT: a stalled vSwitch
 set -euo pipefail
+(( $(nproc) >= 2 )) || { echo "ovs-dpdk.sh: needs 2 CPUs (one for the PMD thread alone)" >&2; exit 1; }
 cmd=${1:?usage: ovs-dpdk.sh start|stop|start-vswitchd|stop-vswitchd|freeze-vswitchd|thaw-vswitchd|start-ovsdb|stop-ovsdb DIR}
 dir=${2:?usage: ovs-dpdk.sh $cmd DIR}
 db="unix:$dir/db.sock"
@@ -31,7 +32,15 @@ stop_pidfile() {
 start_vswitchd() {
   # OVS_RUNDIR keeps dpdkvhostuser sockets and control files in DIR.
   ip netns list | grep -qx "$netns" || ip netns add "$netns"
-  OVS_RUNDIR=$dir nsenter --net="/var/run/netns/$netns" \
+  # The PMD thread gets the last CPU to itself (pmd-cpu-mask, set at
+  # start) and every other thread, DPDK's interrupt thread included, runs
+  # on the others, as a deployment isolates its PMD cores. Left to
+  # itself, DPDK puts its interrupt thread on the PMD's CPU ("-l 0" leaves
+  # only that one), where handling a memif connect or disconnect preempts
+  # the PMD thread mid-poll: DPDK 22.11's memif then reads a ring that is
+  # not mapped yet or no longer, and ovs-vswitchd dies (README, "memif
+  # and DPDK 22.11's server").
+  OVS_RUNDIR=$dir taskset -c "0-$(( $(nproc) - 2 ))" nsenter --net="/var/run/netns/$netns" \
     /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk "$db" \
     --pidfile="$dir/vswitchd.pid" --detach --log-file="$dir/vswitchd.log" \
     --unixctl="$dir/vswitchd.ctl"
@@ -48,6 +57,7 @@ start)
   vsctl --no-wait init
   vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
     other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=512 \
+    other_config:pmd-cpu-mask="$(printf '%x' $(( 1 << ($(nproc) - 1) )))" \
     other_config:dpdk-extra="--no-pci --file-prefix=ovs$$"
   start_vswitchd
   ;;

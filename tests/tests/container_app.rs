@@ -284,7 +284,13 @@ fn control_clients_that_never_finish_a_request_do_not_stall_forwarding() {
                 let mut client =
                     std::os::unix::net::UnixStream::connect(a1.dir.join("userspace-app.ctl"))
                         .unwrap();
-                client.write_all(b"{\"cmd\": ").unwrap();
+                // Past 32 pending requests the app takes a connection and
+                // closes it: the write may then meet a closed socket.
+                match client.write_all(b"{\"cmd\": ") {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    Err(e) => panic!("{e}"),
+                }
                 client
             })
             .collect();
@@ -380,4 +386,40 @@ fn del_under_a_connected_memif_client_leaves_ovs_vswitchd_running() {
     net.add("appcon99nected", &ns).ok();
     net.del("appcon99nected").ok();
     net.assert_nothing_left("appcon99nected");
+}
+
+/// Two queue pairs (a NAD's `rxQueues`/`txQueues`), the app restarted
+/// twenty times: every connect and disconnect of a ring the PMD thread
+/// polls at a non-zero offset. Before the `memif` client put each ring in
+/// a region of its own, and before the harness kept DPDK's interrupt
+/// thread and the peers off the PMD's CPU, ovs-vswitchd died (SIGSEGV in
+/// DPDK 22.11's memif) in 4 of 6 `container_app` runs with two pairs.
+#[test]
+fn two_queue_pairs_survive_twenty_reconnects() {
+    let _serial = serial();
+    let mut net = Network::memif(Ovs::shared());
+    net.config["host"]["memif"]["rxQueues"] = 2.into();
+    net.config["host"]["memif"]["txQueues"] = 2.into();
+    let (ns1, ns2) = (Netns::new(), Netns::new());
+    let r1 = net.add("twoqA000000001", &ns1).ok();
+    net.add("twoqB000000001", &ns2).ok();
+    let options = net
+        .ovs
+        .vsctl(&["get", "Interface", "memif-twoqB0000000-net1", "options"]);
+    assert!(options.contains("n_rxq=\"2\""), "{options}");
+    let a1 = App::start(&ns1, &net.dir("shared/twoqA0000000"));
+    let dir2 = net.dir("shared/twoqB0000000");
+    for round in 0..20 {
+        let a2 = App::start(&ns2, &dir2);
+        let rings = a2.interface();
+        assert_eq!(rings["state"], "up", "round {round}: {rings}");
+        if round % 5 == 0 {
+            assert_eq!(a2.ping(&address(&r1), 2), 2, "round {round}");
+        }
+    }
+    drop(a1);
+    for id in ["twoqA000000001", "twoqB000000001"] {
+        net.del(id).ok();
+        net.assert_nothing_left(id);
+    }
 }

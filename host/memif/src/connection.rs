@@ -47,7 +47,9 @@ pub struct Connection {
     pub(crate) tx: Vec<Queue>,
     pub(crate) rx: Vec<Queue>,
     pub(crate) buffer_size: u32,
-    /// Client role: where the packet buffers start in region 0.
+    /// Client role: the region holding the packet buffers, and where in
+    /// it they start.
+    pub(crate) buffer_region: u16,
     pub(crate) buffers_offset: usize,
     pub(crate) peer_name: String,
     pub(crate) counters: Counters,
@@ -155,7 +157,7 @@ impl Connection {
             }
             let d = Desc {
                 flags: 0,
-                region: 0,
+                region: self.buffer_region,
                 length: frame.len() as u32,
                 offset: self.client_buffer_offset(global, head, size),
             };
@@ -253,7 +255,7 @@ impl Connection {
         for _ in 0..n {
             let d = Desc {
                 flags: 0,
-                region: 0,
+                region: self.buffer_region,
                 length: self.buffer_size,
                 offset: self.client_buffer_offset(global, head, size),
             };

@@ -91,6 +91,7 @@ impl Client {
             max_m2s_ring,
             max_s2m_ring,
             max_log2_ring_size,
+            max_region,
             ..
         } = hello
         else {
@@ -115,43 +116,42 @@ impl Client {
         control::send(sock, &init, None)?;
         expect_ack(sock)?;
 
-        // One region: [client->server rings][server->client rings][buffers].
         let rings = tx_count as usize + rx_count as usize;
-        let ring_bytes = ring_size(log2);
-        let buffers_offset = rings * ring_bytes;
-        let slots = 1usize << log2;
-        let region_len = buffers_offset + rings * slots * cfg.buffer_size as usize;
-        let region = Region::create(region_len)?;
-        control::send(
-            sock,
-            &Message::AddRegion {
-                index: 0,
-                size: region_len as u64,
-            },
-            Some(region.fd().as_fd()),
-        )?;
-        expect_ack(sock)?;
+        let layout = Layout::new(rings, log2, cfg.buffer_size, max_region);
+        let mut regions = Vec::new();
+        for (index, len) in layout.region_lens().into_iter().enumerate() {
+            let region = Region::create(len)?;
+            control::send(
+                sock,
+                &Message::AddRegion {
+                    index: index as u16,
+                    size: len as u64,
+                },
+                Some(region.fd().as_fd()),
+            )?;
+            expect_ack(sock)?;
+            regions.push(region);
+        }
 
+        let slots = 1usize << log2;
         let mut tx = Vec::new();
         let mut rx = Vec::new();
         for global_index in 0..rings {
             let is_tx = global_index < tx_count as usize;
-            let offset = global_index * ring_bytes;
-            // SAFETY: the ring lies inside the region just created
-            // (offset + ring_bytes <= buffers_offset <= region_len), which
-            // the connection keeps mapped for as long as it keeps the ring.
-            let ring = unsafe { Ring::new(region.ptr().add(offset), log2) };
+            let (ring_region, offset) = layout.ring(global_index);
+            // SAFETY: `Layout` sized the ring's region to hold it at this
+            // offset, and the connection keeps the region mapped for as
+            // long as it keeps the ring.
+            let ring = unsafe { Ring::new(regions[ring_region as usize].ptr().add(offset), log2) };
             ring.set_cookie();
             for slot in 0..slots as u16 {
-                let buffer = buffers_offset
-                    + (global_index * slots + slot as usize) * cfg.buffer_size as usize;
                 ring.set_desc(
                     slot,
                     Desc {
                         flags: 0,
-                        region: 0,
+                        region: layout.buffer_region,
                         length: cfg.buffer_size,
-                        offset: buffer as u32,
+                        offset: layout.buffer_offset(global_index, slot as usize) as u32,
                     },
                 );
             }
@@ -165,7 +165,7 @@ impl Client {
             let add_ring = Message::AddRing {
                 flags: if is_tx { RING_FLAG_S2M } else { 0 },
                 index: index as u16,
-                region: 0,
+                region: ring_region,
                 offset: offset as u32,
                 log2_ring_size: log2,
                 private_hdr_size: 0,
@@ -207,11 +207,12 @@ impl Client {
         let mut connection = Connection {
             role: Role::Client,
             control: socket,
-            regions: vec![region],
+            regions,
             tx,
             rx,
             buffer_size: cfg.buffer_size,
-            buffers_offset,
+            buffer_region: layout.buffer_region,
+            buffers_offset: layout.buffers_offset,
             peer_name,
             counters: Counters::default(),
             said_goodbye: false,
@@ -219,6 +220,73 @@ impl Client {
         connection.set_rx_mode(cfg.rx_mode);
         tracing::info!(socket = %cfg.socket.display(), peer = %connection.peer_name, "memif connected");
         Ok(connection)
+    }
+}
+
+/// Where the client puts its rings and buffers in the regions it hands
+/// over.
+///
+/// Each ring gets a region of its own, at offset 0, and the buffers one
+/// more. DPDK 22.11's memif server (OVS-DPDK's) computes a ring's address
+/// from its region's mapping before it checks that the interface is
+/// connected, and the region is mapped only at CONNECT: a PMD thread
+/// preempted between the two reads address 0 + the ring's offset. At
+/// offset 0 that is NULL, which it checks for; at any other offset it
+/// crashes ovs-vswitchd: with every ring in region 0, core dumps here
+/// showed address 0x4080, ring 1 of a two-queue port. A server that takes
+/// fewer regions gets the single-region layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    rings: usize,
+    ring_bytes: usize,
+    slots: usize,
+    buffer_size: usize,
+    /// Rings each in a region of their own.
+    separate: bool,
+    buffer_region: u16,
+    buffers_offset: usize,
+}
+
+impl Layout {
+    fn new(rings: usize, log2: u8, buffer_size: u32, server_max_region: u16) -> Layout {
+        let ring_bytes = ring_size(log2);
+        // Region indices run 0..=max_region.
+        let separate = rings <= server_max_region as usize;
+        Layout {
+            rings,
+            ring_bytes,
+            slots: 1 << log2,
+            buffer_size: buffer_size as usize,
+            separate,
+            buffer_region: if separate { rings as u16 } else { 0 },
+            buffers_offset: if separate { 0 } else { rings * ring_bytes },
+        }
+    }
+
+    /// The lengths of the regions, by index.
+    fn region_lens(&self) -> Vec<usize> {
+        let buffers = self.rings * self.slots * self.buffer_size;
+        if self.separate {
+            let mut lens = vec![self.ring_bytes; self.rings];
+            lens.push(buffers);
+            lens
+        } else {
+            vec![self.buffers_offset + buffers]
+        }
+    }
+
+    /// Ring `global_index`'s region and offset in it.
+    fn ring(&self, global_index: usize) -> (u16, usize) {
+        if self.separate {
+            (global_index as u16, 0)
+        } else {
+            (0, global_index * self.ring_bytes)
+        }
+    }
+
+    /// The offset of a slot's buffer in the buffer region.
+    fn buffer_offset(&self, global_index: usize, slot: usize) -> usize {
+        self.buffers_offset + (global_index * self.slots + slot) * self.buffer_size
     }
 }
 
@@ -251,5 +319,37 @@ pub(crate) fn unexpected(expected: &'static str, got: &Message) -> Error {
     Error::Unexpected {
         expected,
         got: got.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ring_sits_at_offset_0_of_a_region_of_its_own() {
+        // Two queue pairs against DPDK's server (max_region 255).
+        let layout = Layout::new(4, 10, 2048, 255);
+        let lens = layout.region_lens();
+        assert_eq!(lens.len(), 5);
+        for (ring, len) in lens.iter().take(4).enumerate() {
+            assert_eq!(layout.ring(ring), (ring as u16, 0));
+            assert_eq!(*len, ring_size(10));
+        }
+        assert_eq!(layout.buffer_region, 4);
+        let last = layout.buffer_offset(3, 1023) + 2048;
+        assert_eq!(last, lens[4], "the last buffer ends the buffer region");
+    }
+
+    #[test]
+    fn a_server_with_fewer_regions_gets_rings_and_buffers_in_one() {
+        let layout = Layout::new(4, 10, 2048, 3);
+        let lens = layout.region_lens();
+        assert_eq!(lens.len(), 1);
+        assert_eq!(layout.ring(0), (0, 0));
+        assert_eq!(layout.ring(3), (0, 3 * ring_size(10)));
+        assert_eq!(layout.buffer_region, 0);
+        assert_eq!(layout.buffer_offset(0, 0), 4 * ring_size(10));
+        assert_eq!(layout.buffer_offset(3, 1023) + 2048, lens[0]);
     }
 }

@@ -143,6 +143,7 @@ impl Parts {
             tx: self.tx,
             rx: self.rx,
             buffer_size: 0,
+            buffer_region: 0,
             buffers_offset: 0,
             peer_name: self.peer_name,
             counters: Counters::default(),
