@@ -15,6 +15,12 @@ dir=${2:?usage: ovs-dpdk.sh $cmd DIR}
 db="unix:$dir/db.sock"
 netns="ovs-$(basename "$dir")"
 vsctl() { ovs-vsctl --db="$db" --timeout=30 "$@"; }
+# The hex mask of the last CPU, written digit by digit: a shift would wrap
+# past 64 CPUs.
+last_cpu_mask() {
+  local last=$(( $(nproc) - 1 ))
+  printf '%x%s' $(( 1 << (last % 4) )) "$(printf '%*s' $(( last / 4 )) '' | tr ' ' 0)"
+}
 
 stop_pidfile() {
   local pidfile=$1
@@ -57,7 +63,7 @@ start)
   vsctl --no-wait init
   vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
     other_config:dpdk-socket-mem=256 other_config:dpdk-socket-limit=512 \
-    other_config:pmd-cpu-mask="$(printf '%x' $(( 1 << ($(nproc) - 1) )))" \
+    other_config:pmd-cpu-mask="$(last_cpu_mask)" \
     other_config:dpdk-extra="--no-pci --file-prefix=ovs$$"
   start_vswitchd
   ;;

@@ -117,7 +117,7 @@ impl Client {
         expect_ack(sock)?;
 
         let rings = tx_count as usize + rx_count as usize;
-        let layout = Layout::new(rings, log2, cfg.buffer_size, max_region);
+        let layout = Layout::new(rings, log2, cfg.buffer_size, max_region)?;
         let mut regions = Vec::new();
         for (index, len) in layout.region_lens().into_iter().enumerate() {
             let region = Region::create(len)?;
@@ -248,11 +248,27 @@ struct Layout {
 }
 
 impl Layout {
-    fn new(rings: usize, log2: u8, buffer_size: u32, server_max_region: u16) -> Layout {
+    fn new(
+        rings: usize,
+        log2: u8,
+        buffer_size: u32,
+        server_max_region: u16,
+    ) -> Result<Layout, Error> {
         let ring_bytes = ring_size(log2);
         // Region indices run 0..=max_region.
         let separate = rings <= server_max_region as usize;
-        Layout {
+        let buffers = rings * (1usize << log2) * buffer_size as usize;
+        let end = buffers + if separate { 0 } else { rings * ring_bytes };
+        // A descriptor's offset is 32 bits: past 4 GiB it would wrap onto
+        // another queue's buffers.
+        if end > 1usize << 32 {
+            return Err(Error::Handshake(format!(
+                "{rings} rings of {} buffers of {buffer_size} bytes need {end} bytes, \
+                 past the 4 GiB a descriptor's offset reaches",
+                1usize << log2
+            )));
+        }
+        Ok(Layout {
             rings,
             ring_bytes,
             slots: 1 << log2,
@@ -260,7 +276,7 @@ impl Layout {
             separate,
             buffer_region: if separate { rings as u16 } else { 0 },
             buffers_offset: if separate { 0 } else { rings * ring_bytes },
-        }
+        })
     }
 
     /// The lengths of the regions, by index.
@@ -329,7 +345,7 @@ mod tests {
     #[test]
     fn every_ring_sits_at_offset_0_of_a_region_of_its_own() {
         // Two queue pairs against DPDK's server (max_region 255).
-        let layout = Layout::new(4, 10, 2048, 255);
+        let layout = Layout::new(4, 10, 2048, 255).unwrap();
         let lens = layout.region_lens();
         assert_eq!(lens.len(), 5);
         for (ring, len) in lens.iter().take(4).enumerate() {
@@ -342,8 +358,17 @@ mod tests {
     }
 
     #[test]
+    fn buffers_past_what_a_32_bit_offset_reaches_are_refused() {
+        // Three queue pairs of 16384 slots of 65535 bytes: 6.4 GB.
+        let e = Layout::new(6, 14, 65535, 255).unwrap_err();
+        assert!(e.to_string().contains("past the 4 GiB"), "{e}");
+        // Two pairs fit, just, with the rings in regions of their own.
+        assert!(Layout::new(4, 14, 65535, 255).is_ok());
+    }
+
+    #[test]
     fn a_server_with_fewer_regions_gets_rings_and_buffers_in_one() {
-        let layout = Layout::new(4, 10, 2048, 3);
+        let layout = Layout::new(4, 10, 2048, 3).unwrap();
         let lens = layout.region_lens();
         assert_eq!(lens.len(), 1);
         assert_eq!(layout.ring(0), (0, 0));

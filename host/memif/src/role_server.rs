@@ -159,7 +159,8 @@ fn handshake(cfg: &ServerConfig, sock: BorrowedFd<'_>) -> Result<Parts, Refusal>
         name: cfg.name.clone(),
         min_version: VERSION,
         max_version: VERSION,
-        max_region: MAX_REGIONS as u16,
+        // The highest region index, as DPDK sends it (and clients read it).
+        max_region: (MAX_REGIONS - 1) as u16,
         max_m2s_ring: cfg.tx_queues.saturating_sub(1),
         max_s2m_ring: cfg.rx_queues.saturating_sub(1),
         max_log2_ring_size: MAX_LOG2_RING_SIZE,
