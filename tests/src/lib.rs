@@ -236,9 +236,6 @@ impl Ovs {
         ]);
     }
 
-    /// Adds vhost-user port `port` to `bridge` as an operator (or the Go
-    /// plugin) does with ovs-vsctl: OVS the client of the server socket at
-    /// `server_path`.
     /// A static MAC table entry: frames to `mac` on `bridge` go to
     /// `port` (for a receiver that sends nothing OVS could learn from).
     pub fn fdb_add(&self, bridge: &str, port: &str, mac: &str) {
@@ -251,6 +248,9 @@ impl Ovs {
         assert!(out.status.success(), "fdb/add: {out:?}");
     }
 
+    /// Adds vhost-user port `port` to `bridge` as an operator (or the Go
+    /// plugin) does with ovs-vsctl: OVS the client of the server socket at
+    /// `server_path`.
     pub fn add_vhost_user_client_port(&self, bridge: &str, port: &str, server_path: &Path) {
         self.vsctl(&[
             "add-port",
