@@ -52,12 +52,13 @@ pub fn tcp(server: &Netns, client: &Netns, address: &str, seconds: u32) -> (f64,
             .output()
             .expect("run iperf3 -c");
         let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        if out.status.success() {
+        // iperf3 3.12 with -J can exit 0 on "unable to connect to server:
+        // Connection refused": the report's `error` says what happened.
+        let error = report["error"].as_str();
+        if out.status.success() && error.is_none() {
             break report;
         }
-        let refused = report["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Connection refused"));
+        let refused = error.is_some_and(|e| e.contains("Connection refused"));
         if !refused || Instant::now() > deadline {
             let _ = daemon.kill();
             let _ = daemon.wait();
@@ -65,7 +66,16 @@ pub fn tcp(server: &Netns, client: &Netns, address: &str, seconds: u32) -> (f64,
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = daemon.wait();
+    // The one-off server exits once it has served the test.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.try_wait().expect("wait for iperf3 -s").is_none() {
+        if Instant::now() > deadline {
+            let _ = daemon.kill();
+            let _ = daemon.wait();
+            panic!("iperf3 -s on {address} did not exit after the test: {report}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let bps = report["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap_or_else(|| panic!("no sum_received in {report}"));
