@@ -307,9 +307,7 @@ fn main() {
     // testpmd, txonly in one container and rxonly in the other, EAL and
     // queue arguments from `userspace-app dpdk-args`, on a network whose
     // ports have the two queue pairs a DPDK app on OVS needs.
-    let mut pmd_net = Network::memif(ovs);
-    pmd_net.config["host"]["memif"]["rxQueues"] = 2.into();
-    pmd_net.config["host"]["memif"]["txQueues"] = 2.into();
+    let pmd_net = Network::memif(ovs).with_memif_queue_pairs(2);
     let pmd_ns: Vec<Netns> = (0..2).map(|_| Netns::new()).collect();
     pmd_net.add("pmdbenchtx0001", &pmd_ns[0]).ok();
     let rx = pmd_net.add("pmdbenchrx0001", &pmd_ns[1]).ok();

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::{app_binary, off_pmd_cpus, Netns};
+use crate::{app_binary, Netns};
 
 /// A running `userspace-app up`, stopped (SIGTERM, by pid) when dropped.
 pub struct App {
@@ -50,9 +50,8 @@ impl App {
     }
 
     fn spawn_with(netns: &Netns, dir: &Path, options: &[&str], up_options: &[&str]) -> App {
-        let child = Command::new("taskset")
-            .args(["-c", &off_pmd_cpus(), "ip", "netns", "exec", &netns.name])
-            .arg(app_binary())
+        let child = netns
+            .memif_peer(app_binary())
             .arg("--dir")
             .arg(dir)
             .args(options)

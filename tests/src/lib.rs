@@ -366,6 +366,17 @@ impl Netns {
         Netns { name }
     }
 
+    /// `program` run in this namespace as a memif peer runs: off the PMD
+    /// thread's CPU (`taskset -c OFF ip netns exec NAME PROGRAM`; see
+    /// [`off_pmd_cpus`]).
+    pub fn memif_peer(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("taskset");
+        command
+            .args(["-c", &off_pmd_cpus(), "ip", "netns", "exec", &self.name])
+            .arg(program);
+        command
+    }
+
     pub fn path(&self) -> String {
         format!("/var/run/netns/{}", self.name)
     }
@@ -589,6 +600,14 @@ impl Network {
             net.config["host"]["engine"] = json!(engine);
         }
         net
+    }
+
+    /// The same network with `pairs` memif queue pairs per port
+    /// (`host.memif.rxQueues`/`txQueues`), as a DPDK app on OVS needs.
+    pub fn with_memif_queue_pairs(mut self, pairs: u32) -> Network {
+        self.config["host"]["memif"]["rxQueues"] = json!(pairs);
+        self.config["host"]["memif"]["txQueues"] = json!(pairs);
+        self
     }
 
     /// The same network with vhost-user; `mode` is the host (OVS) side's.

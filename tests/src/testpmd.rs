@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{app_binary, off_pmd_cpus, Netns};
+use crate::{app_binary, Netns};
 
 /// `userspace-app --dir DIR dpdk-args [OPTIONS]`, split as a shell splits
 /// `$(...)`.
@@ -54,10 +54,9 @@ impl TestPmd {
         let file = std::fs::File::create(&log).unwrap();
         // Line-buffered, so that a failing test's message (and the rate
         // reader) sees what it printed so far.
-        let child = Command::new("taskset")
-            .args(["-c", &off_pmd_cpus()])
-            .args(["ip", "netns", "exec", &netns.name])
-            .args(["stdbuf", "-oL", "dpdk-testpmd"])
+        let child = netns
+            .memif_peer("stdbuf")
+            .args(["-oL", "dpdk-testpmd"])
             .args(dpdk_args(dir, &[]))
             .arg("--no-pci")
             // The main lcore and the forwarding one on CPU 0; DPDK puts

@@ -397,9 +397,7 @@ fn del_under_a_connected_memif_client_leaves_ovs_vswitchd_running() {
 #[test]
 fn two_queue_pairs_survive_twenty_reconnects() {
     let _serial = serial();
-    let mut net = Network::memif(Ovs::shared());
-    net.config["host"]["memif"]["rxQueues"] = 2.into();
-    net.config["host"]["memif"]["txQueues"] = 2.into();
+    let net = Network::memif(Ovs::shared()).with_memif_queue_pairs(2);
     let (ns1, ns2) = (Netns::new(), Netns::new());
     let r1 = net.add("twoqA000000001", &ns1).ok();
     net.add("twoqB000000001", &ns2).ok();

@@ -43,19 +43,10 @@ fn ping_until_answered(app: &App, ip: &str, testpmd: &TestPmd, count: u16) -> u6
     app.ping(ip, count)
 }
 
-/// A memif network whose ports have two queue pairs
-/// (`host.memif.rxQueues`/`txQueues`), as a DPDK app on OVS needs.
-fn memif_with_two_queue_pairs(ovs: &'static Ovs) -> Network {
-    let mut net = Network::memif(ovs);
-    net.config["host"]["memif"]["rxQueues"] = 2.into();
-    net.config["host"]["memif"]["txQueues"] = 2.into();
-    net
-}
-
 #[test]
 fn testpmd_answers_ping_over_memif_through_ovs_with_only_dpdk_args() {
     let _serial = serial();
-    let net = memif_with_two_queue_pairs(Ovs::shared());
+    let net = Network::memif(Ovs::shared()).with_memif_queue_pairs(2);
     let (ns1, ns2) = (Netns::new(), Netns::new());
     let r1 = net.add("pmdmemifA000001", &ns1).ok();
     net.add("pmdmemifB000001", &ns2).ok();
@@ -90,7 +81,7 @@ fn testpmd_answers_ping_over_memif_through_ovs_with_only_dpdk_args() {
 fn testpmd_txonly_reaches_testpmd_rxonly_over_memif_through_ovs() {
     let _serial = serial();
     let ovs = Ovs::shared();
-    let net = memif_with_two_queue_pairs(ovs);
+    let net = Network::memif(ovs).with_memif_queue_pairs(2);
     let (ns1, ns2) = (Netns::new(), Netns::new());
     net.add("pmdtxonly000001", &ns1).ok();
     let rx = net.add("pmdrxonly000001", &ns2).ok();
