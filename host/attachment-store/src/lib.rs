@@ -2,11 +2,22 @@
 //!
 //! One record per (network, container ID, ifname) under
 //! `<stateDir>/attachments/<network>/<container>/<ifname>.json`. A record
-//! holds the undo journal: each step is persisted (temp file, fsync,
-//! rename, fsync of the directory) *before* the mutation it undoes, so a
-//! crash at any point leaves a journal that DEL or GC can replay. Writes
-//! whose loss leaves a version that is still right to replay skip the
-//! directory's fsync ([`Store::save_crash_safe`]): they stay atomic.
+//! holds the undo journal: each step is persisted *before* the mutation it
+//! undoes, so a crash at any point leaves a journal that DEL or GC can
+//! replay.
+//!
+//! A record file is a log of the record's versions: each write appends
+//! the whole record as one line, and the newest complete line that parses
+//! is the record, so a write cut short by a crash (or a power loss) reads
+//! as the version before it. A journal step is one `fdatasync` of the
+//! append (the file's first version also fsyncs its directory); a write
+//! whose loss leaves a version that is still right to replay
+//! ([`Store::save_crash_safe`]: the commit, a journal shortened by steps
+//! already undone) is appended without waiting for the disk. A log past
+//! [`COMPACT_AT`] is rewritten as its newest version (temp file, fsync,
+//! rename, directory fsync). A record written whole, pretty-printed (this
+//! crate before the log), reads and appends alike.
+//!
 //! The whole state dir is guarded by one exclusive `flock`, held for the
 //! duration of a command: concurrent ADDs on one bridge cannot race.
 
@@ -35,6 +46,11 @@ pub enum Error {
     #[error("state dir {path} is locked by another CNI call for more than {} s", waited.as_secs_f64())]
     Busy { path: String, waited: Duration },
 }
+
+/// A record file past this size is rewritten as its newest version. An
+/// ADD appends a handful of versions of a few KiB; a journal near its
+/// step limit appends many larger ones, and would grow without bound.
+pub const COMPACT_AT: u64 = 64 * 1024;
 
 /// How long a call waits for the state dir's lock before giving up (twice
 /// the longest a component call may run by default, plus the vSwitch).
@@ -218,26 +234,56 @@ impl Store {
         read_record(&self.path(key))
     }
 
-    /// Writes the record atomically and durably (the file and its
-    /// directory entry fsynced): what must survive the machine's crash,
-    /// a journal step before the mutation it undoes.
+    /// Appends the record as its newest version and waits until it is on
+    /// disk (with the file's directory entry when the file is new): what
+    /// must survive the machine's crash, a journal step before the
+    /// mutation it undoes.
     pub fn save(&self, record: &Record) -> Result<(), Error> {
         self.write(record, true)
     }
 
-    /// Writes the record atomically, its data on disk before the rename
-    /// (old or new version after a power loss, on any filesystem) but the
-    /// rename itself not waited for: lost with the machine, the previous
-    /// version is what is read. For a write after which that version is
-    /// still right to replay (the commit after the last journal step; a
-    /// journal shortened by steps already undone, whose undo is
-    /// idempotent). One fsync instead of two.
+    /// Appends the record as its newest version without waiting for the
+    /// disk: lost or cut short with the machine, the version before it is
+    /// what is read. For a write after which that version is still right
+    /// to replay (the commit after the last journal step; a journal
+    /// shortened by steps already undone, whose undo is idempotent).
     pub fn save_crash_safe(&self, record: &Record) -> Result<(), Error> {
         self.write(record, false)
     }
 
     fn write(&self, record: &Record, durable: bool) -> Result<(), Error> {
         let path = self.path(&record.key);
+        // Between newlines: a line a crash cut short ends before this one
+        // starts, and reads as no version at all.
+        let mut line = b"\n".to_vec();
+        serde_json::to_writer(&mut line, record).expect("record serialises");
+        line.push(b'\n');
+        let existing = OpenOptions::new()
+            .append(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path);
+        let mut file = match existing {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return self.write_whole(&path, &line);
+            }
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let size = file.metadata().map_err(io_err(&path))?.len();
+        if size + line.len() as u64 > COMPACT_AT {
+            return self.write_whole(&path, &line);
+        }
+        file.write_all(&line).map_err(io_err(&path))?;
+        if durable {
+            file.sync_data().map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a record file holding `line` alone, durably: a temp file
+    /// fsynced, renamed over `path`, and the directory fsynced (a new
+    /// file's entry, or a compacted log's, must not be lost).
+    fn write_whole(&self, path: &Path, line: &[u8]) -> Result<(), Error> {
         let dir = path.parent().expect("record path has a parent");
         fs::DirBuilder::new()
             .recursive(true)
@@ -250,17 +296,14 @@ impl Store {
             .truncate(true)
             .write(true)
             .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&tmp)
             .map_err(io_err(&tmp))?;
-        let bytes = serde_json::to_vec_pretty(record).expect("record serialises");
-        file.write_all(&bytes).map_err(io_err(&tmp))?;
+        file.write_all(line).map_err(io_err(&tmp))?;
         // Without this a rename can reach the disk before the data (XFS,
         // ext4 without auto_da_alloc): an empty record after a power loss.
         file.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        if !durable {
-            return Ok(());
-        }
+        fs::rename(&tmp, path).map_err(io_err(path))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io_err(dir))
@@ -342,12 +385,27 @@ fn read_record(path: &Path) -> Result<Option<Record>, Error> {
     };
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err(path))?;
-    serde_json::from_slice(&bytes)
+    newest_version(&bytes)
         .map(Some)
         .map_err(|source| Error::Corrupt {
             path: path.display().to_string(),
             source,
         })
+}
+
+/// The newest version in a record file: the last complete line that
+/// parses (the text after the last newline is a write still going on, or
+/// cut short), else a record written whole.
+fn newest_version(bytes: &[u8]) -> Result<Record, serde_json::Error> {
+    let mut lines = bytes.rsplit(|b| *b == b'\n');
+    lines.next();
+    let newest = lines
+        .filter(|line| line.first() == Some(&b'{'))
+        .find_map(|line| serde_json::from_slice(line).ok());
+    match newest {
+        Some(record) => Ok(record),
+        None => serde_json::from_slice(bytes),
+    }
 }
 
 #[cfg(test)]
@@ -409,6 +467,81 @@ mod tests {
         assert_eq!(back.phase, Phase::Committed);
         assert_eq!(back.result, rec.result);
         let files: Vec<_> = fs::read_dir(dir.path().join("attachments/net/c1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["net1.json"]);
+    }
+
+    /// Each save appends a version; a version a crash cut short (no
+    /// newline after it, or garbage where the disk lost it) reads as the
+    /// one before, and the next save is read after it.
+    #[test]
+    fn a_version_cut_short_reads_as_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = Record::new(key("c1", "net1"), Value::Null);
+        store.save(&rec).unwrap();
+        rec.journal.push(JournalEntry {
+            description: "remove x".into(),
+            undo: Undo::RemoveFile { path: "/x".into() },
+        });
+        store.save(&rec).unwrap();
+        let path = store.path(&key("c1", "net1"));
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().filter(|l| !l.is_empty()).count(), 2, "{text}");
+
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"\n{\"key\":{\"network\":\"net\",\"contai")
+            .unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+        file.write_all(b"\n\0\0\0\0\n").unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+
+        rec.phase = Phase::Committed;
+        store.save_crash_safe(&rec).unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+    }
+
+    /// A record written whole and pretty-printed (before the log format)
+    /// is read, and a save appends to it.
+    #[test]
+    fn a_record_written_whole_reads_and_takes_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = Record::new(key("c1", "net1"), serde_json::json!({"version": 2}));
+        let path = store.path(&key("c1", "net1"));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+        rec.phase = Phase::Committed;
+        store.save(&rec).unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+    }
+
+    /// A log does not grow past its bound: it is rewritten as its newest
+    /// version, which reads back.
+    #[test]
+    fn a_log_past_its_bound_is_rewritten_as_its_newest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut rec = Record::new(key("c1", "net1"), Value::Null);
+        let path = store.path(&key("c1", "net1"));
+        let mut largest = 0;
+        for n in 0..400 {
+            rec.journal.push(JournalEntry {
+                description: format!("step {n}"),
+                undo: Undo::RemoveFile {
+                    path: format!("/some/file/{n}"),
+                },
+            });
+            store.save(&rec).unwrap();
+            largest = largest.max(fs::metadata(&path).unwrap().len());
+        }
+        let one_version = serde_json::to_vec(&rec).unwrap().len() as u64 + 2;
+        assert!(largest <= COMPACT_AT.max(one_version), "{largest}");
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+        let files: Vec<_> = fs::read_dir(path.parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();

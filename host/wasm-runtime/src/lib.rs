@@ -228,6 +228,12 @@ impl Runtime {
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Runtime, Error> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        // No .eh_frame for compiled components: registering it with the
+        // system unwinder (libgcc's __register_frame) at every load, and
+        // unregistering it at exit, was about 8% of a call's CPU. Wasmtime
+        // walks Wasm frames itself (traps keep their backtraces); only an
+        // outside unwinder (gdb, perf --call-graph dwarf) loses them.
+        config.native_unwind_info(false);
         let engine = wasmtime::Engine::new(&config).map_err(|e| Error::Load {
             component: "-".into(),
             message: format!("{e:?}"),

@@ -145,10 +145,9 @@ pub(crate) fn run(env: &Environment, conf: &NetConf) -> Result<Output, CniError>
             crate::crash::point("before committing the record");
             caps.journal.record.phase = Phase::Committed;
             caps.journal.record.result = Some(result.to_value(Version::V1_1_0));
-            // Its directory entry not fsynced: lost with the machine, the
-            // record stays in phase adding with its durable journal, and the
-            // next ADD, DEL or GC of it rolls it back (its pod did not
-            // survive either).
+            // Not waited for: lost with the machine, the record stays in
+            // phase adding with its durable journal, and the next ADD, DEL
+            // or GC of it rolls it back (its pod did not survive either).
             caps.journal
                 .store
                 .save_crash_safe(&caps.journal.record)
