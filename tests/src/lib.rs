@@ -670,6 +670,20 @@ impl Network {
         self.call("DEL", id, "net1", "", &self.stdin())
     }
 
+    /// Container `id`'s attachment record (interface net1), read as the
+    /// plugin reads it (a record file is a log of versions), under the
+    /// state dir's lock.
+    pub fn record(&self, id: &str) -> Option<attachment_store::Record> {
+        let store = attachment_store::Store::open(self.dir("state")).unwrap();
+        store
+            .load(&attachment_store::AttachmentKey {
+                network: self.name.clone(),
+                container_id: id.into(),
+                ifname: "net1".into(),
+            })
+            .unwrap()
+    }
+
     /// CHECK with the ADD result as prevResult.
     pub fn check(&self, id: &str, netns: &Netns, prev_result: &Value) -> Run {
         let mut conf = self.config.clone();

@@ -352,23 +352,11 @@ fn del_under_a_connected_memif_client_leaves_ovs_vswitchd_running() {
     for round in 0..10 {
         let id = format!("appcon{round:02}nected");
         net.add(&id, &ns).ok();
-        let record: Value = serde_json::from_slice(
-            &std::fs::read(
-                net.dir("state/attachments")
-                    .join(&net.name)
-                    .join(&id)
-                    .join("net1.json"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        let newest = record["journal"].as_array().unwrap().last().unwrap();
+        let record = net.record(&id).expect("ADD left a record");
+        let newest = record.journal.last().unwrap();
         assert!(
-            newest["description"]
-                .as_str()
-                .unwrap()
-                .starts_with("remove memif socket"),
-            "the socket goes first: {newest}"
+            newest.description.starts_with("remove memif socket"),
+            "the socket goes first: {newest:?}"
         );
         let app = App::start(&ns, &net.dir(&format!("shared/{}", &id[..12])));
         assert_eq!(app.interface()["state"], "up");
