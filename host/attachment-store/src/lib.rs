@@ -231,7 +231,7 @@ impl Store {
     }
 
     pub fn load(&self, key: &AttachmentKey) -> Result<Option<Record>, Error> {
-        read_record(&self.path(key))
+        read_record(&self.path(key), key)
     }
 
     /// Appends the record as its newest version and waits until it is on
@@ -258,16 +258,17 @@ impl Store {
         let mut line = b"\n".to_vec();
         serde_json::to_writer(&mut line, record).expect("record serialises");
         line.push(b'\n');
-        let existing = OpenOptions::new()
-            .append(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path);
-        let mut file = match existing {
+        // Appended to only when a reader would trust the file (root's,
+        // writable by nobody else, a regular file with one name); else,
+        // or when there is none, it is written whole, and the rename
+        // replaces whatever was at the path.
+        let mut file = match root_owned::open_trusted_for_append(&path) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(root_owned::Refused::Missing) => return self.write_whole(&path, &line),
+            Err(root_owned::Refused::Untrusted(why)) => {
+                tracing::warn!(path = %path.display(), "attachment record not trusted ({why}): replaced");
                 return self.write_whole(&path, &line);
             }
-            Err(e) => return Err(io_err(&path)(e)),
         };
         let size = file.metadata().map_err(io_err(&path))?.len();
         if size + line.len() as u64 > COMPACT_AT {
@@ -356,7 +357,15 @@ impl Store {
             for file in fs::read_dir(&container).map_err(io_err(&container))? {
                 let file = file.map_err(io_err(&container))?.path();
                 if file.extension().is_some_and(|e| e == "json") {
-                    match read_record(&file) {
+                    let key = AttachmentKey {
+                        network: network.to_string(),
+                        container_id: name_of(&container),
+                        ifname: file
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    };
+                    match read_record(&file, &key) {
                         Ok(record) => records.extend(record),
                         // One unreadable record does not hide the others
                         // from GC or the operator's listing; its own DEL
@@ -371,10 +380,16 @@ impl Store {
     }
 }
 
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// A record whose journal will be replayed as root: used only when nobody
 /// else could have written it (`root_owned`); otherwise ignored, and the
 /// log says so.
-fn read_record(path: &Path) -> Result<Option<Record>, Error> {
+fn read_record(path: &Path, key: &AttachmentKey) -> Result<Option<Record>, Error> {
     let mut file = match root_owned::open_trusted(path) {
         Ok(file) => file,
         Err(root_owned::Refused::Missing) => return Ok(None),
@@ -385,7 +400,7 @@ fn read_record(path: &Path) -> Result<Option<Record>, Error> {
     };
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err(path))?;
-    newest_version(&bytes)
+    newest_version(&bytes, key)
         .map(Some)
         .map_err(|source| Error::Corrupt {
             path: path.display().to_string(),
@@ -393,18 +408,25 @@ fn read_record(path: &Path) -> Result<Option<Record>, Error> {
         })
 }
 
-/// The newest version in a record file: the last complete line that
-/// parses (the text after the last newline is a write still going on, or
-/// cut short), else a record written whole.
-fn newest_version(bytes: &[u8]) -> Result<Record, serde_json::Error> {
+/// The newest version of `key`'s record in its file: the last complete
+/// line that parses as a record of `key` (the text after the last newline
+/// is a write still going on, or cut short; a record of another key is
+/// stale data a filesystem without ordered writes left after a power
+/// loss), else the record written whole at its start (before the log
+/// format), whatever a torn append left after it.
+fn newest_version(bytes: &[u8], key: &AttachmentKey) -> Result<Record, serde_json::Error> {
     let mut lines = bytes.rsplit(|b| *b == b'\n');
     lines.next();
     let newest = lines
         .filter(|line| line.first() == Some(&b'{'))
-        .find_map(|line| serde_json::from_slice(line).ok());
+        .filter_map(|line| serde_json::from_slice::<Record>(line).ok())
+        .find(|record| record.key == *key);
     match newest {
         Some(record) => Ok(record),
-        None => serde_json::from_slice(bytes),
+        None => serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<Record>()
+            .next()
+            .unwrap_or_else(|| serde_json::from_slice(bytes)),
     }
 }
 
@@ -517,6 +539,99 @@ mod tests {
         rec.phase = Phase::Committed;
         store.save(&rec).unwrap();
         assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+    }
+
+    /// An append cut short on a record written whole reads as that
+    /// record, not as a corrupt file.
+    #[test]
+    fn a_torn_append_to_a_record_written_whole_reads_as_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = Record::new(key("c1", "net1"), serde_json::json!({"version": 2}));
+        let path = store.path(&key("c1", "net1"));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut whole = serde_json::to_vec_pretty(&rec).unwrap();
+        whole.extend_from_slice(b"\n{\"key\":{\"netw");
+        fs::write(&path, &whole).unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+        whole.truncate(whole.len() - 13);
+        whole.extend_from_slice(b"\0\0\0\0");
+        fs::write(&path, &whole).unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+    }
+
+    /// A complete line holding another attachment's record (stale blocks
+    /// a filesystem without ordered writes can leave after a power loss)
+    /// is not this attachment's version.
+    #[test]
+    fn a_line_of_another_attachment_is_not_a_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = Record::new(key("c1", "net1"), Value::Null);
+        store.save(&rec).unwrap();
+        let mut other = Record::new(key("c2", "net1"), Value::Null);
+        other.phase = Phase::Committed;
+        let mut line = b"\n".to_vec();
+        serde_json::to_writer(&mut line, &other).unwrap();
+        line.push(b'\n');
+        let path = store.path(&key("c1", "net1"));
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&line)
+            .unwrap();
+        assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
+        assert_eq!(store.list("net").unwrap(), [rec]);
+    }
+
+    /// A file a reader would not trust (writable by others, a second
+    /// name, a FIFO) is replaced by the next save, never appended to or
+    /// waited on.
+    #[test]
+    fn a_file_a_reader_would_not_trust_is_replaced_not_appended_to() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let rec = Record::new(key("c1", "net1"), Value::Null);
+        let path = store.path(&key("c1", "net1"));
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let plants: [(&str, &dyn Fn()); 3] = [
+            ("writable by others", &|| {
+                fs::write(&path, b"planted").unwrap();
+                fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+            }),
+            ("a second name", &|| {
+                fs::write(&elsewhere, b"planted").unwrap();
+                fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o600)).unwrap();
+                fs::hard_link(&elsewhere, &path).unwrap();
+            }),
+            ("a FIFO", &|| {
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    &path,
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    0,
+                )
+                .unwrap();
+            }),
+        ];
+        for (what, plant) in plants {
+            let _ = fs::remove_file(&path);
+            plant();
+            store.save(&rec).unwrap();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            assert!(meta.is_file(), "{what}");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{what}");
+            assert_eq!(
+                store.load(&key("c1", "net1")).unwrap().unwrap(),
+                rec,
+                "{what}"
+            );
+        }
+        assert_eq!(fs::read(&elsewhere).unwrap(), b"planted");
     }
 
     /// A log does not grow past its bound: it is rewritten as its newest

@@ -29,8 +29,29 @@ pub enum Refused {
 /// root could have written it. The open file is the one checked: reading
 /// it needs no second open by path.
 pub fn open_trusted(path: &Path) -> Result<std::fs::File, Refused> {
+    open_checked(path, OFlags::RDONLY)
+}
+
+/// Opens `path` for appending under the same rule as [`open_trusted`],
+/// and only when it has no other name (one hard link): what is appended
+/// goes to a file a later [`open_trusted`] reads, and nowhere else. A
+/// FIFO is refused without waiting for a reader.
+pub fn open_trusted_for_append(path: &Path) -> Result<std::fs::File, Refused> {
+    let file = open_checked(path, OFlags::WRONLY | OFlags::APPEND)?;
+    match rustix::fs::fstat(file.as_fd()) {
+        Ok(stat) if stat.st_nlink == 1 => Ok(file),
+        Ok(stat) => Err(Refused::Untrusted(format!(
+            "{} has {} hard links",
+            path.display(),
+            stat.st_nlink
+        ))),
+        Err(e) => Err(Refused::Untrusted(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn open_checked(path: &Path, access: OFlags) -> Result<std::fs::File, Refused> {
     let untrusted = |why: String| Err(Refused::Untrusted(why));
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let flags = access | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(rustix::io::Errno::NOENT) => return Err(Refused::Missing),
