@@ -253,11 +253,7 @@ impl Store {
 
     fn write(&self, record: &Record, durable: bool) -> Result<(), Error> {
         let path = self.path(&record.key);
-        // Between newlines: a line a crash cut short ends before this one
-        // starts, and reads as no version at all.
-        let mut line = b"\n".to_vec();
-        serde_json::to_writer(&mut line, record).expect("record serialises");
-        line.push(b'\n');
+        let line = version_line(record);
         // Appended to only when a reader would trust the file (root's,
         // writable by nobody else, a regular file with one name); else,
         // or when there is none, it is written whole, and the rename
@@ -353,13 +349,15 @@ impl Store {
             Err(e) => return Err(io_err(&dir)(e)),
         };
         for container in containers {
-            let container = container.map_err(io_err(&dir))?.path();
+            let container = container.map_err(io_err(&dir))?;
+            let container_id = container.file_name().to_string_lossy().into_owned();
+            let container = container.path();
             for file in fs::read_dir(&container).map_err(io_err(&container))? {
                 let file = file.map_err(io_err(&container))?.path();
                 if file.extension().is_some_and(|e| e == "json") {
                     let key = AttachmentKey {
                         network: network.to_string(),
-                        container_id: name_of(&container),
+                        container_id: container_id.clone(),
                         ifname: file
                             .file_stem()
                             .map(|s| s.to_string_lossy().into_owned())
@@ -380,10 +378,14 @@ impl Store {
     }
 }
 
-fn name_of(path: &Path) -> String {
-    path.file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+/// `record` as one version of its log: a line between newlines, so that
+/// a line a crash cut short ends before this one starts, and reads as no
+/// version at all.
+fn version_line(record: &Record) -> Vec<u8> {
+    let mut line = b"\n".to_vec();
+    serde_json::to_writer(&mut line, record).expect("record serialises");
+    line.push(b'\n');
+    line
 }
 
 /// A record whose journal will be replayed as root: used only when nobody
@@ -525,6 +527,16 @@ mod tests {
         assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
     }
 
+    /// `record` written whole and pretty-printed, as before the log
+    /// format, with `tail` after it (an append cut short).
+    fn write_the_old_way(store: &Store, record: &Record, tail: &[u8]) {
+        let path = store.path(&record.key);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut bytes = serde_json::to_vec_pretty(record).unwrap();
+        bytes.extend_from_slice(tail);
+        fs::write(&path, bytes).unwrap();
+    }
+
     /// A record written whole and pretty-printed (before the log format)
     /// is read, and a save appends to it.
     #[test]
@@ -532,9 +544,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let mut rec = Record::new(key("c1", "net1"), serde_json::json!({"version": 2}));
-        let path = store.path(&key("c1", "net1"));
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, serde_json::to_vec_pretty(&rec).unwrap()).unwrap();
+        write_the_old_way(&store, &rec, b"");
         assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
         rec.phase = Phase::Committed;
         store.save(&rec).unwrap();
@@ -548,15 +558,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let rec = Record::new(key("c1", "net1"), serde_json::json!({"version": 2}));
-        let path = store.path(&key("c1", "net1"));
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let mut whole = serde_json::to_vec_pretty(&rec).unwrap();
-        whole.extend_from_slice(b"\n{\"key\":{\"netw");
-        fs::write(&path, &whole).unwrap();
+        write_the_old_way(&store, &rec, b"\n{\"key\":{\"netw");
         assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
-        whole.truncate(whole.len() - 13);
-        whole.extend_from_slice(b"\0\0\0\0");
-        fs::write(&path, &whole).unwrap();
+        write_the_old_way(&store, &rec, b"\n\0\0\0\0");
         assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
     }
 
@@ -571,15 +575,12 @@ mod tests {
         store.save(&rec).unwrap();
         let mut other = Record::new(key("c2", "net1"), Value::Null);
         other.phase = Phase::Committed;
-        let mut line = b"\n".to_vec();
-        serde_json::to_writer(&mut line, &other).unwrap();
-        line.push(b'\n');
         let path = store.path(&key("c1", "net1"));
         OpenOptions::new()
             .append(true)
             .open(&path)
             .unwrap()
-            .write_all(&line)
+            .write_all(&version_line(&other))
             .unwrap();
         assert_eq!(store.load(&key("c1", "net1")).unwrap().unwrap(), rec);
         assert_eq!(store.list("net").unwrap(), [rec]);

@@ -29,7 +29,7 @@ pub enum Refused {
 /// root could have written it. The open file is the one checked: reading
 /// it needs no second open by path.
 pub fn open_trusted(path: &Path) -> Result<std::fs::File, Refused> {
-    open_checked(path, OFlags::RDONLY)
+    open_checked(path, OFlags::RDONLY).map(|(file, _)| file)
 }
 
 /// Opens `path` for appending under the same rule as [`open_trusted`],
@@ -37,19 +37,20 @@ pub fn open_trusted(path: &Path) -> Result<std::fs::File, Refused> {
 /// goes to a file a later [`open_trusted`] reads, and nowhere else. A
 /// FIFO is refused without waiting for a reader.
 pub fn open_trusted_for_append(path: &Path) -> Result<std::fs::File, Refused> {
-    let file = open_checked(path, OFlags::WRONLY | OFlags::APPEND)?;
-    match rustix::fs::fstat(file.as_fd()) {
-        Ok(stat) if stat.st_nlink == 1 => Ok(file),
-        Ok(stat) => Err(Refused::Untrusted(format!(
+    let (file, stat) = open_checked(path, OFlags::WRONLY | OFlags::APPEND)?;
+    if stat.st_nlink != 1 {
+        return Err(Refused::Untrusted(format!(
             "{} has {} hard links",
             path.display(),
             stat.st_nlink
-        ))),
-        Err(e) => Err(Refused::Untrusted(format!("{}: {e}", path.display()))),
+        )));
     }
+    Ok(file)
 }
 
-fn open_checked(path: &Path, access: OFlags) -> Result<std::fs::File, Refused> {
+/// `path` opened with `access` under the rule, and the stat it was
+/// checked by.
+fn open_checked(path: &Path, access: OFlags) -> Result<(std::fs::File, rustix::fs::Stat), Refused> {
     let untrusted = |why: String| Err(Refused::Untrusted(why));
     let flags = access | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     let fd = match rustix::fs::open(path, flags, Mode::empty()) {
@@ -72,7 +73,7 @@ fn open_checked(path: &Path, access: OFlags) -> Result<std::fs::File, Refused> {
     }
     match untrusted_dir(path.parent().unwrap_or(Path::new("/"))) {
         Some(why) => untrusted(why),
-        None => Ok(std::fs::File::from(fd)),
+        None => Ok((std::fs::File::from(fd), stat)),
     }
 }
 
