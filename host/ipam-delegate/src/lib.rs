@@ -4,9 +4,8 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{ChildStderr, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use cni_protocol::{codes, CniError};
 use serde_json::Value;
@@ -116,25 +115,11 @@ fn exec_plugin(plugin: &str, call: &Call<'_>, network_config: &Value) -> Result<
     let _ = pipe.write_all(stdin.as_bytes());
     drop(pipe);
 
-    let mut stdout_pipe = child.stdout.take().expect("stdout is piped");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    // Both pipes at once: a plugin that fills one while the other is read
-    // would otherwise stall until the timeout.
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let errors = std::thread::spawn(move || {
-            let mut err = Vec::new();
-            let _ = stderr_pipe.read_to_end(&mut err);
-            err
-        });
-        let mut out = Vec::new();
-        let _ = stdout_pipe.read_to_end(&mut out);
-        let err = errors.join().unwrap_or_default();
-        let _ = tx.send((out, err));
-    });
-    let (stdout, stderr) = match rx.recv_timeout(IPAM_TIMEOUT) {
-        Ok(output) => output,
-        Err(_) => {
+    let stdout_pipe = child.stdout.take().expect("stdout is piped");
+    let stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let (stdout, stderr) = match read_both(stdout_pipe, stderr_pipe, started + IPAM_TIMEOUT) {
+        Ok(Some(output)) => output,
+        Ok(None) => {
             let _ = child.kill();
             let _ = child.wait();
             return Err(CniError::new(
@@ -142,6 +127,11 @@ fn exec_plugin(plugin: &str, call: &Call<'_>, network_config: &Value) -> Result<
                 format!("IPAM plugin {plugin}: no answer within {IPAM_TIMEOUT:?}, killed"),
                 "",
             ));
+        }
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed("cannot read its output", &e));
         }
     };
     let status = child.wait().map_err(|e| failed("wait failed", &e))?;
@@ -164,6 +154,64 @@ fn exec_plugin(plugin: &str, call: &Call<'_>, network_config: &Value) -> Result<
         return Ok(Value::Null);
     }
     serde_json::from_slice(&stdout).map_err(|e| failed("printed a result that is not JSON", &e))
+}
+
+/// Reads both pipes to their end at once, in this thread (a plugin that
+/// fills one while the other is read would otherwise stall, and two
+/// reader threads per exec cost more than the reads): `None` when the
+/// deadline passes first.
+fn read_both(
+    mut stdout: ChildStdout,
+    mut stderr: ChildStderr,
+    deadline: Instant,
+) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (mut out_open, mut err_open) = (true, true);
+    let mut chunk = [0u8; 8192];
+    while out_open || err_open {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let (out_ready, err_ready) = {
+            let mut fds = Vec::with_capacity(2);
+            if out_open {
+                fds.push(PollFd::new(&stdout, PollFlags::IN));
+            }
+            if err_open {
+                fds.push(PollFd::new(&stderr, PollFlags::IN));
+            }
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            // Readable or hung up: a read returns data or the end at once.
+            let mut ready = fds.iter().map(|fd| !fd.revents().is_empty());
+            (
+                out_open && ready.next() == Some(true),
+                err_open && ready.next() == Some(true),
+            )
+        };
+        if out_ready {
+            match stdout.read(&mut chunk)? {
+                0 => out_open = false,
+                n => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+        if err_ready {
+            match stderr.read(&mut chunk)? {
+                0 => err_open = false,
+                n => err.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+    Ok(Some((out, err)))
 }
 
 /// The delegate's error, keeping its code when it is one of the spec's.
@@ -261,6 +309,30 @@ mod tests {
 
     /// A plugin that writes a lot to stderr before its result does not
     /// stall (both pipes are read at once).
+    /// A plugin that keeps its pipes open and says nothing is given up on
+    /// at the deadline, not waited for.
+    #[test]
+    fn a_silent_plugin_is_given_up_on_at_the_deadline() {
+        let mut child = Command::new("sleep")
+            .arg("10")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let read = read_both(
+            child.stdout.take().unwrap(),
+            child.stderr.take().unwrap(),
+            started + Duration::from_millis(200),
+        )
+        .unwrap();
+        assert!(read.is_none());
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     #[test]
     fn a_chatty_plugin_does_not_stall() {
         let dir = tempfile::tempdir().unwrap();

@@ -42,6 +42,16 @@ pub enum Error {
     Protocol(String),
 }
 
+/// The `cur_cfg` monitor of one `transact_and_wait`.
+struct CurCfgWatch {
+    /// The monitor's id, which its updates carry.
+    name: String,
+    /// The JSON-RPC id of the `monitor` request.
+    reply_id: u64,
+    /// The highest `cur_cfg` seen so far.
+    current: i64,
+}
+
 /// One connection to ovsdb-server.
 pub struct Client {
     reader: BufReader<UnixStream>,
@@ -83,21 +93,52 @@ impl Client {
     /// results of `ops` only. If any operation failed, nothing was
     /// committed and the function returns without waiting.
     pub fn transact_and_wait(&mut self, ops: &[Value]) -> Result<Vec<Value>, Error> {
-        let mut all = ops.to_vec();
-        all.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
-                        "mutations": [["next_cfg", "+=", 1]]}));
-        all.push(json!({"op": "select", "table": "Open_vSwitch", "where": [],
-                        "columns": ["next_cfg"]}));
-        let mut results = self.transact(&all)?;
+        let mut params = vec![json!(DATABASE)];
+        params.extend_from_slice(ops);
+        params.push(json!({"op": "mutate", "table": "Open_vSwitch", "where": [],
+                           "mutations": [["next_cfg", "+=", 1]]}));
+        params.push(json!({"op": "select", "table": "Open_vSwitch", "where": [],
+                           "columns": ["next_cfg"]}));
+        // The monitor of cur_cfg goes out with the transaction: one round
+        // trip for both. In whichever order ovsdb-server takes them, its
+        // reply holds cur_cfg as it was then and its updates every later
+        // change, so the apply is seen either way.
+        let mut watch = CurCfgWatch {
+            name: format!("cur_cfg-{}", self.next_id),
+            reply_id: 0,
+            current: i64::MIN,
+        };
+        let deadline = Instant::now() + self.timeout;
+        let transact_id = self.send("transact", Value::Array(params))?;
+        watch.reply_id = self.send(
+            "monitor",
+            json!([DATABASE, watch.name, {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
+        )?;
+        let reply = loop {
+            let message = self.read_message(deadline)?;
+            if message.id.as_ref().and_then(Value::as_u64) == Some(transact_id)
+                && message.method.is_none()
+            {
+                break message;
+            }
+            self.observe(&mut watch, &message)?;
+        };
+        if let Some(error) = reply.error.filter(|e| !e.is_null()) {
+            self.cancel(&watch)?;
+            return Err(Error::Rejected(error.to_string()));
+        }
+        let mut results: Vec<Value> = serde_json::from_value(reply.result.unwrap_or(Value::Null))
+            .map_err(|e| Error::Protocol(e.to_string()))?;
         if let Some(failed) = results.iter().position(|r| r.get("error").is_some()) {
             // Nothing was committed: report up to the failed operation.
+            self.cancel(&watch)?;
             results.truncate(ops.len().max(failed + 1));
             return Ok(results);
         }
         let target = next_cfg_target(&results, ops.len())?;
         results.truncate(ops.len());
         let started = Instant::now();
-        self.wait_for_cur_cfg(target)?;
+        self.wait_for_cur_cfg(&mut watch, target)?;
         // ovs-vswitchd's apply time grows with the ports it has; the scale
         // bench tells it apart from the plugin's own time with this line.
         tracing::debug!(
@@ -110,50 +151,73 @@ impl Client {
 
     /// Blocks until `Open_vSwitch.cur_cfg >= target`, as ovs-vswitchd sets
     /// it once it has applied the database up to `next_cfg = target`.
-    fn wait_for_cur_cfg(&mut self, target: i64) -> Result<(), Error> {
+    fn wait_for_cur_cfg(&mut self, watch: &mut CurCfgWatch, target: i64) -> Result<(), Error> {
         let deadline = Instant::now() + self.timeout;
-        // Monitor IDs must be unique on a connection.
-        let monitor_id = format!("cur_cfg-{}", self.next_id);
-        let initial = self.call(
-            "monitor",
-            json!([DATABASE, monitor_id, {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
-            deadline,
-        )?;
-        let mut current = max_cur_cfg(&initial);
-        while current < target {
+        while watch.current < target {
             let message = self.read_message(deadline).map_err(|e| match e {
                 // ovsdb-server answered: the database holds the change, and
                 // ovs-vswitchd has not caught up with it.
                 Error::Timeout(_) => Error::NotApplied(format!(
                     "ovs-vswitchd has not applied configuration {target} within {:?}: its \
-                     cur_cfg stays at {current}, so it is stalled or not running (its log \
+                     cur_cfg stays at {}, so it is stalled or not running (its log \
                      and `ovs-appctl coverage/show` tell which)",
-                    self.timeout
+                    self.timeout,
+                    if watch.current == i64::MIN {
+                        "unreported".to_string()
+                    } else {
+                        watch.current.to_string()
+                    },
                 )),
                 other => other,
             })?;
-            let params = message.params.as_ref();
-            if message.method.as_deref() == Some("update")
-                && params.and_then(|p| p.get(0)) == Some(&json!(monitor_id))
-            {
-                if let Some(update) = params.and_then(|p| p.get(1)) {
-                    current = current.max(max_cur_cfg(update));
-                }
-            } else {
-                self.answer_echo(&message)?;
-            }
+            self.observe(watch, &message)?;
         }
-        // Stop the updates; the reply is skipped by the next call.
-        let cancel = json!({"id": "cancel", "method": "monitor_cancel", "params": [monitor_id]});
+        self.cancel(watch)
+    }
+
+    /// Takes in the monitor's reply or one of its updates; answers echoes.
+    fn observe(&mut self, watch: &mut CurCfgWatch, message: &Message) -> Result<(), Error> {
+        if message.method.is_none()
+            && message.id.as_ref().and_then(Value::as_u64) == Some(watch.reply_id)
+        {
+            if let Some(error) = message.error.as_ref().filter(|e| !e.is_null()) {
+                return Err(Error::Rejected(error.to_string()));
+            }
+            if let Some(initial) = &message.result {
+                watch.current = watch.current.max(max_cur_cfg(initial));
+            }
+            return Ok(());
+        }
+        let params = message.params.as_ref();
+        if message.method.as_deref() == Some("update")
+            && params.and_then(|p| p.get(0)) == Some(&json!(watch.name))
+        {
+            if let Some(update) = params.and_then(|p| p.get(1)) {
+                watch.current = watch.current.max(max_cur_cfg(update));
+            }
+            return Ok(());
+        }
+        self.answer_echo(message)
+    }
+
+    /// Stops the monitor's updates; the reply is skipped by the next call.
+    fn cancel(&mut self, watch: &CurCfgWatch) -> Result<(), Error> {
+        let cancel = json!({"id": "cancel", "method": "monitor_cancel", "params": [watch.name]});
         self.writer.write_all(cancel.to_string().as_bytes())?;
         Ok(())
     }
 
-    fn call(&mut self, method: &str, params: Value, deadline: Instant) -> Result<Value, Error> {
+    /// Sends a request; returns its id.
+    fn send(&mut self, method: &str, params: Value) -> Result<u64, Error> {
         let id = self.next_id;
         self.next_id += 1;
         let request = json!({"id": id, "method": method, "params": params});
         self.writer.write_all(request.to_string().as_bytes())?;
+        Ok(id)
+    }
+
+    fn call(&mut self, method: &str, params: Value, deadline: Instant) -> Result<Value, Error> {
+        let id = self.send(method, params)?;
         loop {
             let message = self.read_message(deadline)?;
             if message.id.as_ref().and_then(Value::as_u64) == Some(id) && message.method.is_none() {
@@ -448,6 +512,59 @@ mod tests {
             matches!(err, Error::Protocol(ref m) if m.contains("larger than")),
             "{err}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The monitor goes out with the transaction; its reply may come
+    /// first and its update later, and the wait ends at the update that
+    /// reaches the transaction's next_cfg, not before.
+    #[test]
+    fn the_wait_sees_cur_cfg_whichever_reply_comes_first() {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut next_request =
+                || Value::deserialize(&mut serde_json::Deserializer::from_reader(&mut reader));
+            let transact = next_request().unwrap();
+            let monitor = next_request().unwrap();
+            assert_eq!(transact["method"], "transact");
+            assert_eq!(monitor["method"], "monitor");
+            let name = monitor["params"][1].clone();
+            let update = |name: &Value, n: i64| {
+                json!({"id": null, "method": "update",
+                       "params": [name, {"Open_vSwitch": {"r": {"new": {"cur_cfg": n}}}}]})
+            };
+            for message in [
+                json!({"id": monitor["id"], "error": null,
+                       "result": {"Open_vSwitch": {"r": {"new": {"cur_cfg": 6}}}}}),
+                json!({"id": transact["id"], "error": null,
+                       "result": [{"count": 1}, {"count": 1}, {"rows": [{"next_cfg": 8}]}]}),
+                update(&name, 7),
+                update(&json!("another"), 9),
+            ] {
+                conn.write_all(message.to_string().as_bytes()).unwrap();
+            }
+            // Below the target, the client keeps waiting: no cancel yet.
+            conn.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            assert!(next_request().is_err(), "the wait ended below next_cfg");
+            conn.set_read_timeout(None).unwrap();
+            conn.write_all(update(&name, 8).to_string().as_bytes())
+                .unwrap();
+            let cancel = next_request().unwrap();
+            assert_eq!(cancel["method"], "monitor_cancel");
+            assert_eq!(cancel["params"][0], name);
+        });
+        let mut client = Client::connect(path.to_str().unwrap(), Duration::from_secs(2)).unwrap();
+        let results = client
+            .transact_and_wait(&[json!({"op": "mutate"})])
+            .unwrap();
+        assert_eq!(results, vec![json!({"count": 1})]);
+        server.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
