@@ -84,8 +84,13 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
         Ok(canonical) => canonical,
         Err(e) => return Some(format!("{}: {e}", dir.display())),
     };
-    // The path as given (symlinks on it must be ours), then where it leads.
-    chain(dir, true).or_else(|| chain(&canonical, false))
+    // The path as given (symlinks on it must be ours), then where it leads
+    // when that is elsewhere.
+    chain(dir, true).or_else(|| {
+        (canonical != dir)
+            .then(|| chain(&canonical, false))
+            .flatten()
+    })
 }
 
 fn chain(dir: &Path, links_allowed: bool) -> Option<String> {
