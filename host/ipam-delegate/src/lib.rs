@@ -117,7 +117,16 @@ fn exec_plugin(plugin: &str, call: &Call<'_>, network_config: &Value) -> Result<
 
     let stdout_pipe = child.stdout.take().expect("stdout is piped");
     let stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let (stdout, stderr) = match read_both(stdout_pipe, stderr_pipe, started + IPAM_TIMEOUT) {
+    let deadline = started + IPAM_TIMEOUT;
+    // The exit is waited for under the same deadline: a plugin that closes
+    // its pipes and keeps running is not waited on for ever.
+    let finished = read_both(stdout_pipe, stderr_pipe, deadline).and_then(|output| {
+        Ok(match output {
+            Some(output) => exited_by(&child, deadline)?.then_some(output),
+            None => None,
+        })
+    });
+    let (stdout, stderr) = match finished {
         Ok(Some(output)) => output,
         Ok(None) => {
             let _ = child.kill();
@@ -155,6 +164,11 @@ fn exec_plugin(plugin: &str, call: &Call<'_>, network_config: &Value) -> Result<
     }
     serde_json::from_slice(&stdout).map_err(|e| failed("printed a result that is not JSON", &e))
 }
+
+/// The most of a plugin's stdout and of its stderr that is kept: a
+/// result is a few KiB, and a plugin writing without end must not take
+/// the node's memory with it.
+const MAX_OUTPUT: usize = 4 << 20;
 
 /// Reads both pipes to their end at once, in this thread (a plugin that
 /// fills one while the other is read would otherwise stall, and two
@@ -199,19 +213,57 @@ fn read_both(
             )
         };
         if out_ready {
-            match stdout.read(&mut chunk)? {
-                0 => out_open = false,
-                n => out.extend_from_slice(&chunk[..n]),
-            }
+            out_open = read_some(&mut stdout, &mut chunk, &mut out, "stdout")?;
         }
         if err_ready {
-            match stderr.read(&mut chunk)? {
-                0 => err_open = false,
-                n => err.extend_from_slice(&chunk[..n]),
-            }
+            err_open = read_some(&mut stderr, &mut chunk, &mut err, "stderr")?;
         }
     }
     Ok(Some((out, err)))
+}
+
+/// One read of a ready pipe into `into`; false at its end.
+fn read_some(
+    pipe: &mut impl Read,
+    chunk: &mut [u8],
+    into: &mut Vec<u8>,
+    name: &str,
+) -> std::io::Result<bool> {
+    match pipe.read(chunk) {
+        Ok(0) => Ok(false),
+        Ok(n) if into.len() + n > MAX_OUTPUT => Err(std::io::Error::other(format!(
+            "more than {} MiB on its {name}",
+            MAX_OUTPUT >> 20
+        ))),
+        Ok(n) => {
+            into.extend_from_slice(&chunk[..n]);
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `child` has exited by `deadline` (it is reaped by the caller's
+/// `wait`, which then returns at once).
+fn exited_by(child: &std::process::Child, deadline: Instant) -> std::io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())?;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The delegate's error, keeping its code when it is one of the spec's.
@@ -307,8 +359,6 @@ mod tests {
         );
     }
 
-    /// A plugin that writes a lot to stderr before its result does not
-    /// stall (both pipes are read at once).
     /// A plugin that keeps its pipes open and says nothing is given up on
     /// at the deadline, not waited for.
     #[test]
@@ -333,6 +383,59 @@ mod tests {
         child.wait().unwrap();
     }
 
+    /// A plugin that closes its pipes and keeps running is not waited on
+    /// past the deadline; one that exits is seen at once.
+    #[test]
+    fn a_plugin_that_closes_its_pipes_and_stays_is_not_waited_for() {
+        let mut lingering = Command::new("sh")
+            .args(["-c", "exec >&- 2>&-; sleep 10"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(200);
+        let read = read_both(
+            lingering.stdout.take().unwrap(),
+            lingering.stderr.take().unwrap(),
+            deadline,
+        )
+        .unwrap();
+        assert_eq!(read, Some((Vec::new(), Vec::new())));
+        assert!(!exited_by(&lingering, deadline).unwrap());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        lingering.kill().unwrap();
+        lingering.wait().unwrap();
+        let mut quick = Command::new("true").spawn().unwrap();
+        assert!(exited_by(&quick, Instant::now() + Duration::from_secs(5)).unwrap());
+        quick.wait().unwrap();
+    }
+
+    /// Output past MAX_OUTPUT is refused, not kept.
+    #[test]
+    fn a_plugin_that_writes_without_end_is_cut_off() {
+        let mut child = Command::new("sh")
+            .args(["-c", "head -c 5000000 /dev/zero"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = read_both(
+            child.stdout.take().unwrap(),
+            child.stderr.take().unwrap(),
+            Instant::now() + Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("more than 4 MiB on its stdout"),
+            "{err}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// A plugin that writes a lot to stderr before its result does not
+    /// stall (both pipes are read at once).
     #[test]
     fn a_chatty_plugin_does_not_stall() {
         let dir = tempfile::tempdir().unwrap();

@@ -50,6 +50,8 @@ struct CurCfgWatch {
     reply_id: u64,
     /// The highest `cur_cfg` seen so far.
     current: i64,
+    /// ovsdb-server's error, when it refused the monitor.
+    refused: Option<String>,
 }
 
 /// One connection to ovsdb-server.
@@ -107,6 +109,7 @@ impl Client {
             name: format!("cur_cfg-{}", self.next_id),
             reply_id: 0,
             current: i64::MIN,
+            refused: None,
         };
         let deadline = Instant::now() + self.timeout;
         let transact_id = self.send("transact", Value::Array(params))?;
@@ -123,15 +126,17 @@ impl Client {
             }
             self.observe(&mut watch, &message)?;
         };
+        // A failed cancel is the connection's end: the transaction's own
+        // outcome is what the caller must hear.
         if let Some(error) = reply.error.filter(|e| !e.is_null()) {
-            self.cancel(&watch)?;
+            let _ = self.cancel(&watch);
             return Err(Error::Rejected(error.to_string()));
         }
         let mut results: Vec<Value> = serde_json::from_value(reply.result.unwrap_or(Value::Null))
             .map_err(|e| Error::Protocol(e.to_string()))?;
         if let Some(failed) = results.iter().position(|r| r.get("error").is_some()) {
             // Nothing was committed: report up to the failed operation.
-            self.cancel(&watch)?;
+            let _ = self.cancel(&watch);
             results.truncate(ops.len().max(failed + 1));
             return Ok(results);
         }
@@ -154,19 +159,23 @@ impl Client {
     fn wait_for_cur_cfg(&mut self, watch: &mut CurCfgWatch, target: i64) -> Result<(), Error> {
         let deadline = Instant::now() + self.timeout;
         while watch.current < target {
+            if let Some(refused) = watch.refused.take() {
+                return Err(Error::Rejected(refused));
+            }
             let message = self.read_message(deadline).map_err(|e| match e {
+                // No answer to the monitor itself: ovsdb-server is the one
+                // not answering.
+                Error::Timeout(_) if watch.current == i64::MIN => Error::Timeout(format!(
+                    "no answer from ovsdb-server to the cur_cfg monitor within {:?}",
+                    self.timeout
+                )),
                 // ovsdb-server answered: the database holds the change, and
                 // ovs-vswitchd has not caught up with it.
                 Error::Timeout(_) => Error::NotApplied(format!(
                     "ovs-vswitchd has not applied configuration {target} within {:?}: its \
                      cur_cfg stays at {}, so it is stalled or not running (its log \
                      and `ovs-appctl coverage/show` tell which)",
-                    self.timeout,
-                    if watch.current == i64::MIN {
-                        "unreported".to_string()
-                    } else {
-                        watch.current.to_string()
-                    },
+                    self.timeout, watch.current
                 )),
                 other => other,
             })?;
@@ -176,15 +185,19 @@ impl Client {
     }
 
     /// Takes in the monitor's reply or one of its updates; answers echoes.
+    /// A refused monitor is kept for the wait: the transaction's own
+    /// outcome is heard first.
     fn observe(&mut self, watch: &mut CurCfgWatch, message: &Message) -> Result<(), Error> {
         if message.method.is_none()
             && message.id.as_ref().and_then(Value::as_u64) == Some(watch.reply_id)
         {
-            if let Some(error) = message.error.as_ref().filter(|e| !e.is_null()) {
-                return Err(Error::Rejected(error.to_string()));
-            }
-            if let Some(initial) = &message.result {
-                watch.current = watch.current.max(max_cur_cfg(initial));
+            match message.error.as_ref().filter(|e| !e.is_null()) {
+                Some(error) => watch.refused = Some(error.to_string()),
+                None => {
+                    if let Some(initial) = &message.result {
+                        watch.current = watch.current.max(max_cur_cfg(initial));
+                    }
+                }
             }
             return Ok(());
         }
@@ -515,57 +528,183 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A server for `transact_and_wait`: it reads the pipelined transact
+    /// and monitor requests, then `script` answers them.
+    struct Pipelined {
+        conn: std::os::unix::net::UnixStream,
+        reader: BufReader<std::os::unix::net::UnixStream>,
+        transact: Value,
+        monitor: Value,
+    }
+
+    impl Pipelined {
+        fn start(
+            dir: &std::path::Path,
+            script: impl FnOnce(&mut Pipelined) + Send + 'static,
+        ) -> (String, std::thread::JoinHandle<()>) {
+            let path = dir.join("db.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let server = std::thread::spawn(move || {
+                let (conn, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut next =
+                    || Value::deserialize(&mut serde_json::Deserializer::from_reader(&mut reader));
+                let (transact, monitor) = (next().unwrap(), next().unwrap());
+                assert_eq!(transact["method"], "transact");
+                assert_eq!(monitor["method"], "monitor");
+                let mut server = Pipelined {
+                    conn,
+                    reader,
+                    transact,
+                    monitor,
+                };
+                script(&mut server);
+            });
+            (path.display().to_string(), server)
+        }
+
+        fn next_request(&mut self) -> serde_json::Result<Value> {
+            Value::deserialize(&mut serde_json::Deserializer::from_reader(&mut self.reader))
+        }
+
+        fn send(&mut self, message: Value) {
+            self.conn.write_all(message.to_string().as_bytes()).unwrap();
+        }
+
+        fn monitor_reply(&mut self, cur_cfg: i64) {
+            let id = self.monitor["id"].clone();
+            self.send(json!({"id": id, "error": null,
+                             "result": {"Open_vSwitch": {"r": {"new": {"cur_cfg": cur_cfg}}}}}));
+        }
+
+        fn update(&mut self, cur_cfg: i64) {
+            let name = self.monitor["params"][1].clone();
+            self.update_of(name, cur_cfg);
+        }
+
+        fn update_of(&mut self, monitor: Value, cur_cfg: i64) {
+            self.send(json!({"id": null, "method": "update",
+                             "params": [monitor, {"Open_vSwitch": {"r": {"new": {"cur_cfg": cur_cfg}}}}]}));
+        }
+
+        fn transact_reply(&mut self, next_cfg: i64) {
+            let id = self.transact["id"].clone();
+            self.send(json!({"id": id, "error": null,
+                             "result": [{"count": 1}, {"count": 1}, {"rows": [{"next_cfg": next_cfg}]}]}));
+        }
+
+        fn expect_cancel(&mut self) {
+            let cancel = self.next_request().unwrap();
+            assert_eq!(cancel["method"], "monitor_cancel");
+            assert_eq!(cancel["params"][0], self.monitor["params"][1]);
+        }
+    }
+
+    fn wait_against(
+        name: &str,
+        timeout: Duration,
+        script: impl FnOnce(&mut Pipelined) + Send + 'static,
+    ) -> Result<Vec<Value>, Error> {
+        let dir = std::env::temp_dir().join(format!("ovsdb-test-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (sock, server) = Pipelined::start(&dir, script);
+        let mut client = Client::connect(&sock, timeout).unwrap();
+        let outcome = client.transact_and_wait(&[json!({"op": "mutate"})]);
+        drop(client);
+        server.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        outcome
+    }
+
     /// The monitor goes out with the transaction; its reply may come
     /// first and its update later, and the wait ends at the update that
     /// reaches the transaction's next_cfg, not before.
     #[test]
-    fn the_wait_sees_cur_cfg_whichever_reply_comes_first() {
-        let dir = std::env::temp_dir().join(format!("ovsdb-test-order-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db.sock");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut next_request =
-                || Value::deserialize(&mut serde_json::Deserializer::from_reader(&mut reader));
-            let transact = next_request().unwrap();
-            let monitor = next_request().unwrap();
-            assert_eq!(transact["method"], "transact");
-            assert_eq!(monitor["method"], "monitor");
-            let name = monitor["params"][1].clone();
-            let update = |name: &Value, n: i64| {
-                json!({"id": null, "method": "update",
-                       "params": [name, {"Open_vSwitch": {"r": {"new": {"cur_cfg": n}}}}]})
-            };
-            for message in [
-                json!({"id": monitor["id"], "error": null,
-                       "result": {"Open_vSwitch": {"r": {"new": {"cur_cfg": 6}}}}}),
-                json!({"id": transact["id"], "error": null,
-                       "result": [{"count": 1}, {"count": 1}, {"rows": [{"next_cfg": 8}]}]}),
-                update(&name, 7),
-                update(&json!("another"), 9),
-            ] {
-                conn.write_all(message.to_string().as_bytes()).unwrap();
-            }
+    fn the_wait_ends_at_the_update_that_reaches_next_cfg() {
+        let results = wait_against("order", Duration::from_secs(2), |server| {
+            server.monitor_reply(6);
+            server.transact_reply(8);
+            server.update(7);
+            server.update_of(json!("another"), 9);
             // Below the target, the client keeps waiting: no cancel yet.
-            conn.set_read_timeout(Some(Duration::from_millis(200)))
+            server
+                .conn
+                .set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
-            assert!(next_request().is_err(), "the wait ended below next_cfg");
-            conn.set_read_timeout(None).unwrap();
-            conn.write_all(update(&name, 8).to_string().as_bytes())
-                .unwrap();
-            let cancel = next_request().unwrap();
-            assert_eq!(cancel["method"], "monitor_cancel");
-            assert_eq!(cancel["params"][0], name);
+            assert!(
+                server.next_request().is_err(),
+                "the wait ended below next_cfg"
+            );
+            server.conn.set_read_timeout(None).unwrap();
+            server.update(8);
+            server.expect_cancel();
         });
-        let mut client = Client::connect(path.to_str().unwrap(), Duration::from_secs(2)).unwrap();
-        let results = client
-            .transact_and_wait(&[json!({"op": "mutate"})])
-            .unwrap();
-        assert_eq!(results, vec![json!({"count": 1})]);
-        server.join().unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(results.unwrap(), vec![json!({"count": 1})]);
+    }
+
+    /// The transaction's reply first and the monitor's already at the
+    /// target, or the update at the target before the transaction's
+    /// reply: either way the wait is over.
+    #[test]
+    fn the_wait_is_over_when_cur_cfg_came_before_the_transaction_reply() {
+        let transact_first = wait_against("transact-first", Duration::from_secs(2), |server| {
+            server.transact_reply(8);
+            server.monitor_reply(8);
+            server.expect_cancel();
+        });
+        assert_eq!(transact_first.unwrap(), vec![json!({"count": 1})]);
+        let update_first = wait_against("update-first", Duration::from_secs(2), |server| {
+            server.monitor_reply(6);
+            server.update(8);
+            server.transact_reply(8);
+            server.expect_cancel();
+        });
+        assert_eq!(update_first.unwrap(), vec![json!({"count": 1})]);
+    }
+
+    /// A refused monitor does not hide the transaction's outcome: an
+    /// operation's error (nothing committed) is returned as such, and a
+    /// committed transaction fails on the monitor's error.
+    #[test]
+    fn a_refused_monitor_is_heard_after_the_transaction() {
+        let op_failed = wait_against("refused-op", Duration::from_secs(2), |server| {
+            let id = server.monitor["id"].clone();
+            server.send(json!({"id": id, "result": null, "error": "no such table"}));
+            let id = server.transact["id"].clone();
+            server.send(json!({"id": id, "error": null,
+                               "result": [{"error": "constraint violation"}, {}, {}]}));
+            server.expect_cancel();
+        });
+        assert_eq!(
+            op_failed.unwrap(),
+            vec![json!({"error": "constraint violation"})]
+        );
+        let committed = wait_against("refused", Duration::from_secs(2), |server| {
+            let id = server.monitor["id"].clone();
+            server.send(json!({"id": id, "result": null, "error": "no such table"}));
+            server.transact_reply(8);
+            let _ = server.next_request();
+        });
+        let err = committed.unwrap_err();
+        assert!(
+            matches!(err, Error::Rejected(ref m) if m.contains("no such table")),
+            "{err}"
+        );
+    }
+
+    /// No answer to the monitor is ovsdb-server's silence, not a stalled
+    /// ovs-vswitchd.
+    #[test]
+    fn a_monitor_never_answered_is_ovsdb_servers_timeout() {
+        let err = wait_against("silent-monitor", Duration::from_millis(300), |server| {
+            server.transact_reply(8);
+            let _ = server.next_request();
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::Timeout(ref m) if m.contains("no answer from ovsdb-server to the cur_cfg monitor")),
+            "{err}"
+        );
     }
 
     #[test]
