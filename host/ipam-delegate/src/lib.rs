@@ -359,23 +359,25 @@ mod tests {
         );
     }
 
-    /// A plugin that keeps its pipes open and says nothing is given up on
-    /// at the deadline, not waited for.
-    #[test]
-    fn a_silent_plugin_is_given_up_on_at_the_deadline() {
-        let mut child = Command::new("sleep")
-            .arg("10")
+    /// `script` run by sh with its stdout and stderr piped to us.
+    fn piped(script: &str) -> (std::process::Child, ChildStdout, ChildStderr) {
+        let mut child = Command::new("sh")
+            .args(["-c", script])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        (child, stdout, stderr)
+    }
+
+    /// A plugin that keeps its pipes open and says nothing is given up on
+    /// at the deadline, not waited for.
+    #[test]
+    fn a_silent_plugin_is_given_up_on_at_the_deadline() {
+        let (mut child, stdout, stderr) = piped("sleep 10");
         let started = Instant::now();
-        let read = read_both(
-            child.stdout.take().unwrap(),
-            child.stderr.take().unwrap(),
-            started + Duration::from_millis(200),
-        )
-        .unwrap();
+        let read = read_both(stdout, stderr, started + Duration::from_millis(200)).unwrap();
         assert!(read.is_none());
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -387,20 +389,10 @@ mod tests {
     /// past the deadline; one that exits is seen at once.
     #[test]
     fn a_plugin_that_closes_its_pipes_and_stays_is_not_waited_for() {
-        let mut lingering = Command::new("sh")
-            .args(["-c", "exec >&- 2>&-; sleep 10"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (mut lingering, stdout, stderr) = piped("exec >&- 2>&-; sleep 10");
         let started = Instant::now();
         let deadline = started + Duration::from_millis(200);
-        let read = read_both(
-            lingering.stdout.take().unwrap(),
-            lingering.stderr.take().unwrap(),
-            deadline,
-        )
-        .unwrap();
+        let read = read_both(stdout, stderr, deadline).unwrap();
         assert_eq!(read, Some((Vec::new(), Vec::new())));
         assert!(!exited_by(&lingering, deadline).unwrap());
         assert!(started.elapsed() < Duration::from_secs(5));
@@ -414,18 +406,8 @@ mod tests {
     /// Output past MAX_OUTPUT is refused, not kept.
     #[test]
     fn a_plugin_that_writes_without_end_is_cut_off() {
-        let mut child = Command::new("sh")
-            .args(["-c", "head -c 5000000 /dev/zero"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = read_both(
-            child.stdout.take().unwrap(),
-            child.stderr.take().unwrap(),
-            Instant::now() + Duration::from_secs(10),
-        )
-        .unwrap_err();
+        let (mut child, stdout, stderr) = piped("head -c 5000000 /dev/zero");
+        let err = read_both(stdout, stderr, Instant::now() + Duration::from_secs(10)).unwrap_err();
         assert!(
             err.to_string().contains("more than 4 MiB on its stdout"),
             "{err}"
