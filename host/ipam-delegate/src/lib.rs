@@ -8,6 +8,7 @@ use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cni_protocol::{codes, CniError};
+use rustix::event::{PollFd, PollFlags, Timespec};
 use serde_json::Value;
 
 /// How long an IPAM plugin may take before it is killed.
@@ -179,19 +180,15 @@ fn read_both(
     mut stderr: ChildStderr,
     deadline: Instant,
 ) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let (mut out_open, mut err_open) = (true, true);
     let mut chunk = [0u8; 8192];
     while out_open || err_open {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        // Checked on every pass: a plugin that keeps trickling output is
+        // stopped at the deadline too.
+        if Instant::now() >= deadline {
             return Ok(None);
         }
-        let timeout = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: i64::MAX,
-            tv_nsec: 0,
-        });
         let (out_ready, err_ready) = {
             let mut fds = Vec::with_capacity(2);
             if out_open {
@@ -200,10 +197,8 @@ fn read_both(
             if err_open {
                 fds.push(PollFd::new(&stderr, PollFlags::IN));
             }
-            match poll(&mut fds, Some(&timeout)) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
+            if poll_by(&mut fds, deadline)? == 0 {
+                return Ok(None);
             }
             // Readable or hung up: a read returns data or the end at once.
             let mut ready = fds.iter().map(|fd| !fd.revents().is_empty());
@@ -247,21 +242,24 @@ fn read_some(
 /// Whether `child` has exited by `deadline` (it is reaped by the caller's
 /// `wait`, which then returns at once).
 fn exited_by(child: &std::process::Child, deadline: Instant) -> std::io::Result<bool> {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::process::{pidfd_open, Pid, PidfdFlags};
     let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())?;
+    Ok(poll_by(&mut [PollFd::new(&pidfd, PollFlags::IN)], deadline)? > 0)
+}
+
+/// poll(2) until `deadline`, an interrupted wait resumed: how many of
+/// `fds` are ready, 0 when the deadline passed first.
+fn poll_by(fds: &mut [PollFd<'_>], deadline: Instant) -> std::io::Result<usize> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
+        // At most IPAM_TIMEOUT: always a valid timespec.
         let timeout = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: i64::MAX,
+            tv_sec: 0,
             tv_nsec: 0,
         });
-        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
+        match rustix::event::poll(fds, Some(&timeout)) {
             Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
+            other => return other.map_err(Into::into),
         }
     }
 }
@@ -381,6 +379,22 @@ mod tests {
         assert!(read.is_none());
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert!(started.elapsed() < Duration::from_secs(5));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Past the deadline the reader gives up at once, output waiting or
+    /// not.
+    #[test]
+    fn output_still_coming_at_the_deadline_is_not_waited_for() {
+        let (mut child, stdout, stderr) = piped("head -c 3000000 /dev/zero; sleep 10");
+        let ready = poll_by(
+            &mut [PollFd::new(&stdout, PollFlags::IN)],
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(ready, 1, "no output within 5 s");
+        assert!(read_both(stdout, stderr, Instant::now()).unwrap().is_none());
         child.kill().unwrap();
         child.wait().unwrap();
     }

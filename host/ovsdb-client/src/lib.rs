@@ -50,6 +50,8 @@ struct CurCfgWatch {
     reply_id: u64,
     /// The highest `cur_cfg` seen so far.
     current: i64,
+    /// Whether ovsdb-server has answered the monitor request.
+    answered: bool,
     /// ovsdb-server's error, when it refused the monitor.
     refused: Option<String>,
 }
@@ -109,6 +111,7 @@ impl Client {
             name: format!("cur_cfg-{}", self.next_id),
             reply_id: 0,
             current: i64::MIN,
+            answered: false,
             refused: None,
         };
         let deadline = Instant::now() + self.timeout;
@@ -165,7 +168,7 @@ impl Client {
             let message = self.read_message(deadline).map_err(|e| match e {
                 // No answer to the monitor itself: ovsdb-server is the one
                 // not answering.
-                Error::Timeout(_) if watch.current == i64::MIN => Error::Timeout(format!(
+                Error::Timeout(_) if !watch.answered => Error::Timeout(format!(
                     "no answer from ovsdb-server to the cur_cfg monitor within {:?}",
                     self.timeout
                 )),
@@ -191,6 +194,7 @@ impl Client {
         if message.method.is_none()
             && message.id.as_ref().and_then(Value::as_u64) == Some(watch.reply_id)
         {
+            watch.answered = true;
             match message.error.as_ref().filter(|e| !e.is_null()) {
                 Some(error) => watch.refused = Some(error.to_string()),
                 None => {
