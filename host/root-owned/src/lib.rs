@@ -211,6 +211,28 @@ mod tests {
         assert_eq!(untrusted_file(&open_dir.join("b")), None);
     }
 
+    /// A symlinked dir of ours on the way is walked where it leads too:
+    /// a link to a dir others can write into is not trusted, one to a
+    /// private dir is.
+    #[test]
+    fn a_symlinked_dir_is_judged_by_where_it_leads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (open_dir, private_dir) = (tmp.path().join("open"), tmp.path().join("private"));
+        for dir in [&open_dir, &private_dir] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("f"), "x").unwrap();
+            chmod(&dir.join("f"), 0o600);
+        }
+        chmod(&open_dir, 0o777);
+        let (to_open, to_private) = (tmp.path().join("to-open"), tmp.path().join("to-private"));
+        std::os::unix::fs::symlink(&open_dir, &to_open).unwrap();
+        std::os::unix::fs::symlink(&private_dir, &to_private).unwrap();
+        assert!(untrusted_file(&to_open.join("f"))
+            .unwrap()
+            .contains("writable by others"));
+        assert_eq!(untrusted_file(&to_private.join("f")), None);
+    }
+
     #[test]
     fn a_file_or_dir_of_another_user_is_not_trusted() {
         let path = Path::new("/x");
