@@ -258,15 +258,14 @@ impl Store {
         // writable by nobody else, a regular file with one name); else,
         // or when there is none, it is written whole, and the rename
         // replaces whatever was at the path.
-        let mut file = match root_owned::open_trusted_for_append(&path) {
-            Ok(file) => file,
+        let (mut file, size) = match root_owned::open_trusted_for_append(&path) {
+            Ok(opened) => opened,
             Err(root_owned::Refused::Missing) => return self.write_whole(&path, &line),
             Err(root_owned::Refused::Untrusted(why)) => {
                 tracing::warn!(path = %path.display(), "attachment record not trusted ({why}): replaced");
                 return self.write_whole(&path, &line);
             }
         };
-        let size = file.metadata().map_err(io_err(&path))?.len();
         if size + line.len() as u64 > COMPACT_AT {
             return self.write_whole(&path, &line);
         }

@@ -107,19 +107,21 @@ impl Client {
         // trip for both. In whichever order ovsdb-server takes them, its
         // reply holds cur_cfg as it was then and its updates every later
         // change, so the apply is seen either way.
+        let deadline = Instant::now() + self.timeout;
+        let transact_id = self.send("transact", Value::Array(params))?;
+        // Monitor IDs must be unique on a connection; request ids are.
+        let name = format!("cur_cfg-{transact_id}");
+        let reply_id = self.send(
+            "monitor",
+            json!([DATABASE, name, {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
+        )?;
         let mut watch = CurCfgWatch {
-            name: format!("cur_cfg-{}", self.next_id),
-            reply_id: 0,
+            name,
+            reply_id,
             current: i64::MIN,
             answered: false,
             refused: None,
         };
-        let deadline = Instant::now() + self.timeout;
-        let transact_id = self.send("transact", Value::Array(params))?;
-        watch.reply_id = self.send(
-            "monitor",
-            json!([DATABASE, watch.name, {"Open_vSwitch": {"columns": ["cur_cfg"]}}]),
-        )?;
         let reply = loop {
             let message = self.read_message(deadline)?;
             if message.id.as_ref().and_then(Value::as_u64) == Some(transact_id)
@@ -591,6 +593,11 @@ mod tests {
                              "params": [monitor, {"Open_vSwitch": {"r": {"new": {"cur_cfg": cur_cfg}}}}]}));
         }
 
+        fn refuse_monitor(&mut self) {
+            let id = self.monitor["id"].clone();
+            self.send(json!({"id": id, "result": null, "error": "no such table"}));
+        }
+
         fn transact_reply(&mut self, next_cfg: i64) {
             let id = self.transact["id"].clone();
             self.send(json!({"id": id, "error": null,
@@ -672,8 +679,7 @@ mod tests {
     #[test]
     fn a_refused_monitor_is_heard_after_the_transaction() {
         let op_failed = wait_against("refused-op", Duration::from_secs(2), |server| {
-            let id = server.monitor["id"].clone();
-            server.send(json!({"id": id, "result": null, "error": "no such table"}));
+            server.refuse_monitor();
             let id = server.transact["id"].clone();
             server.send(json!({"id": id, "error": null,
                                "result": [{"error": "constraint violation"}, {}, {}]}));
@@ -684,8 +690,7 @@ mod tests {
             vec![json!({"error": "constraint violation"})]
         );
         let committed = wait_against("refused", Duration::from_secs(2), |server| {
-            let id = server.monitor["id"].clone();
-            server.send(json!({"id": id, "result": null, "error": "no such table"}));
+            server.refuse_monitor();
             server.transact_reply(8);
             let _ = server.next_request();
         });

@@ -35,8 +35,9 @@ pub fn open_trusted(path: &Path) -> Result<std::fs::File, Refused> {
 /// Opens `path` for appending under the same rule as [`open_trusted`],
 /// and only when it has no other name (one hard link): what is appended
 /// goes to a file a later [`open_trusted`] reads, and nowhere else. A
-/// FIFO is refused without waiting for a reader.
-pub fn open_trusted_for_append(path: &Path) -> Result<std::fs::File, Refused> {
+/// FIFO is refused without waiting for a reader. Also returns the file's
+/// length, from the stat it was checked by.
+pub fn open_trusted_for_append(path: &Path) -> Result<(std::fs::File, u64), Refused> {
     let (file, stat) = open_checked(path, OFlags::WRONLY | OFlags::APPEND)?;
     if stat.st_nlink != 1 {
         return Err(Refused::Untrusted(format!(
@@ -45,7 +46,7 @@ pub fn open_trusted_for_append(path: &Path) -> Result<std::fs::File, Refused> {
             stat.st_nlink
         )));
     }
-    Ok(file)
+    Ok((file, stat.st_size as u64))
 }
 
 /// `path` opened with `access` under the rule, and the stat it was
